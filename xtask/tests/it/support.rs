@@ -1,0 +1,271 @@
+//! Test plumbing shared by every integration test: temporary git
+//! repositories isolated from the machine's git configuration, and a runner
+//! for the real xtask binary that dumps everything when an assertion fails.
+
+#![allow(dead_code)]
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// A directory removed when dropped.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let n = N.fetch_add(1, Ordering::SeqCst);
+        let path = std::env::temp_dir().join(format!("xtask-it-{label}-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        TempDir(path.canonicalize().unwrap())
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// The environment that isolates git from the machine: no global or system
+/// configuration, a fixed identity and fixed dates.
+pub fn git_env(home: &Path) -> Vec<(&'static str, OsString)> {
+    vec![
+        ("HOME", home.as_os_str().to_owned()),
+        ("GIT_CONFIG_GLOBAL", home.join(".gitconfig").into_os_string()),
+        ("GIT_CONFIG_NOSYSTEM", "1".into()),
+        ("GIT_AUTHOR_NAME", "Test Author".into()),
+        ("GIT_AUTHOR_EMAIL", "author@example.com".into()),
+        ("GIT_COMMITTER_NAME", "Test Committer".into()),
+        ("GIT_COMMITTER_EMAIL", "committer@example.com".into()),
+        ("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z".into()),
+        ("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z".into()),
+        ("GIT_TERMINAL_PROMPT", "0".into()),
+    ]
+}
+
+/// Environment variables of the runbook that must not leak from the
+/// developer's shell into a test.
+const SCRUBBED: &[&str] = &[
+    "RELEASE_GATE_DATABASE_URL",
+    "RELEASE_GATE_DATABASE_URL_FILE",
+    "RELEASE_GATE_INCLUDE_EVAL",
+    "MIGRATION_GATE_DATABASE_URL",
+    "MIGRATION_GATE_DATABASE_URL_FILE",
+    "MIGRATION_GATE_VALIDATE_AUTOGEN",
+    "SKIP_BRANCH_GUARD",
+    "SKIP_TASK_SEQUENCE_GUARD",
+    "ALLOW_OPEN_TASK_PRS",
+    "GITHUB_ACTIONS",
+    "GITHUB_STEP_SUMMARY",
+    "GITHUB_REPOSITORY",
+    "GITHUB_API_URL",
+    "GITHUB_EVENT_PATH",
+    "GH_TOKEN",
+    "GITHUB_TOKEN",
+    "GH_TOKEN_FILE",
+    "GITHUB_TOKEN_FILE",
+    "PR_BRANCH",
+    "PR_BODY",
+    "TASK",
+    "NAME",
+    "DATABASE_URL",
+    "NO_COLOR",
+];
+
+/// A git repository in a temporary directory, with a bare `origin` beside it.
+pub struct Repo {
+    pub tmp: TempDir,
+    pub root: PathBuf,
+    pub origin: PathBuf,
+    pub home: PathBuf,
+}
+
+impl Repo {
+    /// A repository on `main` with one commit (`README.md`) pushed to origin.
+    pub fn new(label: &str) -> Repo {
+        let tmp = TempDir::new(label);
+        let root = tmp.path().join("work");
+        let origin = tmp.path().join("origin.git");
+        let home = tmp.path().join("home");
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::create_dir_all(&home).unwrap();
+        std::fs::write(home.join(".gitconfig"), "").unwrap();
+        let repo = Repo { tmp, root, origin, home };
+        repo.git_in(repo.tmp.path(), &["init", "--quiet", "--bare", "--initial-branch=main", "origin.git"]);
+        repo.git(&["init", "--quiet", "--initial-branch=main"]);
+        repo.write("README.md", "# test repository\n");
+        repo.git(&["add", "README.md"]);
+        repo.git(&["commit", "--quiet", "-m", "initial commit"]);
+        let origin = repo.origin.to_string_lossy().into_owned();
+        repo.git(&["remote", "add", "origin", &origin]);
+        repo.git(&["push", "--quiet", "-u", "origin", "main"]);
+        repo
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.root.join(rel)
+    }
+
+    pub fn write(&self, rel: &str, text: &str) {
+        let path = self.root.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+
+    pub fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.root.join(rel)).unwrap()
+    }
+
+    /// Commits everything in the working tree.
+    pub fn commit_all(&self, message: &str) {
+        self.git(&["add", "-A"]);
+        self.git(&["commit", "--quiet", "--allow-empty", "-m", message]);
+    }
+
+    /// Runs git in the repository; panics with its output when it fails.
+    pub fn git(&self, args: &[&str]) -> String {
+        self.git_in(&self.root, args)
+    }
+
+    pub fn git_in(&self, dir: &Path, args: &[&str]) -> String {
+        let out = self.git_output_in(dir, args);
+        assert!(
+            out.status.success(),
+            "git {args:?} failed in {}:\n{}{}",
+            dir.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    pub fn git_output(&self, args: &[&str]) -> Output {
+        self.git_output_in(&self.root, args)
+    }
+
+    pub fn git_output_in(&self, dir: &Path, args: &[&str]) -> Output {
+        let mut cmd = Command::new("git");
+        cmd.args(args).current_dir(dir).stdin(Stdio::null());
+        for (k, v) in git_env(&self.home) {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("git must be installed")
+    }
+
+    pub fn head(&self) -> String {
+        self.git(&["rev-parse", "HEAD"])
+    }
+
+    /// A command running the real xtask binary in this repository.
+    pub fn xtask(&self, args: &[&str]) -> Run {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        cmd.args(args).current_dir(&self.root).stdin(Stdio::null());
+        for var in SCRUBBED {
+            cmd.env_remove(var);
+        }
+        for (k, v) in git_env(&self.home) {
+            cmd.env(k, v);
+        }
+        Run { cmd, args: args.iter().map(|s| s.to_string()).collect() }
+    }
+}
+
+/// A prepared xtask invocation.
+pub struct Run {
+    pub cmd: Command,
+    pub args: Vec<String>,
+}
+
+impl Run {
+    pub fn env(mut self, key: &str, value: impl AsRef<std::ffi::OsStr>) -> Run {
+        self.cmd.env(key, value);
+        self
+    }
+
+    pub fn env_remove(mut self, key: &str) -> Run {
+        self.cmd.env_remove(key);
+        self
+    }
+
+    pub fn current_dir(mut self, dir: &Path) -> Run {
+        self.cmd.current_dir(dir);
+        self
+    }
+
+    pub fn run(mut self) -> Done {
+        let out = self.cmd.output().expect("the xtask binary runs");
+        Done {
+            args: self.args,
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// The result of a run, with assertions that dump everything on failure.
+#[derive(Debug)]
+pub struct Done {
+    pub args: Vec<String>,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Done {
+    pub fn dump(&self) -> String {
+        format!(
+            "\n--- xtask {:?} exited with {:?}\n--- stdout:\n{}\n--- stderr:\n{}\n",
+            self.args, self.code, self.stdout, self.stderr
+        )
+    }
+
+    #[track_caller]
+    pub fn code(&self, expected: i32) -> &Done {
+        assert_eq!(self.code, Some(expected), "unexpected exit code{}", self.dump());
+        self
+    }
+
+    #[track_caller]
+    pub fn stderr_has(&self, text: &str) -> &Done {
+        assert!(self.stderr.contains(text), "stderr lacks {text:?}{}", self.dump());
+        self
+    }
+
+    #[track_caller]
+    pub fn stdout_has(&self, text: &str) -> &Done {
+        assert!(self.stdout.contains(text), "stdout lacks {text:?}{}", self.dump());
+        self
+    }
+
+    #[track_caller]
+    pub fn nowhere(&self, text: &str) -> &Done {
+        assert!(!self.stdout.contains(text) && !self.stderr.contains(text), "output contains {text:?}{}", self.dump());
+        self
+    }
+
+    /// stdout parsed as the one JSON document it must be.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}{}", self.dump()))
+    }
+}
+
+/// A tool the tests need, found or a failure that says what to install.
+#[track_caller]
+pub fn require_tool(name: &str, install: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(name);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("this test needs `{name}`, which is not installed: {install} (scripts/setup.sh does it)");
+}
