@@ -9,6 +9,7 @@ mod env;
 mod exit;
 mod gate;
 mod git;
+mod github;
 mod output;
 mod policy;
 mod process;

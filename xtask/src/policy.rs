@@ -31,6 +31,17 @@ pub struct Policy {
     /// The migration gate.
     #[serde(default)]
     pub migration: Migration,
+    /// The GitHub repository.
+    #[serde(default)]
+    pub github: Github,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Github {
+    /// `owner/name`; default: `GITHUB_REPOSITORY`, else a github.com `origin` URL.
+    #[serde(default)]
+    pub repository: Option<String>,
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -285,6 +296,7 @@ impl Policy {
             prepare: BTreeMap::from([("<name>".to_string(), vec![step.clone()])]),
             gates: BTreeMap::from([("<name>".to_string(), Gate { prepare: vec!["<name>".into()], steps: vec![step] })]),
             migration: Migration { default_database_url: Some("sqlite:///target/release-gate.db".into()) },
+            github: Github { repository: Some("acme/service".into()) },
         }
     }
 }
