@@ -24,10 +24,14 @@ fi
 pg_bindir() { command -v pg_config >/dev/null 2>&1 && pg_config --bindir 2>/dev/null; }
 if ! { dir=$(pg_bindir) && [ -x "$dir/initdb" ] && [ -x "$dir/pg_ctl" ]; }; then
   command -v apt-get >/dev/null 2>&1 || die "PostgreSQL 15 is required: install its server package (initdb, pg_ctl)"
-  [ "$(id -u)" = 0 ] || die "PostgreSQL 15 is required: sudo apt-get install -y postgresql-15 libpq-dev"
+  sudo=""
+  if [ "$(id -u)" != 0 ]; then
+    command -v sudo >/dev/null 2>&1 || die "PostgreSQL 15 is required: sudo apt-get install -y postgresql-15 libpq-dev"
+    sudo="sudo"
+  fi
   say "installing PostgreSQL 15 from Debian"
-  apt-get update -qq >/dev/null
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 libpq-dev >/dev/null \
+  $sudo apt-get update -qq >/dev/null
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql-15 libpq-dev >/dev/null \
     || die "apt-get could not install postgresql-15"
 fi
 

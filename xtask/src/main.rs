@@ -15,6 +15,7 @@ mod policy;
 mod process;
 mod redact;
 mod release_gate;
+mod task;
 #[cfg(test)]
 mod tidy;
 
