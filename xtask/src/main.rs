@@ -10,6 +10,7 @@ mod exit;
 mod gate;
 mod git;
 mod github;
+mod ledger;
 mod output;
 mod policy;
 mod process;
