@@ -91,3 +91,82 @@ pub fn operator(sh: &Shell) -> String {
         (n, e) => format!("{n} <{e}>"),
     }
 }
+
+/// Now, as the ledger writes times: RFC 3339 in UTC with a fixed nine-digit
+/// fraction, so that sorting the text sorts by time even within one second.
+pub fn now() -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
+    time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+}
+
+/// Whether `remote` is configured in the repository.
+pub fn has_remote(sh: &Shell, remote: &str) -> bool {
+    cmd!(sh, "git remote get-url {remote}").quiet().ignore_status().output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+/// Fetches `refs/notes/<name>` from `remote` and merges it into the local
+/// notes without rewriting anything: a fast-forward when the local ref does
+/// not exist, else `git notes merge -s cat_sort_uniq` (the union of the lines
+/// of both sides). Returns false when the remote has no such notes yet.
+pub fn fetch_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<bool> {
+    let local = format!("refs/notes/{name}");
+    let listed = cmd!(sh, "git ls-remote --refs {remote} {local}").quiet().ignore_status().output()?;
+    if !listed.status.success() {
+        return Err(exit::usage(format!(
+            "cannot reach the remote {remote:?} to fetch {local}: {}\nThe ledger and the gate records are shared through it; fix the remote (git remote -v) and rerun",
+            String::from_utf8_lossy(&listed.stderr).trim()
+        )));
+    }
+    if String::from_utf8_lossy(&listed.stdout).trim().is_empty() {
+        return Ok(false);
+    }
+    let tracking = format!("refs/notes/xtask-remotes/{remote}/{name}");
+    let refspec = format!("+{local}:{tracking}");
+    cmd!(sh, "git fetch --quiet --no-tags {remote} {refspec}")
+        .quiet()
+        .run()
+        .map_err(|e| exit::usage(format!("cannot fetch {local} from {remote}: {e}")))?;
+    let has_local = cmd!(sh, "git rev-parse --verify --quiet {local}").quiet().ignore_status().output()?.status.success();
+    if !has_local {
+        let fetched = cmd!(sh, "git rev-parse --verify {tracking}").quiet().read()?;
+        cmd!(sh, "git update-ref {local} {fetched}").quiet().run()?;
+        return Ok(true);
+    }
+    let mut merge = cmd!(sh, "git notes --ref={name} merge --quiet -s cat_sort_uniq {tracking}").quiet();
+    if !has_identity(sh) {
+        merge = with_fallback_identity(merge);
+    }
+    merge.run().map_err(|e| exit::failed(format!("cannot merge the remote {local} into the local one: {e}")))?;
+    Ok(true)
+}
+
+/// Pushes `refs/notes/<name>` to `remote`. When the remote moved on, fetches
+/// and merges its entries first (never a forced push), then pushes again.
+pub fn push_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<()> {
+    let refspec = format!("refs/notes/{name}:refs/notes/{name}");
+    for attempt in 0..3 {
+        let out = cmd!(sh, "git push --quiet {remote} {refspec}").quiet().ignore_status().output()?;
+        if out.status.success() {
+            return Ok(());
+        }
+        if attempt == 2 {
+            return Err(exit::failed(format!(
+                "cannot push refs/notes/{name} to {remote}: {}\nThe entries are recorded locally; push them with: git push {remote} {refspec}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        fetch_notes(sh, remote, name)?;
+    }
+    Ok(())
+}
+
+fn has_identity(sh: &Shell) -> bool {
+    cmd!(sh, "git var GIT_COMMITTER_IDENT").quiet().ignore_status().output().map(|o| o.status.success()).unwrap_or(false)
+}
+
+fn with_fallback_identity(c: xshell::Cmd<'_>) -> xshell::Cmd<'_> {
+    c.env("GIT_AUTHOR_NAME", "xtask")
+        .env("GIT_AUTHOR_EMAIL", "xtask@localhost")
+        .env("GIT_COMMITTER_NAME", "xtask")
+        .env("GIT_COMMITTER_EMAIL", "xtask@localhost")
+}

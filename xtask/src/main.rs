@@ -5,6 +5,7 @@
 //! passed, 1 a gate or check failed, 2 usage/policy/environment error,
 //! 130 interrupted.
 
+mod deploy;
 mod env;
 mod exit;
 mod gate;
@@ -72,6 +73,15 @@ enum Command {
     /// Show the release-gate record of a commit (exit 1 when none or failed).
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
+    /// Deploy a gated SHA or release tag to an environment from a clean worktree, verify it, record both.
+    #[command(after_help = "Example:\n  cargo xtask deploy staging --tag v1.4.0 --push\n  cargo xtask deploy prod --tag v1.4.0 --dry-run\n  make deploy DEPLOY_ENV=staging DEPLOY_TAG=v1.4.0")]
+    Deploy(deploy::DeployFlags),
+    /// Verify what the ledger says runs in an environment: HTTP checks, identity, commands; record the result.
+    #[command(after_help = "Example:\n  cargo xtask verify-deploy prod --push\n  make verify-deploy DEPLOY_ENV=staging")]
+    VerifyDeploy(deploy::VerifyFlags),
+    /// Roll an environment back to its last verified release tag (or --to TAG), re-verify, record it.
+    #[command(after_help = "Example:\n  cargo xtask rollback prod --reason \"error rate spike\" --push\n  cargo xtask rollback staging --to v1.3.2 --dry-run\n  make rollback DEPLOY_ENV=prod ROLLBACK_REASON=\"health failing\"")]
+    Rollback(deploy::RollbackFlags),
 }
 
 /// What every command gets: where the repository is, its policy, the format.
@@ -131,5 +141,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test(flags) => gate::run_named(&ctx, "test", flags),
         Command::AuditEval(flags) => gate::run_named(&ctx, "audit-eval", flags),
         Command::GateStatus(flags) => release_gate::status(&ctx, flags),
+        Command::Deploy(flags) => deploy::deploy(&ctx, flags),
+        Command::VerifyDeploy(flags) => deploy::verify_deploy(&ctx, flags),
+        Command::Rollback(flags) => deploy::rollback(&ctx, flags),
     }
 }

@@ -34,6 +34,81 @@ pub struct Policy {
     /// The GitHub repository.
     #[serde(default)]
     pub github: Github,
+    /// Deployment environments: deploy steps and post-deploy verification.
+    #[serde(default)]
+    pub deploy: Deploy,
+}
+
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Deploy {
+    /// The environments, by name (`staging`, `prod`).
+    #[serde(default)]
+    pub environments: BTreeMap<String, Environment>,
+}
+
+/// One deployment environment.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Environment {
+    /// Production: only release tags, only SHAs verified in `requires-verified-in`.
+    #[serde(default)]
+    pub production: bool,
+    /// The environment that must have a passing verification of the same SHA first.
+    #[serde(default)]
+    pub requires_verified_in: Option<String>,
+    /// The deploy commands, run in a clean worktree of the revision.
+    pub steps: Vec<Step>,
+    /// The rollback commands; default: `steps`.
+    #[serde(default)]
+    pub rollback_steps: Option<Vec<Step>>,
+    /// The post-deploy verification.
+    pub verify: Verify,
+}
+
+/// Post-deploy verification: HTTP checks and commands, retried until they
+/// pass or the deadline is reached.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Verify {
+    /// Hard deadline for the whole verification; default `"60s"`.
+    #[serde(default)]
+    pub deadline: Option<String>,
+    /// Further attempts after the first; default 5.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Wait before the first retry, doubled after each; default `"2s"`.
+    #[serde(default)]
+    pub backoff: Option<String>,
+    #[serde(default)]
+    pub checks: Vec<HttpCheck>,
+    /// Commands that must succeed (run in the repository root).
+    #[serde(default)]
+    pub commands: Vec<Step>,
+}
+
+/// One HTTP check of the verification, made with `curl`.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct HttpCheck {
+    pub name: String,
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// Expected HTTP status; default 200.
+    #[serde(default)]
+    pub status: Option<u16>,
+    /// Texts the body must contain.
+    #[serde(default)]
+    pub contains: Vec<String>,
+    /// Prometheus metric names the body must expose.
+    #[serde(default)]
+    pub metrics: Vec<String>,
+    /// JSON field (dotted path) that must equal the deployed SHA or tag.
+    #[serde(default)]
+    pub version_field: Option<String>,
+    /// Response header that must equal the deployed SHA or tag.
+    #[serde(default)]
+    pub version_header: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -290,6 +365,13 @@ impl Policy {
             env: BTreeMap::new(),
             timeout: Some("30m".into()),
         };
+        let deploy_step = Step {
+            name: "<name>".into(),
+            argv: vec!["docker".into(), "compose".into(), "up".into(), "-d".into()],
+            cwd: Some(".".into()),
+            env: BTreeMap::new(),
+            timeout: Some("10m".into()),
+        };
         Policy {
             git: Git { main_branch: "main".into(), remote: "origin".into() },
             task: Task { id_prefix: "TASK-".into(), id_digits: 3, branch_template: "task-{NNN}-{slug}".into() },
@@ -297,6 +379,32 @@ impl Policy {
             gates: BTreeMap::from([("<name>".to_string(), Gate { prepare: vec!["<name>".into()], steps: vec![step] })]),
             migration: Migration { default_database_url: Some("sqlite:///target/release-gate.db".into()) },
             github: Github { repository: Some("acme/service".into()) },
+            deploy: Deploy {
+                environments: BTreeMap::from([(
+                    "<name>".to_string(),
+                    Environment {
+                        production: true,
+                        requires_verified_in: Some("staging".into()),
+                        steps: vec![deploy_step.clone()],
+                        rollback_steps: Some(vec![deploy_step.clone()]),
+                        verify: Verify {
+                            deadline: Some("60s".into()),
+                            retries: Some(5),
+                            backoff: Some("2s".into()),
+                            checks: vec![HttpCheck {
+                                name: "health".into(),
+                                url: "http://localhost:8000/health".into(),
+                                status: Some(200),
+                                contains: vec!["ok".into()],
+                                metrics: vec!["http_requests_total".into()],
+                                version_field: Some("version".into()),
+                                version_header: Some("X-Version".into()),
+                            }],
+                            commands: vec![deploy_step],
+                        },
+                    },
+                )]),
+            },
         }
     }
 }

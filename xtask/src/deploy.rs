@@ -1,0 +1,1389 @@
+//! `deploy`, `verify-deploy` and `rollback`: the runbook's rollout,
+//! post-deploy verification and rollback, promoting one commit SHA through
+//! the policy's environments and proving it with the deployment ledger
+//! (`refs/notes/deployments`) and the gate record (`refs/notes/release-gate`).
+//!
+//! Deploy steps never run in the user's working tree: each rollout checks out
+//! the exact revision into a fresh detached worktree in a temporary
+//! directory, which is removed afterwards, also on failure. Every decision
+//! (may this SHA go to this environment, which revision is the last known
+//! good, did a response pass) is a pure function of gathered facts.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{json, Value};
+use xshell::{cmd, Shell};
+
+use crate::ledger::{self, Action, Entry};
+use crate::output::{self, Format};
+use crate::policy::{self, Environment, HttpCheck, Step};
+use crate::process::{self, Outcome, Sink, Spec};
+use crate::release_gate::{self, GateRecord};
+use crate::{exit, git, Ctx};
+
+const DEFAULT_DEADLINE: &str = "60s";
+const DEFAULT_RETRIES: u32 = 5;
+const DEFAULT_BACKOFF: &str = "2s";
+
+#[derive(clap::Args, Debug)]
+pub struct DeployFlags {
+    /// The environment (a `[deploy.environments.<name>]` of the policy) [env: DEPLOY_ENV].
+    #[arg(value_name = "ENV")]
+    pub env: Option<String>,
+    /// Deploy this release tag (vX.Y.Z) [env: DEPLOY_TAG].
+    #[arg(long, value_name = "vX.Y.Z", conflicts_with = "sha")]
+    pub tag: Option<String>,
+    /// Deploy this commit [env: DEPLOY_SHA; default: HEAD].
+    #[arg(long, value_name = "SHA")]
+    pub sha: Option<String>,
+    /// Also push the ledger (refs/notes/deployments) to the remote.
+    #[arg(long)]
+    pub push: bool,
+    /// Run every read-only check and print every action, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct VerifyFlags {
+    /// The environment [env: DEPLOY_ENV].
+    #[arg(value_name = "ENV")]
+    pub env: Option<String>,
+    /// Also push the ledger (refs/notes/deployments) to the remote.
+    #[arg(long)]
+    pub push: bool,
+    /// Print what would be checked, check nothing, record nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct RollbackFlags {
+    /// The environment [env: DEPLOY_ENV].
+    #[arg(value_name = "ENV")]
+    pub env: Option<String>,
+    /// The release tag to roll back to [env: ROLLBACK_TO; default: the last tag verified in ENV before the current deployment].
+    #[arg(long, value_name = "vX.Y.Z")]
+    pub to: Option<String>,
+    /// Why, for the ledger [env: ROLLBACK_REASON].
+    #[arg(long, value_name = "TEXT")]
+    pub reason: Option<String>,
+    /// Also push the ledger (refs/notes/deployments) to the remote.
+    #[arg(long)]
+    pub push: bool,
+    /// Run every read-only check and print every action, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// The revision to roll out: a commit and its release tag, if it has one.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Target {
+    pub sha: String,
+    pub tag: Option<String>,
+}
+
+impl Target {
+    fn label(&self) -> String {
+        match &self.tag {
+            Some(tag) => format!("{tag} ({})", short(&self.sha)),
+            None => short(&self.sha).to_string(),
+        }
+    }
+}
+
+fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(12)]
+}
+
+// ---------------------------------------------------------------------------
+// Commands
+
+pub fn deploy(ctx: &Ctx, flags: &DeployFlags) -> anyhow::Result<()> {
+    let name = env_name(flags.env.as_deref())?;
+    let environment = environment(ctx, &name)?;
+    let tag = flags.tag.clone().or_else(|| crate::env::var("DEPLOY_TAG"));
+    let sha = flags.sha.clone().or_else(|| crate::env::var("DEPLOY_SHA"));
+    if tag.is_some() && sha.is_some() {
+        return Err(exit::usage("give either --tag or --sha (DEPLOY_TAG or DEPLOY_SHA), not both"));
+    }
+    if let Some(tag) = &tag {
+        validate_tag(tag)?;
+    }
+    require_curl(environment)?;
+    let sh = git::shell(&ctx.root)?;
+    sync_records(ctx, &sh)?;
+    let target = match (&tag, &sha) {
+        (Some(tag), _) => resolve_tag(&sh, tag)?,
+        (None, Some(rev)) => resolve_rev(&sh, rev)?,
+        (None, None) => resolve_rev(&sh, "HEAD")?,
+    };
+    let entries = ledger::all_entries(&sh)?;
+    let gate = release_gate::latest_record(&sh, &target.sha)?;
+    let problems = admission(&name, environment, &target, gate.as_ref(), &entries);
+    if !problems.is_empty() {
+        return refuse(ctx, "deploy", &name, Some(&target), &problems);
+    }
+    let rollout = Rollout {
+        command: "deploy",
+        action: Action::Deploy,
+        environment: &name,
+        policy: environment,
+        target,
+        steps: environment.steps.clone(),
+        reason: None,
+        from_sha: entries.iter().rev().find(|e| is_deployment(e, &name)).map(|e| e.sha.clone()),
+        push: flags.push,
+        gate,
+    };
+    if flags.dry_run {
+        return print_plan(ctx, &rollout);
+    }
+    execute(ctx, &sh, &rollout)
+}
+
+pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
+    let name = env_name(flags.env.as_deref())?;
+    let environment = environment(ctx, &name)?;
+    require_curl(environment)?;
+    let sh = git::shell(&ctx.root)?;
+    sync_records(ctx, &sh)?;
+    let entries = ledger::all_entries(&sh)?;
+    let Some(current) = current_deployment(&entries, &name) else {
+        return Err(exit::failed(format!(
+            "the ledger (refs/notes/deployments) records no deployment to {name}: deploy first with `cargo xtask deploy {name} --tag vX.Y.Z`"
+        )));
+    };
+    let target = Target { sha: current.sha.clone(), tag: current.tag.clone() };
+    let actions = verification_actions(environment, &target);
+    if flags.dry_run {
+        let mut all = actions;
+        all.push(format!("append a verify entry for {} in {name} to refs/notes/deployments", target.label()));
+        if flags.push {
+            all.push(format!("git push {} refs/notes/deployments", ctx.policy.policy.git.remote));
+        }
+        return print_actions(ctx, "verify-deploy", &name, &target, &[], &all);
+    }
+    output::say(&format!(
+        "{} {name}: {} (deployed {} by {}, {})",
+        output::bold("verify-deploy"),
+        target.label(),
+        current.time,
+        current.operator,
+        word(&current.action)
+    ));
+    let outcome = verify(ctx, environment, &target);
+    let entry = new_entry(&sh, &target, &name, Action::Verify, outcome.passed, None, None, outcome.detail());
+    ledger::append(&sh, &entry)?;
+    let pushed = push_if(ctx, &sh, flags.push)?;
+    let rollback = (!outcome.passed).then(|| rollback_command(&name));
+    match ctx.format {
+        Format::Json => output::json(&json!({
+            "command": "verify-deploy", "environment": name, "sha": target.sha, "tag": target.tag,
+            "status": if outcome.passed { "passed" } else { "failed" }, "dry_run": false,
+            "verification": outcome.to_json(), "ledger": [entry], "pushed": pushed, "rollback_command": rollback,
+        })),
+        Format::Human => report_verification(&name, &target, &outcome),
+    }
+    if outcome.passed {
+        Ok(())
+    } else {
+        Err(exit::silent(exit::FAILED))
+    }
+}
+
+pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
+    let name = env_name(flags.env.as_deref())?;
+    let environment = environment(ctx, &name)?;
+    let to = flags.to.clone().or_else(|| crate::env::var("ROLLBACK_TO"));
+    let reason = flags.reason.clone().or_else(|| crate::env::var("ROLLBACK_REASON"));
+    if let Some(tag) = &to {
+        validate_tag(tag)?;
+    }
+    if let Some(reason) = &reason {
+        validate_reason(reason)?;
+    }
+    require_curl(environment)?;
+    let sh = git::shell(&ctx.root)?;
+    sync_records(ctx, &sh)?;
+    let entries = ledger::all_entries(&sh)?;
+    let Some(current) = current_deployment(&entries, &name) else {
+        return Err(exit::failed(format!(
+            "the ledger (refs/notes/deployments) records no deployment to {name}: there is nothing to roll back from"
+        )));
+    };
+    let target = match &to {
+        Some(tag) => resolve_tag(&sh, tag)?,
+        None => match last_known_good(&entries, &name) {
+            Some(good) => {
+                let tag = good.tag.clone().unwrap_or_default();
+                let resolved = resolve_tag(&sh, &tag)?;
+                if resolved.sha != good.sha {
+                    return Err(exit::failed(format!(
+                        "the last known good of {name} is {tag} at {} (verified {}), but the tag now points at {}: pass --to TAG explicitly",
+                        good.sha, good.time, resolved.sha
+                    )));
+                }
+                resolved
+            }
+            None => {
+                return Err(exit::failed(format!(
+                    "the ledger has no release tag verified in {name} before the current deployment ({}): pass the revision with `cargo xtask rollback {name} --to vX.Y.Z --reason \"…\"`",
+                    Target { sha: current.sha.clone(), tag: current.tag.clone() }.label()
+                )))
+            }
+        },
+    };
+    let gate = release_gate::latest_record(&sh, &target.sha)?;
+    let mut problems = admission(&name, environment, &target, gate.as_ref(), &entries);
+    if target.sha == current.sha {
+        problems.insert(0, format!("{} is what {name} runs already (the current deployment, {}): pick another revision with --to", target.label(), current.time));
+    }
+    if !problems.is_empty() {
+        return refuse(ctx, "rollback", &name, Some(&target), &problems);
+    }
+    let rollout = Rollout {
+        command: "rollback",
+        action: Action::Rollback,
+        environment: &name,
+        policy: environment,
+        steps: environment.rollback_steps.clone().unwrap_or_else(|| environment.steps.clone()),
+        target,
+        reason,
+        from_sha: Some(current.sha.clone()),
+        push: flags.push,
+        gate,
+    };
+    if flags.dry_run {
+        return print_plan(ctx, &rollout);
+    }
+    execute(ctx, &sh, &rollout)
+}
+
+// ---------------------------------------------------------------------------
+// Policy and input validation
+
+/// The environment name from the argument or `DEPLOY_ENV` (the make shim).
+fn env_name(arg: Option<&str>) -> anyhow::Result<String> {
+    let name = arg.map(str::to_string).or_else(|| crate::env::var("DEPLOY_ENV"));
+    let Some(name) = name else {
+        return Err(exit::usage("name the environment: `cargo xtask deploy staging` (or make … DEPLOY_ENV=staging)"));
+    };
+    if !valid_env_name(&name) {
+        return Err(exit::usage(format!("{name:?} is not an environment name (lower-case letters, digits, `-`, `_`)")));
+    }
+    Ok(name)
+}
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 64
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+/// The environment `name` of a valid `[deploy]` section.
+fn environment<'a>(ctx: &'a Ctx, name: &str) -> anyhow::Result<&'a Environment> {
+    let deploy = &ctx.policy.policy.deploy;
+    if deploy.environments.is_empty() {
+        return Err(ctx.policy.missing("deploy.environments.<name>"));
+    }
+    let problems = validate_policy(deploy);
+    if !problems.is_empty() {
+        let path = ctx.policy.path.display();
+        return Err(exit::usage(problems.iter().map(|p| format!("{path}: {p}")).collect::<Vec<_>>().join("\n")));
+    }
+    deploy.environments.get(name).ok_or_else(|| {
+        let known: Vec<&str> = deploy.environments.keys().map(String::as_str).collect();
+        exit::usage(format!(
+            "{name:?} is not an environment of {}: known are {} (add [deploy.environments.{name}] to deploy there)",
+            ctx.policy.path.display(),
+            known.join(", ")
+        ))
+    })
+}
+
+/// Everything wrong with a `[deploy]` section, all at once.
+pub fn validate_policy(deploy: &policy::Deploy) -> Vec<String> {
+    let mut problems = Vec::new();
+    let check_steps = |problems: &mut Vec<String>, at: &str, steps: &[Step], required: bool| {
+        if required && steps.is_empty() {
+            problems.push(format!("{at}: needs at least one step"));
+        }
+        for (i, step) in steps.iter().enumerate() {
+            if step.name.trim().is_empty() {
+                problems.push(format!("{at}[{i}]: name is empty"));
+            }
+            if step.argv.first().is_none_or(|p| p.trim().is_empty()) {
+                problems.push(format!("{at}[{i}] ({}): argv must name a program", step.name));
+            }
+            if let Some(t) = &step.timeout {
+                if let Err(e) = policy::parse_duration(t) {
+                    problems.push(format!("{at}[{i}] ({}): timeout {e}", step.name));
+                }
+            }
+            if let Some(cwd) = &step.cwd {
+                if Path::new(cwd).is_absolute() || cwd.split('/').any(|c| c == "..") {
+                    problems.push(format!("{at}[{i}] ({}): cwd {cwd:?} must be a relative path inside the repository", step.name));
+                }
+            }
+        }
+    };
+    for (name, env) in &deploy.environments {
+        let at = format!("deploy.environments.{name}");
+        if !valid_env_name(name) {
+            problems.push(format!("{at}: the name must be lower-case letters, digits, `-` or `_`"));
+        }
+        check_steps(&mut problems, &format!("{at}.steps"), &env.steps, true);
+        if let Some(steps) = &env.rollback_steps {
+            check_steps(&mut problems, &format!("{at}.rollback-steps"), steps, true);
+        }
+        match &env.requires_verified_in {
+            Some(req) if req == name => problems.push(format!("{at}.requires-verified-in: an environment cannot require itself")),
+            Some(req) if !deploy.environments.contains_key(req) => {
+                problems.push(format!("{at}.requires-verified-in: no environment named {req:?}"))
+            }
+            None if env.production => problems.push(format!(
+                "{at}: a production environment must name the environment that verifies a SHA first (requires-verified-in = \"staging\")"
+            )),
+            _ => {}
+        }
+        let v = &env.verify;
+        if v.checks.is_empty() && v.commands.is_empty() {
+            problems.push(format!("{at}.verify: needs at least one check or command (a verification that checks nothing proves nothing)"));
+        }
+        for (key, value) in [("deadline", &v.deadline), ("backoff", &v.backoff)] {
+            if let Some(text) = value {
+                if let Err(e) = policy::parse_duration(text) {
+                    problems.push(format!("{at}.verify.{key}: {e}"));
+                }
+            }
+        }
+        let mut seen = Vec::new();
+        for (i, check) in v.checks.iter().enumerate() {
+            let at = format!("{at}.verify.checks[{i}]");
+            if check.name.trim().is_empty() {
+                problems.push(format!("{at}: name is empty"));
+            } else if seen.contains(&&check.name) {
+                problems.push(format!("{at}: the name {:?} is used twice", check.name));
+            }
+            seen.push(&check.name);
+            if let Err(e) = validate_url(&check.url) {
+                problems.push(format!("{at} ({}): {e}", check.name));
+            }
+            if let Some(status) = check.status {
+                if !(100..=599).contains(&status) {
+                    problems.push(format!("{at} ({}): status {status} is not an HTTP status", check.name));
+                }
+            }
+            if check.version_field.as_deref().is_some_and(|f| f.is_empty() || f.split('.').any(str::is_empty)) {
+                problems.push(format!("{at} ({}): version-field must be a field name or a dotted path", check.name));
+            }
+            if check.version_header.as_deref().is_some_and(|h| h.is_empty() || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
+                problems.push(format!("{at} ({}): version-header must be a header name", check.name));
+            }
+        }
+        check_steps(&mut problems, &format!("{at}.verify.commands"), &v.commands, false);
+    }
+    problems
+}
+
+/// A URL that goes to curl: http(s) only, no whitespace or control
+/// characters (so it can never be taken for an option).
+fn validate_url(url: &str) -> Result<(), String> {
+    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    match rest {
+        None => Err(format!("url {url:?} must start with http:// or https://")),
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => Err(format!("url {url:?} has no host")),
+        Some(_) if url.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Err(format!("url {url:?} contains whitespace or control characters"))
+        }
+        Some(_) => Ok(()),
+    }
+}
+
+/// `vX.Y.Z`, nothing else.
+fn validate_tag(tag: &str) -> anyhow::Result<()> {
+    if release_version(tag).is_some() {
+        Ok(())
+    } else {
+        Err(exit::usage(format!("{tag:?} is not a release tag: use vMAJOR.MINOR.PATCH, e.g. v1.4.0")))
+    }
+}
+
+fn release_version(tag: &str) -> Option<semver::Version> {
+    let v = semver::Version::parse(tag.strip_prefix('v')?).ok()?;
+    (v.pre.is_empty() && v.build.is_empty()).then_some(v)
+}
+
+fn validate_reason(reason: &str) -> anyhow::Result<()> {
+    if reason.trim().is_empty() || reason.len() > 500 || reason.chars().any(|c| c.is_control()) {
+        return Err(exit::usage("--reason must be one line of text, at most 500 characters"));
+    }
+    Ok(())
+}
+
+fn require_curl(environment: &Environment) -> anyhow::Result<()> {
+    if environment.verify.checks.is_empty() {
+        return Ok(());
+    }
+    let argv = vec!["curl".to_string(), "--version".to_string()];
+    let done = process::run(
+        &Spec { argv: &argv, cwd: Path::new("/"), env: Vec::new(), timeout: Duration::from_secs(10) },
+        Sink::Capture,
+    );
+    match done.outcome {
+        Outcome::Passed => Ok(()),
+        other => Err(exit::usage(format!(
+            "curl is required for the HTTP checks of the verification: {} (install it: apt-get install curl)",
+            other.describe()
+        ))),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Git facts
+
+/// Fetches the gate records and the ledger from the remote, so the decisions
+/// see what other operators recorded.
+fn sync_records(ctx: &Ctx, sh: &Shell) -> anyhow::Result<()> {
+    let remote = &ctx.policy.policy.git.remote;
+    if !ledger::has_remote(sh, remote) {
+        output::warning(&format!(
+            "no remote {remote:?}: the ledger and gate records are local only (add the remote to share them)"
+        ));
+        return Ok(());
+    }
+    ledger::fetch_notes(sh, remote, release_gate::NOTES_REF)?;
+    ledger::fetch_notes(sh, remote, ledger::NOTES_REF)?;
+    Ok(())
+}
+
+fn push_if(ctx: &Ctx, sh: &Shell, push: bool) -> anyhow::Result<bool> {
+    if !push {
+        return Ok(false);
+    }
+    let remote = &ctx.policy.policy.git.remote;
+    ledger::push_notes(sh, remote, ledger::NOTES_REF)?;
+    output::say(&format!("pushed refs/notes/{} to {remote}", ledger::NOTES_REF));
+    Ok(true)
+}
+
+fn resolve_tag(sh: &Shell, tag: &str) -> anyhow::Result<Target> {
+    validate_tag(tag)?;
+    let full = format!("refs/tags/{tag}");
+    match git::resolve_commit(sh, &full)? {
+        Some(sha) => Ok(Target { sha, tag: Some(tag.to_string()) }),
+        None => Err(exit::usage(format!("there is no tag {tag} here: `git fetch --tags` or create it with `cargo xtask release-tag`"))),
+    }
+}
+
+fn resolve_rev(sh: &Shell, rev: &str) -> anyhow::Result<Target> {
+    let Some(sha) = git::resolve_commit(sh, rev)? else {
+        return Err(exit::usage(format!("{rev} does not name a commit here (git fetch, then retry)")));
+    };
+    let tag = release_tag_of(sh, &sha)?;
+    Ok(Target { sha, tag })
+}
+
+/// The highest `vX.Y.Z` tag on `sha`, if any.
+fn release_tag_of(sh: &Shell, sha: &str) -> anyhow::Result<Option<String>> {
+    let out = cmd!(sh, "git tag --points-at {sha} --list v*").quiet().read()?;
+    Ok(out.lines().filter_map(|t| release_version(t.trim()).map(|v| (v, t.trim().to_string()))).max().map(|(_, t)| t))
+}
+
+// ---------------------------------------------------------------------------
+// Decisions (pure)
+
+fn is_deployment(e: &Entry, env: &str) -> bool {
+    e.environment == env && matches!(e.action, Action::Deploy | Action::Rollback)
+}
+
+/// What runs in `env`: the last deploy or rollback recorded for it.
+pub fn current_deployment<'a>(entries: &'a [Entry], env: &str) -> Option<&'a Entry> {
+    entries.iter().rev().find(|e| is_deployment(e, env))
+}
+
+/// The last known good of `env`: the most recent passing verification of a
+/// release tag in `env` recorded before the current deployment, of another
+/// revision than the current one. `entries` are in time order.
+pub fn last_known_good<'a>(entries: &'a [Entry], env: &str) -> Option<&'a Entry> {
+    let current = entries.iter().rposition(|e| is_deployment(e, env))?;
+    let current_sha = &entries[current].sha;
+    entries[..current]
+        .iter()
+        .rev()
+        .find(|e| e.environment == env && e.action == Action::Verify && e.passed() && e.tag.is_some() && &e.sha != current_sha)
+}
+
+/// Why `target` may not go to `env` (empty: it may). Every reason, not the first.
+pub fn admission(env_name: &str, env: &Environment, target: &Target, gate: Option<&GateRecord>, entries: &[Entry]) -> Vec<String> {
+    let sha = &target.sha;
+    let mut problems = Vec::new();
+    match gate {
+        None => problems.push(format!(
+            "{sha} has no release-gate record: run the gate on a clean checkout of it (`git switch --detach {sha} && cargo xtask release-gate`), then `cargo xtask gate-status {sha}`"
+        )),
+        Some(r) if !r.passed() => problems.push(format!(
+            "the latest release-gate record of {sha} says {} (finished {}): fix the failure and rerun `cargo xtask release-gate` on it",
+            r.status, r.finished_at
+        )),
+        Some(_) => {}
+    }
+    if env.production && target.tag.is_none() {
+        problems.push(format!(
+            "{sha} is not the commit of a release tag: {env_name} is production and takes only releases (`cargo xtask release-tag`, then `cargo xtask deploy {env_name} --tag vX.Y.Z`)"
+        ));
+    }
+    if let Some(required) = &env.requires_verified_in {
+        let verified = entries.iter().any(|e| &e.environment == required && e.action == Action::Verify && e.passed() && &e.sha == sha);
+        if !verified {
+            let evidence = match entries.iter().rev().find(|e| &e.environment == required && &e.sha == sha) {
+                Some(e) => format!("its last {required} entry is a {} that {} at {}", word(&e.action), e.result, e.time),
+                None => format!("the ledger has no {required} entry for it"),
+            };
+            let how = match &target.tag {
+                Some(tag) => format!("cargo xtask deploy {required} --tag {tag}"),
+                None => format!("cargo xtask deploy {required} --sha {sha}"),
+            };
+            problems.push(format!(
+                "{sha} has no passing verification in {required}, which {env_name} requires ({evidence}): deploy and verify it there first with `{how}`"
+            ));
+        }
+    }
+    problems
+}
+
+fn word(action: &Action) -> &'static str {
+    match action {
+        Action::Deploy => "deploy",
+        Action::Verify => "verify",
+        Action::Rollback => "rollback",
+    }
+}
+
+fn rollback_command(env: &str) -> String {
+    format!("cargo xtask rollback {env} --reason \"post-deploy verification failed\"")
+}
+
+// ---------------------------------------------------------------------------
+// Rollout: worktree, steps, verification, records
+
+struct Rollout<'a> {
+    command: &'static str,
+    action: Action,
+    environment: &'a str,
+    policy: &'a Environment,
+    target: Target,
+    steps: Vec<Step>,
+    reason: Option<String>,
+    from_sha: Option<String>,
+    push: bool,
+    gate: Option<GateRecord>,
+}
+
+/// A detached worktree of one revision in a temporary directory, removed
+/// when dropped (also when a step failed or the tool was interrupted).
+struct Worktree {
+    root: PathBuf,
+    path: PathBuf,
+}
+
+impl Worktree {
+    fn path_for(env: &str, sha: &str) -> PathBuf {
+        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+        std::env::temp_dir().join(format!("xtask-deploy-{env}-{}-{}-{nanos}", &sha[..sha.len().min(12)], std::process::id()))
+    }
+
+    fn add(sh: &Shell, root: &Path, path: PathBuf, sha: &str) -> anyhow::Result<Worktree> {
+        // Hooks of the user's repository have no business in a deployment checkout.
+        cmd!(sh, "git -c core.hooksPath=/dev/null worktree add --quiet --detach {path} {sha}")
+            .quiet()
+            .run()
+            .map_err(|e| exit::failed(format!("cannot check out {sha} into a clean worktree at {}: {e}", path.display())))?;
+        Ok(Worktree { root: root.to_path_buf(), path })
+    }
+}
+
+impl Drop for Worktree {
+    fn drop(&mut self) {
+        let removed = std::process::Command::new("git")
+            .arg("-C")
+            .arg(&self.root)
+            .args(["worktree", "remove", "--force", "--force"])
+            .arg(&self.path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        if !removed {
+            let _ = std::fs::remove_dir_all(&self.path);
+            let _ = std::process::Command::new("git").arg("-C").arg(&self.root).args(["worktree", "prune"]).status();
+        }
+    }
+}
+
+fn step_env(r: &Rollout<'_>, step: &Step) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = vec![
+        ("XTASK_DEPLOY_ENVIRONMENT".into(), r.environment.to_string()),
+        ("XTASK_DEPLOY_SHA".into(), r.target.sha.clone()),
+        ("XTASK_DEPLOY_TAG".into(), r.target.tag.clone().unwrap_or_default()),
+        ("XTASK_DEPLOY_ACTION".into(), word(&r.action).into()),
+    ];
+    env.extend(step.env.iter().map(|(k, v)| (k.clone(), v.clone())));
+    env
+}
+
+fn rollout_actions(ctx: &Ctx, r: &Rollout<'_>) -> Vec<String> {
+    let mut actions = vec![format!("git worktree add --detach <temporary directory> {}", r.target.sha)];
+    for (i, step) in r.steps.iter().enumerate() {
+        actions.push(format!(
+            "run {} step {}/{} {}: {} (in <worktree>/{}, timeout {})",
+            word(&r.action),
+            i + 1,
+            r.steps.len(),
+            step.name,
+            process::display(&step.argv),
+            step.cwd.as_deref().unwrap_or("."),
+            output::duration(step.timeout())
+        ));
+    }
+    actions.push(format!("append a {} entry for {} in {} to refs/notes/deployments", word(&r.action), r.target.label(), r.environment));
+    actions.extend(verification_actions(r.policy, &r.target));
+    actions.push(format!("append a verify entry for {} in {} to refs/notes/deployments", r.target.label(), r.environment));
+    actions.push("git worktree remove <temporary directory>".to_string());
+    if r.push {
+        actions.push(format!("git push {} refs/notes/deployments", ctx.policy.policy.git.remote));
+    }
+    actions
+}
+
+fn verification_actions(env: &Environment, target: &Target) -> Vec<String> {
+    let v = &env.verify;
+    let mut actions = vec![format!(
+        "verify within {} ({} retries, backoff from {}), identity checks first:",
+        output::duration(deadline_of(env)),
+        v.retries.unwrap_or(DEFAULT_RETRIES),
+        output::duration(backoff_of(env))
+    )];
+    for check in ordered_checks(env) {
+        let mut expect = vec![format!("status {}", check.status.unwrap_or(200))];
+        if let Some(f) = &check.version_field {
+            expect.push(format!("JSON field {f} = {}", expected_identity(target)));
+        }
+        if let Some(h) = &check.version_header {
+            expect.push(format!("header {h} = {}", expected_identity(target)));
+        }
+        for t in &check.contains {
+            expect.push(format!("body contains {t:?}"));
+        }
+        if !check.metrics.is_empty() {
+            expect.push(format!("metrics {}", check.metrics.join(", ")));
+        }
+        actions.push(format!("  check {}: curl GET {} expecting {}", check.name, check.url, expect.join(", ")));
+    }
+    for step in &v.commands {
+        actions.push(format!("  command {}: {} must succeed", step.name, process::display(&step.argv)));
+    }
+    actions
+}
+
+fn print_plan(ctx: &Ctx, r: &Rollout<'_>) -> anyhow::Result<()> {
+    let mut passed = Vec::new();
+    if let Some(g) = &r.gate {
+        passed.push(format!("release-gate record of {} passed (finished {})", r.target.sha, g.finished_at));
+    }
+    if r.policy.production {
+        passed.push(format!("{} is release tag {}", r.target.sha, r.target.tag.as_deref().unwrap_or("?")));
+    }
+    if let Some(req) = &r.policy.requires_verified_in {
+        passed.push(format!("{} passed verification in {req}", r.target.sha));
+    }
+    if let (Action::Rollback, Some(from)) = (&r.action, &r.from_sha) {
+        passed.push(format!("rolling back from {from}; reason: {}", r.reason.as_deref().unwrap_or("(none given)")));
+    }
+    print_actions(ctx, r.command, r.environment, &r.target, &passed, &rollout_actions(ctx, r))
+}
+
+fn print_actions(ctx: &Ctx, command: &str, env: &str, target: &Target, checks: &[String], actions: &[String]) -> anyhow::Result<()> {
+    match ctx.format {
+        Format::Json => output::json(&json!({
+            "command": command, "environment": env, "sha": target.sha, "tag": target.tag,
+            "status": "planned", "dry_run": true, "checks_passed": checks, "actions": actions,
+        })),
+        Format::Human => {
+            output::say(&format!("{} {env}: {} (dry run: nothing is changed)", output::bold(command), target.label()));
+            for c in checks {
+                output::say(&format!("  {} {c}", output::green("ok")));
+            }
+            output::say("  would:");
+            for (i, a) in actions.iter().enumerate() {
+                output::say(&format!("  {:>3}. {a}", i + 1));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn refuse(ctx: &Ctx, command: &str, env: &str, target: Option<&Target>, problems: &[String]) -> anyhow::Result<()> {
+    match ctx.format {
+        Format::Json => output::json(&json!({
+            "command": command, "environment": env, "sha": target.map(|t| &t.sha), "tag": target.and_then(|t| t.tag.clone()),
+            "status": "refused", "problems": problems,
+        })),
+        Format::Human => {
+            let what = target.map(|t| t.label()).unwrap_or_default();
+            output::error(&format!("{command} {env} {what} refused ({} problem{}); nothing was changed:", problems.len(), if problems.len() == 1 { "" } else { "s" }));
+            for p in problems {
+                output::say(&format!("  - {p}"));
+            }
+        }
+    }
+    Err(exit::silent(exit::FAILED))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn new_entry(sh: &Shell, target: &Target, env: &str, action: Action, passed: bool, reason: Option<String>, from_sha: Option<String>, detail: Option<String>) -> Entry {
+    Entry {
+        sha: target.sha.clone(),
+        environment: env.to_string(),
+        action,
+        result: if passed { "passed" } else { "failed" }.to_string(),
+        time: ledger::now(),
+        operator: ledger::operator(sh),
+        tag: target.tag.clone(),
+        reason,
+        from_sha,
+        detail,
+    }
+}
+
+#[derive(Serialize)]
+struct StepReport {
+    name: String,
+    command: String,
+    status: String,
+    duration_ms: u64,
+    detail: Option<String>,
+}
+
+fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
+    let verb = word(&r.action);
+    output::say(&format!("{} {}: {}", output::bold(r.command), r.environment, r.target.label()));
+    let path = Worktree::path_for(r.environment, &r.target.sha);
+    let worktree = Worktree::add(sh, &ctx.root, path, &r.target.sha)?;
+    output::say(&format!("  clean worktree of {} at {}", r.target.sha, worktree.path.display()));
+
+    let mut steps = Vec::new();
+    let mut failure = None;
+    for (i, step) in r.steps.iter().enumerate() {
+        let shown = process::display(&step.argv);
+        output::say(&format!("  {verb} {}/{} {}: {shown}", i + 1, r.steps.len(), step.name));
+        let cwd = worktree.path.join(step.cwd.as_deref().unwrap_or("."));
+        let done = process::run(&Spec { argv: &step.argv, cwd: &cwd, env: step_env(r, step), timeout: step.timeout() }, Sink::Stream);
+        let ok = done.outcome == Outcome::Passed;
+        let detail = (!ok).then(|| format!("{verb} step {} ({shown}) {}", step.name, done.outcome.describe()));
+        let status = if ok { output::green("passed") } else { output::red("failed") };
+        output::say(&format!("  {status} {} in {}", step.name, output::duration(done.duration)));
+        steps.push(StepReport {
+            name: step.name.clone(),
+            command: shown,
+            status: if ok { "passed" } else { "failed" }.into(),
+            duration_ms: done.duration.as_millis() as u64,
+            detail: detail.clone(),
+        });
+        if !ok {
+            failure = detail;
+            break;
+        }
+    }
+    let rolled = new_entry(sh, &r.target, r.environment, r.action.clone(), failure.is_none(), r.reason.clone(), r.from_sha.clone().filter(|_| r.action == Action::Rollback), failure.clone());
+    ledger::append(sh, &rolled)?;
+    let mut written = vec![rolled];
+
+    let outcome = if failure.is_none() && process::interrupted().is_none() {
+        let outcome = verify(ctx, r.policy, &r.target);
+        let entry = new_entry(sh, &r.target, r.environment, Action::Verify, outcome.passed, None, None, outcome.detail());
+        ledger::append(sh, &entry)?;
+        written.push(entry);
+        Some(outcome)
+    } else {
+        None
+    };
+    drop(worktree);
+    let pushed = push_if(ctx, sh, r.push)?;
+    let passed = failure.is_none() && outcome.as_ref().is_some_and(|o| o.passed);
+    let rollback = (!passed).then(|| rollback_command(r.environment));
+    match ctx.format {
+        Format::Json => output::json(&json!({
+            "command": r.command, "environment": r.environment, "sha": r.target.sha, "tag": r.target.tag,
+            "status": if passed { "passed" } else { "failed" }, "dry_run": false,
+            "reason": r.reason, "from_sha": r.from_sha,
+            "steps": steps, "verification": outcome.as_ref().map(VerifyOutcome::to_json),
+            "ledger": written, "pushed": pushed, "rollback_command": rollback,
+        })),
+        Format::Human => match (&failure, &outcome) {
+            (Some(why), _) => {
+                output::error(&format!("{} {} of {} failed: {why}; recorded in refs/notes/deployments", r.command, r.environment, r.target.label()));
+                output::say(&format!("What runs in {} now is uncertain. Roll back with:\n  {}", r.environment, rollback_command(r.environment)));
+            }
+            (None, Some(o)) => report_verification(r.environment, &r.target, o),
+            (None, None) => {}
+        },
+    }
+    if passed {
+        Ok(())
+    } else {
+        Err(exit::silent(exit::FAILED))
+    }
+}
+
+// ---------------------------------------------------------------------------
+// Verification
+
+/// One problem a check found: what was looked at, expected, and got.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Mismatch {
+    pub what: String,
+    pub expected: String,
+    pub got: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+struct CheckResult {
+    name: String,
+    kind: &'static str,
+    target: String,
+    passed: bool,
+    mismatches: Vec<Mismatch>,
+}
+
+struct VerifyOutcome {
+    passed: bool,
+    attempts: u32,
+    duration: Duration,
+    deadline: Duration,
+    deadline_reached: bool,
+    results: Vec<CheckResult>,
+}
+
+impl VerifyOutcome {
+    fn failures(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in self.results.iter().filter(|r| !r.passed) {
+            for m in &r.mismatches {
+                out.push(format!("{} ({}): {}: expected {}, got {}", r.name, r.target, m.what, m.expected, m.got));
+            }
+        }
+        out
+    }
+
+    fn detail(&self) -> Option<String> {
+        if self.passed {
+            return None;
+        }
+        let mut text = self.failures().join("; ");
+        if self.deadline_reached {
+            text.push_str(&format!(" (deadline {} reached)", output::duration(self.deadline)));
+        }
+        Some(text.chars().take(2000).collect())
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "status": if self.passed { "passed" } else { "failed" },
+            "attempts": self.attempts, "duration_ms": self.duration.as_millis() as u64,
+            "deadline_ms": self.deadline.as_millis() as u64, "deadline_reached": self.deadline_reached,
+            "checks": self.results,
+        })
+    }
+}
+
+fn deadline_of(env: &Environment) -> Duration {
+    env.verify.deadline.as_deref().unwrap_or(DEFAULT_DEADLINE).parse_duration()
+}
+
+fn backoff_of(env: &Environment) -> Duration {
+    env.verify.backoff.as_deref().unwrap_or(DEFAULT_BACKOFF).parse_duration()
+}
+
+trait ParseDuration {
+    fn parse_duration(&self) -> Duration;
+}
+
+impl ParseDuration for str {
+    /// Validated with the policy; the fallback is never reached.
+    fn parse_duration(&self) -> Duration {
+        policy::parse_duration(self).unwrap_or(Duration::from_secs(60))
+    }
+}
+
+/// Identity checks first, then the others, each group in policy order.
+fn ordered_checks(env: &Environment) -> Vec<&HttpCheck> {
+    let (mut first, rest): (Vec<&HttpCheck>, Vec<&HttpCheck>) =
+        env.verify.checks.iter().partition(|c| c.version_field.is_some() || c.version_header.is_some());
+    first.extend(rest);
+    first
+}
+
+fn expected_identity(target: &Target) -> String {
+    match &target.tag {
+        Some(tag) => format!("{} or {tag}", target.sha),
+        None => target.sha.clone(),
+    }
+}
+
+/// The whole verification, retried with backoff until it passes, the retries
+/// are used up, or the hard deadline is reached.
+fn verify(ctx: &Ctx, env: &Environment, target: &Target) -> VerifyOutcome {
+    let deadline = deadline_of(env);
+    let retries = env.verify.retries.unwrap_or(DEFAULT_RETRIES);
+    let mut wait = backoff_of(env);
+    let start = Instant::now();
+    let end = start + deadline;
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let results = attempt(ctx, env, target, end);
+        let passed = results.iter().all(|r| r.passed);
+        let left = end.saturating_duration_since(Instant::now());
+        let out_of_time = left.is_zero();
+        if passed || attempts > retries || out_of_time {
+            let deadline_reached = !passed && (out_of_time || results.iter().any(|r| r.mismatches.iter().any(|m| m.got.contains("deadline"))));
+            return VerifyOutcome { passed, attempts, duration: start.elapsed(), deadline, deadline_reached, results };
+        }
+        let first = results.iter().find(|r| !r.passed).and_then(|r| r.mismatches.first().map(|m| (r.name.clone(), m.clone())));
+        if let Some((name, m)) = first {
+            output::say(&format!(
+                "  attempt {attempts}: {name}: {}: expected {}, got {}; retrying in {}",
+                m.what,
+                m.expected,
+                m.got,
+                output::duration(wait.min(left))
+            ));
+        }
+        std::thread::sleep(wait.min(left));
+        wait = wait.saturating_mul(2);
+        if process::interrupted().is_some() {
+            return VerifyOutcome { passed: false, attempts, duration: start.elapsed(), deadline, deadline_reached: false, results };
+        }
+        if Instant::now() >= end {
+            let results = results;
+            return VerifyOutcome { passed: false, attempts, duration: start.elapsed(), deadline, deadline_reached: true, results };
+        }
+    }
+}
+
+fn attempt(ctx: &Ctx, env: &Environment, target: &Target, end: Instant) -> Vec<CheckResult> {
+    let mut results = Vec::new();
+    for check in ordered_checks(env) {
+        let left = end.saturating_duration_since(Instant::now());
+        let mismatches = if left < Duration::from_millis(50) {
+            vec![Mismatch { what: "response".into(), expected: "an answer".into(), got: "not tried: the verification deadline was reached".into() }]
+        } else {
+            match fetch(&check.url, left) {
+                Ok(resp) => evaluate(check, target, &resp),
+                Err(got) => vec![Mismatch { what: "response".into(), expected: format!("HTTP {}", check.status.unwrap_or(200)), got }],
+            }
+        };
+        results.push(CheckResult { name: check.name.clone(), kind: "http", target: check.url.clone(), passed: mismatches.is_empty(), mismatches });
+    }
+    for step in &env.verify.commands {
+        let left = end.saturating_duration_since(Instant::now());
+        let shown = process::display(&step.argv);
+        let mismatches = if left < Duration::from_millis(50) {
+            vec![Mismatch { what: "exit".into(), expected: "exit code 0".into(), got: "not run: the verification deadline was reached".into() }]
+        } else {
+            let cwd = ctx.root.join(step.cwd.as_deref().unwrap_or("."));
+            let env_vars: Vec<(String, String)> = step.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+            let done = process::run(&Spec { argv: &step.argv, cwd: &cwd, env: env_vars, timeout: step.timeout().min(left) }, Sink::Capture);
+            match done.outcome {
+                Outcome::Passed => Vec::new(),
+                Outcome::TimedOut(_) if step.timeout() > left => vec![Mismatch {
+                    what: "exit".into(),
+                    expected: "exit code 0".into(),
+                    got: format!("still running when the verification deadline was reached ({})", output::duration(left)),
+                }],
+                other => {
+                    let last = done.stderr.lines().chain(done.stdout.lines()).filter(|l| !l.trim().is_empty()).last().unwrap_or("").to_string();
+                    let got = if last.is_empty() { other.describe() } else { format!("{} ({last})", other.describe()) };
+                    vec![Mismatch { what: "exit".into(), expected: "exit code 0".into(), got }]
+                }
+            }
+        };
+        results.push(CheckResult { name: step.name.clone(), kind: "command", target: shown, passed: mismatches.is_empty(), mismatches });
+    }
+    results
+}
+
+/// An HTTP response as curl gave it.
+#[derive(Debug, Default)]
+pub struct Response {
+    pub status: u16,
+    /// Lower-case names.
+    pub headers: BTreeMap<String, String>,
+    pub body: String,
+}
+
+/// GET `url` with curl (argv, no shell), at most `left`.
+fn fetch(url: &str, left: Duration) -> Result<Response, String> {
+    let argv: Vec<String> = [
+        "curl",
+        "--silent",
+        "--show-error",
+        "--include",
+        "--proto",
+        "=http,https",
+        "--max-time",
+        &format!("{:.3}", left.as_secs_f64()),
+        "--write-out",
+        "\n%{http_code}",
+        url,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let done = process::run(
+        &Spec { argv: &argv, cwd: Path::new("/"), env: Vec::new(), timeout: left + Duration::from_secs(2) },
+        Sink::Capture,
+    );
+    match done.outcome {
+        Outcome::Passed => parse_response(&done.stdout),
+        Outcome::Exited(28) | Outcome::TimedOut(_) => {
+            Err(format!("no answer within {} (the verification deadline)", output::duration(left)))
+        }
+        other => {
+            let why = done.stderr.trim().trim_start_matches("curl: ").to_string();
+            Err(if why.is_empty() { format!("curl {}", other.describe()) } else { format!("no answer ({why})") })
+        }
+    }
+}
+
+/// Splits curl's `--include` output and the `--write-out` status line.
+pub fn parse_response(raw: &str) -> Result<Response, String> {
+    let (rest, code) = raw.rsplit_once('\n').ok_or("no status from curl")?;
+    let status: u16 = code.trim().parse().map_err(|_| format!("no HTTP status from curl ({:?})", code.trim()))?;
+    let mut head = "";
+    let mut body = rest;
+    while body.starts_with("HTTP/") {
+        let split = body.find("\r\n\r\n").map(|i| (i, 4)).or_else(|| body.find("\n\n").map(|i| (i, 2)));
+        let Some((i, n)) = split else {
+            head = body;
+            body = "";
+            break;
+        };
+        head = &body[..i];
+        body = &body[i + n..];
+    }
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Ok(Response { status, headers, body: body.to_string() })
+}
+
+/// Everything wrong with `resp` for `check`: identity first, then status,
+/// required texts, metrics.
+pub fn evaluate(check: &HttpCheck, target: &Target, resp: &Response) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let expected = expected_identity(target);
+    if let Some(field) = &check.version_field {
+        let got = serde_json::from_str::<Value>(&resp.body)
+            .ok()
+            .and_then(|v| field.split('.').try_fold(v, |v, k| v.get(k).cloned()))
+            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+        match got {
+            Some(got) if identity_matches(&got, target) => {}
+            Some(got) => out.push(Mismatch { what: format!("version (JSON field `{field}`)"), expected: expected.clone(), got: format!("{got:?}") }),
+            None => out.push(Mismatch {
+                what: format!("version (JSON field `{field}`)"),
+                expected: expected.clone(),
+                got: format!("no such field in the body ({})", excerpt(&resp.body)),
+            }),
+        }
+    }
+    if let Some(header) = &check.version_header {
+        match resp.headers.get(&header.to_ascii_lowercase()) {
+            Some(got) if identity_matches(got, target) => {}
+            Some(got) => out.push(Mismatch { what: format!("version (header `{header}`)"), expected: expected.clone(), got: format!("{got:?}") }),
+            None => out.push(Mismatch { what: format!("version (header `{header}`)"), expected: expected.clone(), got: "no such header".into() }),
+        }
+    }
+    let want = check.status.unwrap_or(200);
+    if resp.status != want {
+        out.push(Mismatch { what: "status".into(), expected: want.to_string(), got: format!("{} ({})", resp.status, excerpt(&resp.body)) });
+    }
+    for text in &check.contains {
+        if !resp.body.contains(text.as_str()) {
+            out.push(Mismatch { what: "body text".into(), expected: format!("{text:?}"), got: format!("a body without it ({})", excerpt(&resp.body)) });
+        }
+    }
+    let exposed = metric_names(&resp.body);
+    let missing: Vec<&String> = check.metrics.iter().filter(|m| !exposed.contains(m.as_str())).collect();
+    if !missing.is_empty() {
+        out.push(Mismatch {
+            what: "metrics".into(),
+            expected: missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
+            got: if exposed.is_empty() { "no metrics".into() } else { format!("only {}", exposed.iter().copied().collect::<Vec<_>>().join(", ")) },
+        });
+    }
+    out
+}
+
+/// The version a service reports is the deployed one: the full SHA, an
+/// abbreviation of it (at least 7 hex digits), or the release tag.
+pub fn identity_matches(got: &str, target: &Target) -> bool {
+    let got = got.trim();
+    (got.len() >= 7 && got.len() <= target.sha.len() && target.sha.starts_with(&got.to_ascii_lowercase()))
+        || target.tag.as_deref() == Some(got)
+}
+
+/// Metric names of a Prometheus text exposition: sample names and the
+/// names of `# TYPE` / `# HELP` lines.
+pub fn metric_names(body: &str) -> std::collections::BTreeSet<&str> {
+    let mut names = std::collections::BTreeSet::new();
+    for line in body.lines().map(str::trim) {
+        let name = if let Some(rest) = line.strip_prefix("# TYPE ").or_else(|| line.strip_prefix("# HELP ")) {
+            rest.split_whitespace().next()
+        } else if line.starts_with('#') || line.is_empty() {
+            None
+        } else {
+            line.split(|c: char| c == '{' || c.is_whitespace()).next()
+        };
+        if let Some(name) = name.filter(|n| !n.is_empty()) {
+            names.insert(name);
+        }
+    }
+    names
+}
+
+fn excerpt(body: &str) -> String {
+    let one_line: String = body.split_whitespace().collect::<Vec<_>>().join(" ");
+    if one_line.is_empty() {
+        return "empty body".into();
+    }
+    let cut: String = one_line.chars().take(120).collect();
+    if cut.len() < one_line.len() {
+        format!("body: {cut}…")
+    } else {
+        format!("body: {cut}")
+    }
+}
+
+fn report_verification(env: &str, target: &Target, o: &VerifyOutcome) {
+    for r in &o.results {
+        let status = if r.passed { output::green("passed") } else { output::red("failed") };
+        output::say(&format!("  {status} {} {} ({})", r.kind, r.name, r.target));
+    }
+    if o.passed {
+        output::say(&output::green(&format!(
+            "verified {env}: {} in {} ({} attempt{}); recorded in refs/notes/deployments",
+            target.label(),
+            output::duration(o.duration),
+            o.attempts,
+            if o.attempts == 1 { "" } else { "s" }
+        )));
+        return;
+    }
+    let why = if o.deadline_reached { format!(", deadline {} reached", output::duration(o.deadline)) } else { String::new() };
+    output::error(&format!(
+        "verification of {env} ({}) failed after {} attempt{} in {}{why}; recorded in refs/notes/deployments:",
+        target.label(),
+        o.attempts,
+        if o.attempts == 1 { "" } else { "s" },
+        output::duration(o.duration)
+    ));
+    for f in o.failures() {
+        output::say(&format!("  - {f}"));
+    }
+    output::say(&format!("Roll back to the last known good with:\n  {}", rollback_command(env)));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+
+    fn target(tag: Option<&str>) -> Target {
+        Target { sha: SHA.into(), tag: tag.map(str::to_string) }
+    }
+
+    fn entry(sha: &str, env: &str, action: Action, passed: bool, tag: Option<&str>, time: &str) -> Entry {
+        Entry {
+            sha: sha.into(),
+            environment: env.into(),
+            action,
+            result: if passed { "passed" } else { "failed" }.into(),
+            time: time.into(),
+            operator: "t".into(),
+            tag: tag.map(str::to_string),
+            reason: None,
+            from_sha: None,
+            detail: None,
+        }
+    }
+
+    fn env(production: bool, requires: Option<&str>) -> Environment {
+        Environment {
+            production,
+            requires_verified_in: requires.map(str::to_string),
+            steps: vec![Step { name: "up".into(), argv: vec!["true".into()], ..Step::default() }],
+            rollback_steps: None,
+            verify: policy::Verify {
+                checks: vec![HttpCheck { name: "health".into(), url: "http://127.0.0.1:1/health".into(), ..HttpCheck::default() }],
+                ..policy::Verify::default()
+            },
+        }
+    }
+
+    fn passed_gate() -> GateRecord {
+        serde_json::from_value(json!({
+            "sha": SHA, "tree": "t", "status": "passed", "started_at": "a", "finished_at": "b",
+            "steps": [], "bypasses": [], "database": null, "tool": "xtask"
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn identity_is_the_full_sha_an_abbreviation_or_the_tag() {
+        let t = target(Some("v1.2.0"));
+        for good in [SHA, "0123456", "0123456789AB", "v1.2.0", " 0123456789abcdef "] {
+            assert!(identity_matches(good, &t), "{good}");
+        }
+        for bad in ["012345", "1123456", "v1.2.1", "", "v1.2", &format!("{SHA}0")] {
+            assert!(!identity_matches(bad, &t), "{bad}");
+        }
+        assert!(!identity_matches("v1.2.0", &target(None)));
+    }
+
+    #[test]
+    fn metric_names_come_from_samples_and_type_lines() {
+        let body = "# HELP http_requests_total All requests\n# TYPE http_requests_total counter\nhttp_requests_total{path=\"/\"} 3\nup 1\n# a comment\nlatency_seconds_bucket{le=\"1\"} 2\n";
+        let names: Vec<&str> = metric_names(body).into_iter().collect();
+        assert_eq!(names, ["http_requests_total", "latency_seconds_bucket", "up"]);
+    }
+
+    #[test]
+    fn responses_are_split_into_status_headers_and_body() {
+        let raw = "HTTP/1.0 200 OK\r\nX-Version: abc\r\nContent-Type: application/json\r\n\r\n{\"version\": \"abc\"}\n200";
+        let r = parse_response(raw).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.headers.get("x-version").map(String::as_str), Some("abc"));
+        assert_eq!(r.body, "{\"version\": \"abc\"}");
+        assert!(parse_response("garbage").is_err());
+    }
+
+    fn check_response(check: HttpCheck, status: u16, body: &str, expected: &[&str]) {
+        let resp = Response { status, headers: BTreeMap::from([("x-version".to_string(), "v1.0.0".to_string())]), body: body.into() };
+        let got: Vec<String> = evaluate(&check, &target(Some("v1.0.0")), &resp).into_iter().map(|m| format!("{}: {} / {}", m.what, m.expected, m.got)).collect();
+        assert_eq!(got.len(), expected.len(), "{got:?}");
+        for (g, e) in got.iter().zip(expected) {
+            assert!(g.contains(e), "{g:?} lacks {e:?}");
+        }
+    }
+
+    #[test]
+    fn responses_are_judged_identity_first_and_completely() {
+        let health = || HttpCheck { name: "health".into(), url: "http://x/".into(), version_field: Some("build.sha".into()), ..HttpCheck::default() };
+        check_response(health(), 200, &format!("{{\"build\": {{\"sha\": \"{SHA}\"}}}}"), &[]);
+        check_response(health(), 500, "{\"build\": {\"sha\": \"ffffffff\"}}", &["version (JSON field `build.sha`)", "status: 200 / 500"]);
+        check_response(health(), 200, "not json", &["no such field"]);
+        let header = HttpCheck { name: "h".into(), url: "http://x/".into(), version_header: Some("X-Version".into()), ..HttpCheck::default() };
+        check_response(header, 200, "", &[]);
+        let metrics = HttpCheck {
+            name: "metrics".into(),
+            url: "http://x/metrics".into(),
+            contains: vec!["up".into()],
+            metrics: vec!["up".into(), "jobs_total".into()],
+            ..HttpCheck::default()
+        };
+        check_response(metrics, 200, "up 1\n", &["metrics: jobs_total / only up"]);
+    }
+
+    #[test]
+    fn production_needs_a_gate_record_a_tag_and_a_staging_verification() {
+        let prod = env(true, Some("staging"));
+        let gate = passed_gate();
+        let verified = vec![entry(SHA, "staging", Action::Verify, true, Some("v1.0.0"), "1")];
+        assert!(admission("prod", &prod, &target(Some("v1.0.0")), Some(&gate), &verified).is_empty());
+        let none = admission("prod", &prod, &target(None), None, &[]);
+        assert_eq!(none.len(), 3, "{none:?}");
+        assert!(none[0].contains("no release-gate record"));
+        assert!(none[1].contains("not the commit of a release tag"));
+        assert!(none[2].contains("no passing verification in staging") && none[2].contains("no staging entry"));
+        let failed = vec![entry(SHA, "staging", Action::Verify, false, Some("v1.0.0"), "1")];
+        let p = admission("prod", &prod, &target(Some("v1.0.0")), Some(&gate), &failed);
+        assert!(p.len() == 1 && p[0].contains("verify that failed"), "{p:?}");
+        let other_env = vec![entry(SHA, "qa", Action::Verify, true, None, "1")];
+        assert_eq!(admission("prod", &prod, &target(Some("v1.0.0")), Some(&gate), &other_env).len(), 1);
+        assert!(admission("staging", &env(false, None), &target(None), Some(&gate), &[]).is_empty());
+    }
+
+    #[test]
+    fn the_last_known_good_is_the_last_verified_tag_before_the_current_deployment() {
+        let (a, b, c) = ("a".repeat(40), "b".repeat(40), "c".repeat(40));
+        let entries = vec![
+            entry(&a, "staging", Action::Deploy, true, Some("v1.0.0"), "1"),
+            entry(&a, "staging", Action::Verify, true, Some("v1.0.0"), "2"),
+            entry(&a, "prod", Action::Verify, true, Some("v1.0.0"), "2"),
+            entry(&b, "staging", Action::Deploy, true, Some("v1.1.0"), "3"),
+            entry(&b, "staging", Action::Verify, false, Some("v1.1.0"), "4"),
+            entry(&c, "staging", Action::Deploy, true, Some("v1.2.0"), "5"),
+            entry(&c, "staging", Action::Verify, true, Some("v1.2.0"), "6"),
+        ];
+        assert_eq!(current_deployment(&entries, "staging").unwrap().sha, c);
+        assert_eq!(last_known_good(&entries, "staging").unwrap().sha, a);
+        // After rolling back to a, the last known good before it is not a itself.
+        let mut later = entries.clone();
+        later.push(entry(&a, "staging", Action::Rollback, true, Some("v1.0.0"), "7"));
+        assert_eq!(last_known_good(&later, "staging").unwrap().sha, c);
+        assert!(last_known_good(&entries[..2], "staging").is_none());
+        assert!(last_known_good(&entries, "dev").is_none());
+    }
+
+    #[test]
+    fn the_deploy_section_is_validated_completely() {
+        let mut deploy = policy::Deploy::default();
+        let mut prod = env(true, None);
+        prod.verify.checks[0].url = "ftp://x".into();
+        prod.verify.deadline = Some("0s".into());
+        let mut empty = env(false, Some("nowhere"));
+        empty.steps.clear();
+        empty.verify.checks.clear();
+        deploy.environments.insert("prod".into(), prod);
+        deploy.environments.insert("Bad Name".into(), empty);
+        let problems = validate_policy(&deploy).join("\n");
+        for expected in [
+            "deploy.environments.prod: a production environment must name",
+            "deploy.environments.prod.verify.checks[0] (health): url \"ftp://x\"",
+            "deploy.environments.prod.verify.deadline",
+            "deploy.environments.Bad Name: the name must be",
+            "deploy.environments.Bad Name.steps: needs at least one step",
+            "requires-verified-in: no environment named \"nowhere\"",
+            "needs at least one check or command",
+        ] {
+            assert!(problems.contains(expected), "{expected:?} not in:\n{problems}");
+        }
+    }
+
+    #[test]
+    fn inputs_that_become_refs_or_urls_are_refused() {
+        for bad in ["1.2.3", "v1.2", "v1.2.3-rc.1", "v1.2.3;x", "--v1.2.3"] {
+            assert!(validate_tag(bad).is_err(), "{bad}");
+        }
+        assert!(validate_tag("v10.0.1").is_ok());
+        for bad in ["Staging", "-x", "a b", "../x", ""] {
+            assert!(!valid_env_name(bad), "{bad}");
+        }
+        for bad in ["http://", "file:///etc/passwd", "-K/etc/x", "http://a b", "http:///x"] {
+            assert!(validate_url(bad).is_err(), "{bad}");
+        }
+        assert!(validate_reason("bad\nreason").is_err());
+    }
+}
