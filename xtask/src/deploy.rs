@@ -178,6 +178,9 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
     let outcome = verify(ctx, environment, &target);
     let entry = new_entry(&sh, &target, &name, Action::Verify, outcome.passed, None, None, outcome.detail());
     ledger::append(&sh, &entry)?;
+    if ctx.format == Format::Human {
+        report_verification(&name, &target, &outcome);
+    }
     let pushed = push_if(ctx, &sh, flags.push)?;
     let rollback = (!outcome.passed).then(|| rollback_command(&name));
     match ctx.format {
@@ -186,7 +189,7 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
             "status": if outcome.passed { "passed" } else { "failed" }, "dry_run": false,
             "verification": outcome.to_json(), "ledger": [entry], "pushed": pushed, "rollback_command": rollback,
         })),
-        Format::Human => report_verification(&name, &target, &outcome),
+        Format::Human => {}
     }
     if outcome.passed {
         Ok(())
@@ -809,6 +812,9 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
         let entry = new_entry(sh, &r.target, r.environment, Action::Verify, outcome.passed, None, None, outcome.detail());
         ledger::append(sh, &entry)?;
         written.push(entry);
+        if ctx.format == Format::Human {
+            report_verification(r.environment, &r.target, &outcome);
+        }
         Some(outcome)
     } else {
         None
@@ -830,8 +836,7 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
                 output::error(&format!("{} {} of {} failed: {why}; recorded in refs/notes/deployments", r.command, r.environment, r.target.label()));
                 output::say(&format!("What runs in {} now is uncertain. Roll back with:\n  {}", r.environment, rollback_command(r.environment)));
             }
-            (None, Some(o)) => report_verification(r.environment, &r.target, o),
-            (None, None) => {}
+            _ => {}
         },
     }
     if passed {
@@ -1192,7 +1197,7 @@ fn report_verification(env: &str, target: &Target, o: &VerifyOutcome) {
     }
     let why = if o.deadline_reached { format!(", deadline {} reached", output::duration(o.deadline)) } else { String::new() };
     output::error(&format!(
-        "verification of {env} ({}) failed after {} attempt{} in {}{why}; recorded in refs/notes/deployments:",
+        "verification of {env} {} failed after {} attempt{} in {}{why}; recorded in refs/notes/deployments:",
         target.label(),
         o.attempts,
         if o.attempts == 1 { "" } else { "s" },

@@ -78,11 +78,37 @@ pub fn all_entries(sh: &Shell) -> anyhow::Result<Vec<Entry>> {
 /// Appends `entry` to the note of its SHA.
 pub fn append(sh: &Shell, entry: &Entry) -> anyhow::Result<()> {
     let line = crate::redact::redact(&serde_json::to_string(entry)?);
-    git::append_note(sh, NOTES_REF, &entry.sha, &line)
+    let mut text = git::note(sh, NOTES_REF, &entry.sha)?.unwrap_or_default();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(line.trim_end());
+    text.push('\n');
+    let sha = &entry.sha;
+    // Earlier lines are written back unchanged; `--force` only replaces the
+    // note object, and git's "Overwriting existing notes" is noise here.
+    let mut c = cmd!(sh, "git notes --ref={NOTES_REF} add --force --file=- {sha}").quiet().ignore_status().stdin(text);
+    if !has_identity(sh) {
+        c = with_fallback_identity(c);
+    }
+    let out = c.output()?;
+    if !out.status.success() {
+        return Err(exit::failed(format!(
+            "cannot write the ledger entry to refs/notes/{NOTES_REF} on {sha}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
 }
 
-/// The operator as git knows them, for the record.
+/// The operator as git knows them (`git var GIT_AUTHOR_IDENT`, which honours
+/// `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL` and the configuration), for the record.
 pub fn operator(sh: &Shell) -> String {
+    let ident = cmd!(sh, "git var GIT_AUTHOR_IDENT").quiet().ignore_status().read().unwrap_or_default();
+    // `Name <email> 1700000000 +0000`: keep what is before the timestamp.
+    if let Some(end) = ident.rfind('>') {
+        return ident[..=end].trim().to_string();
+    }
     let name = cmd!(sh, "git config user.name").quiet().ignore_status().read().unwrap_or_default();
     let email = cmd!(sh, "git config user.email").quiet().ignore_status().read().unwrap_or_default();
     match (name.trim(), email.trim()) {

@@ -4,5 +4,6 @@
 mod fake_github;
 mod support;
 
+mod deploy;
 mod gates;
 mod workflows;
