@@ -398,3 +398,36 @@ fn rollback_chooses_the_last_verified_tag_not_the_previous_tag() {
     xt(&s.repo, &["rollback", "prod", "--reason", "test"]).code(1).stderr_has("no release tag verified in prod before");
     xt(&s.repo, &["rollback", "staging", "--to", "v1.0.0"]).code(1).stderr_has("is what staging runs already");
 }
+
+#[test]
+fn the_ledger_and_gate_records_are_shared_through_the_remote_without_rewriting() {
+    let s = setup("deploy-shared", &QUICK);
+    let sha = release(&s.repo, "v1.0.0", None, true);
+    s.repo.git(&["push", "--quiet", "origin", "main", "v1.0.0", "refs/notes/release-gate"]);
+    xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0", "--push"]).code(0);
+
+    // Another operator's clone: it has neither the ledger nor the gate records
+    // until the command fetches them.
+    let other = s.repo.tmp.path().join("other");
+    s.repo.git_in(s.repo.tmp.path(), &["clone", "--quiet", &s.repo.origin.to_string_lossy(), "other"]);
+    let done = s.repo.xtask(&["deploy", "prod", "--tag", "v1.0.0", "--push"]).current_dir(&other).env_remove("DEPLOY_ENV").run();
+    done.code(0).stderr_has("verified prod: v1.0.0");
+
+    // Meanwhile the first clone recorded more; its next command merges both sides.
+    xt(&s.repo, &["verify-deploy", "staging"]).code(0);
+    let done = xt(&s.repo, &["verify-deploy", "prod", "--push"]);
+    done.code(0);
+    assert_eq!(
+        summary(&ledger(&s.repo, &sha)),
+        ["staging deploy passed", "staging verify passed", "prod deploy passed", "prod verify passed", "staging verify passed", "prod verify passed"],
+        "{}",
+        done.dump()
+    );
+    // The remote has every entry: nothing was lost or rewritten on the way.
+    s.repo.git_in(&other, &["fetch", "--quiet", "origin", "+refs/notes/deployments:refs/notes/deployments"]);
+    assert_eq!(ledger_in(&s.repo, &other, &sha).len(), 6);
+}
+
+fn ledger_in(repo: &Repo, dir: &Path, sha: &str) -> Vec<String> {
+    repo.git_in(dir, &["notes", "--ref=deployments", "show", sha]).lines().map(str::to_string).collect()
+}
