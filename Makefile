@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status
+.PHONY: help release-gate check test audit-eval gate-status deploy verify-deploy rollback
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -25,3 +25,12 @@ audit-eval: ## Run the policy's evaluation-audit gate (prompt/model changes)
 
 gate-status: ## Show the release-gate record of a commit (exit 1 when none or failed)
 	$(XTASK) gate-status
+
+deploy: ## Deploy a gated SHA or release tag to an environment from a clean worktree, verify it, record both
+	$(XTASK) deploy
+
+verify-deploy: ## Verify what the ledger says runs in an environment: HTTP checks, identity, commands; record the result
+	$(XTASK) verify-deploy
+
+rollback: ## Roll an environment back to its last verified release tag (or --to TAG), re-verify, record it
+	$(XTASK) rollback

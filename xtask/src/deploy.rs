@@ -108,7 +108,9 @@ pub fn deploy(ctx: &Ctx, flags: &DeployFlags) -> anyhow::Result<()> {
     let tag = flags.tag.clone().or_else(|| crate::env::var("DEPLOY_TAG"));
     let sha = flags.sha.clone().or_else(|| crate::env::var("DEPLOY_SHA"));
     if tag.is_some() && sha.is_some() {
-        return Err(exit::usage("give either --tag or --sha (DEPLOY_TAG or DEPLOY_SHA), not both"));
+        return Err(exit::usage(
+            "give either --tag or --sha (DEPLOY_TAG or DEPLOY_SHA), not both",
+        ));
     }
     if let Some(tag) = &tag {
         validate_tag(tag)?;
@@ -135,7 +137,11 @@ pub fn deploy(ctx: &Ctx, flags: &DeployFlags) -> anyhow::Result<()> {
         target,
         steps: environment.steps.clone(),
         reason: None,
-        from_sha: entries.iter().rev().find(|e| is_deployment(e, &name)).map(|e| e.sha.clone()),
+        from_sha: entries
+            .iter()
+            .rev()
+            .find(|e| is_deployment(e, &name))
+            .map(|e| e.sha.clone()),
         push: flags.push,
         gate,
     };
@@ -157,13 +163,22 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
             "the ledger (refs/notes/deployments) records no deployment to {name}: deploy first with `cargo xtask deploy {name} --tag vX.Y.Z`"
         )));
     };
-    let target = Target { sha: current.sha.clone(), tag: current.tag.clone() };
+    let target = Target {
+        sha: current.sha.clone(),
+        tag: current.tag.clone(),
+    };
     let actions = verification_actions(environment, &target);
     if flags.dry_run {
         let mut all = actions;
-        all.push(format!("append a verify entry for {} in {name} to refs/notes/deployments", target.label()));
+        all.push(format!(
+            "append a verify entry for {} in {name} to refs/notes/deployments",
+            target.label()
+        ));
         if flags.push {
-            all.push(format!("git push {} refs/notes/deployments", ctx.policy.policy.git.remote));
+            all.push(format!(
+                "git push {} refs/notes/deployments",
+                ctx.policy.policy.git.remote
+            ));
         }
         return print_actions(ctx, "verify-deploy", &name, &target, &[], &all);
     }
@@ -176,7 +191,16 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
         word(&current.action)
     ));
     let outcome = verify(ctx, environment, &target);
-    let entry = new_entry(&sh, &target, &name, Action::Verify, outcome.passed, None, None, outcome.detail());
+    let entry = new_entry(
+        &sh,
+        &target,
+        &name,
+        Action::Verify,
+        outcome.passed,
+        None,
+        None,
+        outcome.detail(),
+    );
     ledger::append(&sh, &entry)?;
     if ctx.format == Format::Human {
         report_verification(&name, &target, &outcome);
@@ -202,7 +226,10 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
     let name = env_name(flags.env.as_deref())?;
     let environment = environment(ctx, &name)?;
     let to = flags.to.clone().or_else(|| crate::env::var("ROLLBACK_TO"));
-    let reason = flags.reason.clone().or_else(|| crate::env::var("ROLLBACK_REASON"));
+    let reason = flags
+        .reason
+        .clone()
+        .or_else(|| crate::env::var("ROLLBACK_REASON"));
     if let Some(tag) = &to {
         validate_tag(tag)?;
     }
@@ -253,7 +280,10 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
         action: Action::Rollback,
         environment: &name,
         policy: environment,
-        steps: environment.rollback_steps.clone().unwrap_or_else(|| environment.steps.clone()),
+        steps: environment
+            .rollback_steps
+            .clone()
+            .unwrap_or_else(|| environment.steps.clone()),
         target,
         reason,
         from_sha: Some(current.sha.clone()),
@@ -271,12 +301,18 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
 
 /// The environment name from the argument or `DEPLOY_ENV` (the make shim).
 fn env_name(arg: Option<&str>) -> anyhow::Result<String> {
-    let name = arg.map(str::to_string).or_else(|| crate::env::var("DEPLOY_ENV"));
+    let name = arg
+        .map(str::to_string)
+        .or_else(|| crate::env::var("DEPLOY_ENV"));
     let Some(name) = name else {
-        return Err(exit::usage("name the environment: `cargo xtask deploy staging` (or make … DEPLOY_ENV=staging)"));
+        return Err(exit::usage(
+            "name the environment: `cargo xtask deploy staging` (or make … DEPLOY_ENV=staging)",
+        ));
     };
     if !valid_env_name(&name) {
-        return Err(exit::usage(format!("{name:?} is not an environment name (lower-case letters, digits, `-`, `_`)")));
+        return Err(exit::usage(format!(
+            "{name:?} is not an environment name (lower-case letters, digits, `-`, `_`)"
+        )));
     }
     Ok(name)
 }
@@ -285,7 +321,9 @@ fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 64
         && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
 
 /// The environment `name` of a valid `[deploy]` section.
@@ -297,7 +335,13 @@ fn environment<'a>(ctx: &'a Ctx, name: &str) -> anyhow::Result<&'a Environment> 
     let problems = validate_policy(deploy);
     if !problems.is_empty() {
         let path = ctx.policy.path.display();
-        return Err(exit::usage(problems.iter().map(|p| format!("{path}: {p}")).collect::<Vec<_>>().join("\n")));
+        return Err(exit::usage(
+            problems
+                .iter()
+                .map(|p| format!("{path}: {p}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ));
     }
     deploy.environments.get(name).ok_or_else(|| {
         let known: Vec<&str> = deploy.environments.keys().map(String::as_str).collect();
@@ -321,7 +365,10 @@ pub fn validate_policy(deploy: &policy::Deploy) -> Vec<String> {
                 problems.push(format!("{at}[{i}]: name is empty"));
             }
             if step.argv.first().is_none_or(|p| p.trim().is_empty()) {
-                problems.push(format!("{at}[{i}] ({}): argv must name a program", step.name));
+                problems.push(format!(
+                    "{at}[{i}] ({}): argv must name a program",
+                    step.name
+                ));
             }
             if let Some(t) = &step.timeout {
                 if let Err(e) = policy::parse_duration(t) {
@@ -330,7 +377,10 @@ pub fn validate_policy(deploy: &policy::Deploy) -> Vec<String> {
             }
             if let Some(cwd) = &step.cwd {
                 if Path::new(cwd).is_absolute() || cwd.split('/').any(|c| c == "..") {
-                    problems.push(format!("{at}[{i}] ({}): cwd {cwd:?} must be a relative path inside the repository", step.name));
+                    problems.push(format!(
+                        "{at}[{i}] ({}): cwd {cwd:?} must be a relative path inside the repository",
+                        step.name
+                    ));
                 }
             }
         }
@@ -338,7 +388,9 @@ pub fn validate_policy(deploy: &policy::Deploy) -> Vec<String> {
     for (name, env) in &deploy.environments {
         let at = format!("deploy.environments.{name}");
         if !valid_env_name(name) {
-            problems.push(format!("{at}: the name must be lower-case letters, digits, `-` or `_`"));
+            problems.push(format!(
+                "{at}: the name must be lower-case letters, digits, `-` or `_`"
+            ));
         }
         check_steps(&mut problems, &format!("{at}.steps"), &env.steps, true);
         if let Some(steps) = &env.rollback_steps {
@@ -379,17 +431,40 @@ pub fn validate_policy(deploy: &policy::Deploy) -> Vec<String> {
             }
             if let Some(status) = check.status {
                 if !(100..=599).contains(&status) {
-                    problems.push(format!("{at} ({}): status {status} is not an HTTP status", check.name));
+                    problems.push(format!(
+                        "{at} ({}): status {status} is not an HTTP status",
+                        check.name
+                    ));
                 }
             }
-            if check.version_field.as_deref().is_some_and(|f| f.is_empty() || f.split('.').any(str::is_empty)) {
-                problems.push(format!("{at} ({}): version-field must be a field name or a dotted path", check.name));
+            if check
+                .version_field
+                .as_deref()
+                .is_some_and(|f| f.is_empty() || f.split('.').any(str::is_empty))
+            {
+                problems.push(format!(
+                    "{at} ({}): version-field must be a field name or a dotted path",
+                    check.name
+                ));
             }
-            if check.version_header.as_deref().is_some_and(|h| h.is_empty() || !h.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')) {
-                problems.push(format!("{at} ({}): version-header must be a header name", check.name));
+            if check.version_header.as_deref().is_some_and(|h| {
+                h.is_empty()
+                    || !h
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            }) {
+                problems.push(format!(
+                    "{at} ({}): version-header must be a header name",
+                    check.name
+                ));
             }
         }
-        check_steps(&mut problems, &format!("{at}.verify.commands"), &v.commands, false);
+        check_steps(
+            &mut problems,
+            &format!("{at}.verify.commands"),
+            &v.commands,
+            false,
+        );
     }
     problems
 }
@@ -397,13 +472,17 @@ pub fn validate_policy(deploy: &policy::Deploy) -> Vec<String> {
 /// A URL that goes to curl: http(s) only, no whitespace or control
 /// characters (so it can never be taken for an option).
 fn validate_url(url: &str) -> Result<(), String> {
-    let rest = url.strip_prefix("http://").or_else(|| url.strip_prefix("https://"));
+    let rest = url
+        .strip_prefix("http://")
+        .or_else(|| url.strip_prefix("https://"));
     match rest {
         None => Err(format!("url {url:?} must start with http:// or https://")),
-        Some(rest) if rest.is_empty() || rest.starts_with('/') => Err(format!("url {url:?} has no host")),
-        Some(_) if url.chars().any(|c| c.is_whitespace() || c.is_control()) => {
-            Err(format!("url {url:?} contains whitespace or control characters"))
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            Err(format!("url {url:?} has no host"))
         }
+        Some(_) if url.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(format!(
+            "url {url:?} contains whitespace or control characters"
+        )),
         Some(_) => Ok(()),
     }
 }
@@ -413,7 +492,9 @@ fn validate_tag(tag: &str) -> anyhow::Result<()> {
     if release_version(tag).is_some() {
         Ok(())
     } else {
-        Err(exit::usage(format!("{tag:?} is not a release tag: use vMAJOR.MINOR.PATCH, e.g. v1.4.0")))
+        Err(exit::usage(format!(
+            "{tag:?} is not a release tag: use vMAJOR.MINOR.PATCH, e.g. v1.4.0"
+        )))
     }
 }
 
@@ -424,7 +505,9 @@ fn release_version(tag: &str) -> Option<semver::Version> {
 
 fn validate_reason(reason: &str) -> anyhow::Result<()> {
     if reason.trim().is_empty() || reason.len() > 500 || reason.chars().any(|c| c.is_control()) {
-        return Err(exit::usage("--reason must be one line of text, at most 500 characters"));
+        return Err(exit::usage(
+            "--reason must be one line of text, at most 500 characters",
+        ));
     }
     Ok(())
 }
@@ -435,7 +518,12 @@ fn require_curl(environment: &Environment) -> anyhow::Result<()> {
     }
     let argv = vec!["curl".to_string(), "--version".to_string()];
     let done = process::run(
-        &Spec { argv: &argv, cwd: Path::new("/"), env: Vec::new(), timeout: Duration::from_secs(10) },
+        &Spec {
+            argv: &argv,
+            cwd: Path::new("/"),
+            env: Vec::new(),
+            timeout: Duration::from_secs(10),
+        },
         Sink::Capture,
     );
     match done.outcome {
@@ -471,7 +559,10 @@ fn push_if(ctx: &Ctx, sh: &Shell, push: bool) -> anyhow::Result<bool> {
     }
     let remote = &ctx.policy.policy.git.remote;
     ledger::push_notes(sh, remote, ledger::NOTES_REF)?;
-    output::say(&format!("pushed refs/notes/{} to {remote}", ledger::NOTES_REF));
+    output::say(&format!(
+        "pushed refs/notes/{} to {remote}",
+        ledger::NOTES_REF
+    ));
     Ok(true)
 }
 
@@ -486,7 +577,9 @@ fn resolve_tag(sh: &Shell, tag: &str) -> anyhow::Result<Target> {
 
 fn resolve_rev(sh: &Shell, rev: &str) -> anyhow::Result<Target> {
     let Some(sha) = git::resolve_commit(sh, rev)? else {
-        return Err(exit::usage(format!("{rev} does not name a commit here (git fetch, then retry)")));
+        return Err(exit::usage(format!(
+            "{rev} does not name a commit here (git fetch, then retry)"
+        )));
     };
     let tag = release_tag_of(sh, &sha)?;
     Ok(Target { sha, tag })
@@ -494,8 +587,14 @@ fn resolve_rev(sh: &Shell, rev: &str) -> anyhow::Result<Target> {
 
 /// The highest `vX.Y.Z` tag on `sha`, if any.
 fn release_tag_of(sh: &Shell, sha: &str) -> anyhow::Result<Option<String>> {
-    let out = cmd!(sh, "git tag --points-at {sha} --list v*").quiet().read()?;
-    Ok(out.lines().filter_map(|t| release_version(t.trim()).map(|v| (v, t.trim().to_string()))).max().map(|(_, t)| t))
+    let out = cmd!(sh, "git tag --points-at {sha} --list v*")
+        .quiet()
+        .read()?;
+    Ok(out
+        .lines()
+        .filter_map(|t| release_version(t.trim()).map(|v| (v, t.trim().to_string())))
+        .max()
+        .map(|(_, t)| t))
 }
 
 // ---------------------------------------------------------------------------
@@ -516,14 +615,23 @@ pub fn current_deployment<'a>(entries: &'a [Entry], env: &str) -> Option<&'a Ent
 pub fn last_known_good<'a>(entries: &'a [Entry], env: &str) -> Option<&'a Entry> {
     let current = entries.iter().rposition(|e| is_deployment(e, env))?;
     let current_sha = &entries[current].sha;
-    entries[..current]
-        .iter()
-        .rev()
-        .find(|e| e.environment == env && e.action == Action::Verify && e.passed() && e.tag.is_some() && &e.sha != current_sha)
+    entries[..current].iter().rev().find(|e| {
+        e.environment == env
+            && e.action == Action::Verify
+            && e.passed()
+            && e.tag.is_some()
+            && &e.sha != current_sha
+    })
 }
 
 /// Why `target` may not go to `env` (empty: it may). Every reason, not the first.
-pub fn admission(env_name: &str, env: &Environment, target: &Target, gate: Option<&GateRecord>, entries: &[Entry]) -> Vec<String> {
+pub fn admission(
+    env_name: &str,
+    env: &Environment,
+    target: &Target,
+    gate: Option<&GateRecord>,
+    entries: &[Entry],
+) -> Vec<String> {
     let sha = &target.sha;
     let mut problems = Vec::new();
     match gate {
@@ -542,10 +650,21 @@ pub fn admission(env_name: &str, env: &Environment, target: &Target, gate: Optio
         ));
     }
     if let Some(required) = &env.requires_verified_in {
-        let verified = entries.iter().any(|e| &e.environment == required && e.action == Action::Verify && e.passed() && &e.sha == sha);
+        let verified = entries.iter().any(|e| {
+            &e.environment == required && e.action == Action::Verify && e.passed() && &e.sha == sha
+        });
         if !verified {
-            let evidence = match entries.iter().rev().find(|e| &e.environment == required && &e.sha == sha) {
-                Some(e) => format!("its last {required} entry is a {} that {} at {}", word(&e.action), e.result, e.time),
+            let evidence = match entries
+                .iter()
+                .rev()
+                .find(|e| &e.environment == required && &e.sha == sha)
+            {
+                Some(e) => format!(
+                    "its last {required} entry is a {} that {} at {}",
+                    word(&e.action),
+                    e.result,
+                    e.time
+                ),
                 None => format!("the ledger has no {required} entry for it"),
             };
             let how = match &target.tag {
@@ -597,17 +716,35 @@ struct Worktree {
 
 impl Worktree {
     fn path_for(env: &str, sha: &str) -> PathBuf {
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
-        std::env::temp_dir().join(format!("xtask-deploy-{env}-{}-{}-{nanos}", &sha[..sha.len().min(12)], std::process::id()))
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        std::env::temp_dir().join(format!(
+            "xtask-deploy-{env}-{}-{}-{nanos}",
+            &sha[..sha.len().min(12)],
+            std::process::id()
+        ))
     }
 
     fn add(sh: &Shell, root: &Path, path: PathBuf, sha: &str) -> anyhow::Result<Worktree> {
         // Hooks of the user's repository have no business in a deployment checkout.
-        cmd!(sh, "git -c core.hooksPath=/dev/null worktree add --quiet --detach {path} {sha}")
-            .quiet()
-            .run()
-            .map_err(|e| exit::failed(format!("cannot check out {sha} into a clean worktree at {}: {e}", path.display())))?;
-        Ok(Worktree { root: root.to_path_buf(), path })
+        cmd!(
+            sh,
+            "git -c core.hooksPath=/dev/null worktree add --quiet --detach {path} {sha}"
+        )
+        .quiet()
+        .run()
+        .map_err(|e| {
+            exit::failed(format!(
+                "cannot check out {sha} into a clean worktree at {}: {e}",
+                path.display()
+            ))
+        })?;
+        Ok(Worktree {
+            root: root.to_path_buf(),
+            path,
+        })
     }
 }
 
@@ -624,7 +761,11 @@ impl Drop for Worktree {
             .is_ok_and(|s| s.success());
         if !removed {
             let _ = std::fs::remove_dir_all(&self.path);
-            let _ = std::process::Command::new("git").arg("-C").arg(&self.root).args(["worktree", "prune"]).status();
+            let _ = std::process::Command::new("git")
+                .arg("-C")
+                .arg(&self.root)
+                .args(["worktree", "prune"])
+                .status();
         }
     }
 }
@@ -633,7 +774,10 @@ fn step_env(r: &Rollout<'_>, step: &Step) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("XTASK_DEPLOY_ENVIRONMENT".into(), r.environment.to_string()),
         ("XTASK_DEPLOY_SHA".into(), r.target.sha.clone()),
-        ("XTASK_DEPLOY_TAG".into(), r.target.tag.clone().unwrap_or_default()),
+        (
+            "XTASK_DEPLOY_TAG".into(),
+            r.target.tag.clone().unwrap_or_default(),
+        ),
         ("XTASK_DEPLOY_ACTION".into(), word(&r.action).into()),
     ];
     env.extend(step.env.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -641,7 +785,10 @@ fn step_env(r: &Rollout<'_>, step: &Step) -> Vec<(String, String)> {
 }
 
 fn rollout_actions(ctx: &Ctx, r: &Rollout<'_>) -> Vec<String> {
-    let mut actions = vec![format!("git worktree add --detach <temporary directory> {}", r.target.sha)];
+    let mut actions = vec![format!(
+        "git worktree add --detach <temporary directory> {}",
+        r.target.sha
+    )];
     for (i, step) in r.steps.iter().enumerate() {
         actions.push(format!(
             "run {} step {}/{} {}: {} (in <worktree>/{}, timeout {})",
@@ -654,12 +801,24 @@ fn rollout_actions(ctx: &Ctx, r: &Rollout<'_>) -> Vec<String> {
             output::duration(step.timeout())
         ));
     }
-    actions.push(format!("append a {} entry for {} in {} to refs/notes/deployments", word(&r.action), r.target.label(), r.environment));
+    actions.push(format!(
+        "append a {} entry for {} in {} to refs/notes/deployments",
+        word(&r.action),
+        r.target.label(),
+        r.environment
+    ));
     actions.extend(verification_actions(r.policy, &r.target));
-    actions.push(format!("append a verify entry for {} in {} to refs/notes/deployments", r.target.label(), r.environment));
+    actions.push(format!(
+        "append a verify entry for {} in {} to refs/notes/deployments",
+        r.target.label(),
+        r.environment
+    ));
     actions.push("git worktree remove <temporary directory>".to_string());
     if r.push {
-        actions.push(format!("git push {} refs/notes/deployments", ctx.policy.policy.git.remote));
+        actions.push(format!(
+            "git push {} refs/notes/deployments",
+            ctx.policy.policy.git.remote
+        ));
     }
     actions
 }
@@ -686,10 +845,19 @@ fn verification_actions(env: &Environment, target: &Target) -> Vec<String> {
         if !check.metrics.is_empty() {
             expect.push(format!("metrics {}", check.metrics.join(", ")));
         }
-        actions.push(format!("  check {}: curl GET {} expecting {}", check.name, check.url, expect.join(", ")));
+        actions.push(format!(
+            "  check {}: curl GET {} expecting {}",
+            check.name,
+            check.url,
+            expect.join(", ")
+        ));
     }
     for step in &v.commands {
-        actions.push(format!("  command {}: {} must succeed", step.name, process::display(&step.argv)));
+        actions.push(format!(
+            "  command {}: {} must succeed",
+            step.name,
+            process::display(&step.argv)
+        ));
     }
     actions
 }
@@ -697,28 +865,56 @@ fn verification_actions(env: &Environment, target: &Target) -> Vec<String> {
 fn print_plan(ctx: &Ctx, r: &Rollout<'_>) -> anyhow::Result<()> {
     let mut passed = Vec::new();
     if let Some(g) = &r.gate {
-        passed.push(format!("release-gate record of {} passed (finished {})", r.target.sha, g.finished_at));
+        passed.push(format!(
+            "release-gate record of {} passed (finished {})",
+            r.target.sha, g.finished_at
+        ));
     }
     if r.policy.production {
-        passed.push(format!("{} is release tag {}", r.target.sha, r.target.tag.as_deref().unwrap_or("?")));
+        passed.push(format!(
+            "{} is release tag {}",
+            r.target.sha,
+            r.target.tag.as_deref().unwrap_or("?")
+        ));
     }
     if let Some(req) = &r.policy.requires_verified_in {
         passed.push(format!("{} passed verification in {req}", r.target.sha));
     }
     if let (Action::Rollback, Some(from)) = (&r.action, &r.from_sha) {
-        passed.push(format!("rolling back from {from}; reason: {}", r.reason.as_deref().unwrap_or("(none given)")));
+        passed.push(format!(
+            "rolling back from {from}; reason: {}",
+            r.reason.as_deref().unwrap_or("(none given)")
+        ));
     }
-    print_actions(ctx, r.command, r.environment, &r.target, &passed, &rollout_actions(ctx, r))
+    print_actions(
+        ctx,
+        r.command,
+        r.environment,
+        &r.target,
+        &passed,
+        &rollout_actions(ctx, r),
+    )
 }
 
-fn print_actions(ctx: &Ctx, command: &str, env: &str, target: &Target, checks: &[String], actions: &[String]) -> anyhow::Result<()> {
+fn print_actions(
+    ctx: &Ctx,
+    command: &str,
+    env: &str,
+    target: &Target,
+    checks: &[String],
+    actions: &[String],
+) -> anyhow::Result<()> {
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": command, "environment": env, "sha": target.sha, "tag": target.tag,
             "status": "planned", "dry_run": true, "checks_passed": checks, "actions": actions,
         })),
         Format::Human => {
-            output::say(&format!("{} {env}: {} (dry run: nothing is changed)", output::bold(command), target.label()));
+            output::say(&format!(
+                "{} {env}: {} (dry run: nothing is changed)",
+                output::bold(command),
+                target.label()
+            ));
             for c in checks {
                 output::say(&format!("  {} {c}", output::green("ok")));
             }
@@ -731,7 +927,13 @@ fn print_actions(ctx: &Ctx, command: &str, env: &str, target: &Target, checks: &
     Ok(())
 }
 
-fn refuse(ctx: &Ctx, command: &str, env: &str, target: Option<&Target>, problems: &[String]) -> anyhow::Result<()> {
+fn refuse(
+    ctx: &Ctx,
+    command: &str,
+    env: &str,
+    target: Option<&Target>,
+    problems: &[String],
+) -> anyhow::Result<()> {
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": command, "environment": env, "sha": target.map(|t| &t.sha), "tag": target.and_then(|t| t.tag.clone()),
@@ -739,7 +941,11 @@ fn refuse(ctx: &Ctx, command: &str, env: &str, target: Option<&Target>, problems
         })),
         Format::Human => {
             let what = target.map(|t| t.label()).unwrap_or_default();
-            output::error(&format!("{command} {env} {what} refused ({} problem{}); nothing was changed:", problems.len(), if problems.len() == 1 { "" } else { "s" }));
+            output::error(&format!(
+                "{command} {env} {what} refused ({} problem{}); nothing was changed:",
+                problems.len(),
+                if problems.len() == 1 { "" } else { "s" }
+            ));
             for p in problems {
                 output::say(&format!("  - {p}"));
             }
@@ -749,7 +955,16 @@ fn refuse(ctx: &Ctx, command: &str, env: &str, target: Option<&Target>, problems
 }
 
 #[allow(clippy::too_many_arguments)]
-fn new_entry(sh: &Shell, target: &Target, env: &str, action: Action, passed: bool, reason: Option<String>, from_sha: Option<String>, detail: Option<String>) -> Entry {
+fn new_entry(
+    sh: &Shell,
+    target: &Target,
+    env: &str,
+    action: Action,
+    passed: bool,
+    reason: Option<String>,
+    from_sha: Option<String>,
+    detail: Option<String>,
+) -> Entry {
     Entry {
         sha: target.sha.clone(),
         environment: env.to_string(),
@@ -775,22 +990,58 @@ struct StepReport {
 
 fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
     let verb = word(&r.action);
-    output::say(&format!("{} {}: {}", output::bold(r.command), r.environment, r.target.label()));
+    output::say(&format!(
+        "{} {}: {}",
+        output::bold(r.command),
+        r.environment,
+        r.target.label()
+    ));
     let path = Worktree::path_for(r.environment, &r.target.sha);
     let worktree = Worktree::add(sh, &ctx.root, path, &r.target.sha)?;
-    output::say(&format!("  clean worktree of {} at {}", r.target.sha, worktree.path.display()));
+    output::say(&format!(
+        "  clean worktree of {} at {}",
+        r.target.sha,
+        worktree.path.display()
+    ));
 
     let mut steps = Vec::new();
     let mut failure = None;
     for (i, step) in r.steps.iter().enumerate() {
         let shown = process::display(&step.argv);
-        output::say(&format!("  {verb} {}/{} {}: {shown}", i + 1, r.steps.len(), step.name));
+        output::say(&format!(
+            "  {verb} {}/{} {}: {shown}",
+            i + 1,
+            r.steps.len(),
+            step.name
+        ));
         let cwd = worktree.path.join(step.cwd.as_deref().unwrap_or("."));
-        let done = process::run(&Spec { argv: &step.argv, cwd: &cwd, env: step_env(r, step), timeout: step.timeout() }, Sink::Stream);
+        let done = process::run(
+            &Spec {
+                argv: &step.argv,
+                cwd: &cwd,
+                env: step_env(r, step),
+                timeout: step.timeout(),
+            },
+            Sink::Stream,
+        );
         let ok = done.outcome == Outcome::Passed;
-        let detail = (!ok).then(|| format!("{verb} step {} ({shown}) {}", step.name, done.outcome.describe()));
-        let status = if ok { output::green("passed") } else { output::red("failed") };
-        output::say(&format!("  {status} {} in {}", step.name, output::duration(done.duration)));
+        let detail = (!ok).then(|| {
+            format!(
+                "{verb} step {} ({shown}) {}",
+                step.name,
+                done.outcome.describe()
+            )
+        });
+        let status = if ok {
+            output::green("passed")
+        } else {
+            output::red("failed")
+        };
+        output::say(&format!(
+            "  {status} {} in {}",
+            step.name,
+            output::duration(done.duration)
+        ));
         steps.push(StepReport {
             name: step.name.clone(),
             command: shown,
@@ -803,13 +1054,31 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
             break;
         }
     }
-    let rolled = new_entry(sh, &r.target, r.environment, r.action.clone(), failure.is_none(), r.reason.clone(), r.from_sha.clone().filter(|_| r.action == Action::Rollback), failure.clone());
+    let rolled = new_entry(
+        sh,
+        &r.target,
+        r.environment,
+        r.action.clone(),
+        failure.is_none(),
+        r.reason.clone(),
+        r.from_sha.clone().filter(|_| r.action == Action::Rollback),
+        failure.clone(),
+    );
     ledger::append(sh, &rolled)?;
     let mut written = vec![rolled];
 
     let outcome = if failure.is_none() && process::interrupted().is_none() {
         let outcome = verify(ctx, r.policy, &r.target);
-        let entry = new_entry(sh, &r.target, r.environment, Action::Verify, outcome.passed, None, None, outcome.detail());
+        let entry = new_entry(
+            sh,
+            &r.target,
+            r.environment,
+            Action::Verify,
+            outcome.passed,
+            None,
+            None,
+            outcome.detail(),
+        );
         ledger::append(sh, &entry)?;
         written.push(entry);
         if ctx.format == Format::Human {
@@ -831,13 +1100,21 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
             "steps": steps, "verification": outcome.as_ref().map(VerifyOutcome::to_json),
             "ledger": written, "pushed": pushed, "rollback_command": rollback,
         })),
-        Format::Human => match (&failure, &outcome) {
-            (Some(why), _) => {
-                output::error(&format!("{} {} of {} failed: {why}; recorded in refs/notes/deployments", r.command, r.environment, r.target.label()));
-                output::say(&format!("What runs in {} now is uncertain. Roll back with:\n  {}", r.environment, rollback_command(r.environment)));
+        Format::Human => {
+            if let Some(why) = &failure {
+                output::error(&format!(
+                    "{} {} of {} failed: {why}; recorded in refs/notes/deployments",
+                    r.command,
+                    r.environment,
+                    r.target.label()
+                ));
+                output::say(&format!(
+                    "What runs in {} now is uncertain. Roll back with:\n  {}",
+                    r.environment,
+                    rollback_command(r.environment)
+                ));
             }
-            _ => {}
-        },
+        }
     }
     if passed {
         Ok(())
@@ -880,7 +1157,10 @@ impl VerifyOutcome {
         let mut out = Vec::new();
         for r in self.results.iter().filter(|r| !r.passed) {
             for m in &r.mismatches {
-                out.push(format!("{} ({}): {}: expected {}, got {}", r.name, r.target, m.what, m.expected, m.got));
+                out.push(format!(
+                    "{} ({}): {}: expected {}, got {}",
+                    r.name, r.target, m.what, m.expected, m.got
+                ));
             }
         }
         out
@@ -892,7 +1172,10 @@ impl VerifyOutcome {
         }
         let mut text = self.failures().join("; ");
         if self.deadline_reached {
-            text.push_str(&format!(" (deadline {} reached)", output::duration(self.deadline)));
+            text.push_str(&format!(
+                " (deadline {} reached)",
+                output::duration(self.deadline)
+            ));
         }
         Some(text.chars().take(2000).collect())
     }
@@ -908,11 +1191,19 @@ impl VerifyOutcome {
 }
 
 fn deadline_of(env: &Environment) -> Duration {
-    env.verify.deadline.as_deref().unwrap_or(DEFAULT_DEADLINE).parse_duration()
+    env.verify
+        .deadline
+        .as_deref()
+        .unwrap_or(DEFAULT_DEADLINE)
+        .parse_duration()
 }
 
 fn backoff_of(env: &Environment) -> Duration {
-    env.verify.backoff.as_deref().unwrap_or(DEFAULT_BACKOFF).parse_duration()
+    env.verify
+        .backoff
+        .as_deref()
+        .unwrap_or(DEFAULT_BACKOFF)
+        .parse_duration()
 }
 
 trait ParseDuration {
@@ -928,8 +1219,11 @@ impl ParseDuration for str {
 
 /// Identity checks first, then the others, each group in policy order.
 fn ordered_checks(env: &Environment) -> Vec<&HttpCheck> {
-    let (mut first, rest): (Vec<&HttpCheck>, Vec<&HttpCheck>) =
-        env.verify.checks.iter().partition(|c| c.version_field.is_some() || c.version_header.is_some());
+    let (mut first, rest): (Vec<&HttpCheck>, Vec<&HttpCheck>) = env
+        .verify
+        .checks
+        .iter()
+        .partition(|c| c.version_field.is_some() || c.version_header.is_some());
     first.extend(rest);
     first
 }
@@ -957,10 +1251,24 @@ fn verify(ctx: &Ctx, env: &Environment, target: &Target) -> VerifyOutcome {
         let left = end.saturating_duration_since(Instant::now());
         let out_of_time = left.is_zero();
         if passed || attempts > retries || out_of_time {
-            let deadline_reached = !passed && (out_of_time || results.iter().any(|r| r.mismatches.iter().any(|m| m.got.contains("deadline"))));
-            return VerifyOutcome { passed, attempts, duration: start.elapsed(), deadline, deadline_reached, results };
+            let deadline_reached = !passed
+                && (out_of_time
+                    || results
+                        .iter()
+                        .any(|r| r.mismatches.iter().any(|m| m.got.contains("deadline"))));
+            return VerifyOutcome {
+                passed,
+                attempts,
+                duration: start.elapsed(),
+                deadline,
+                deadline_reached,
+                results,
+            };
         }
-        let first = results.iter().find(|r| !r.passed).and_then(|r| r.mismatches.first().map(|m| (r.name.clone(), m.clone())));
+        let first = results
+            .iter()
+            .find(|r| !r.passed)
+            .and_then(|r| r.mismatches.first().map(|m| (r.name.clone(), m.clone())));
         if let Some((name, m)) = first {
             output::say(&format!(
                 "  attempt {attempts}: {name}: {}: expected {}, got {}; retrying in {}",
@@ -973,11 +1281,24 @@ fn verify(ctx: &Ctx, env: &Environment, target: &Target) -> VerifyOutcome {
         std::thread::sleep(wait.min(left));
         wait = wait.saturating_mul(2);
         if process::interrupted().is_some() {
-            return VerifyOutcome { passed: false, attempts, duration: start.elapsed(), deadline, deadline_reached: false, results };
+            return VerifyOutcome {
+                passed: false,
+                attempts,
+                duration: start.elapsed(),
+                deadline,
+                deadline_reached: false,
+                results,
+            };
         }
         if Instant::now() >= end {
-            let results = results;
-            return VerifyOutcome { passed: false, attempts, duration: start.elapsed(), deadline, deadline_reached: true, results };
+            return VerifyOutcome {
+                passed: false,
+                attempts,
+                duration: start.elapsed(),
+                deadline,
+                deadline_reached: true,
+                results,
+            };
         }
     }
 }
@@ -987,39 +1308,93 @@ fn attempt(ctx: &Ctx, env: &Environment, target: &Target, end: Instant) -> Vec<C
     for check in ordered_checks(env) {
         let left = end.saturating_duration_since(Instant::now());
         let mismatches = if left < Duration::from_millis(50) {
-            vec![Mismatch { what: "response".into(), expected: "an answer".into(), got: "not tried: the verification deadline was reached".into() }]
+            vec![Mismatch {
+                what: "response".into(),
+                expected: "an answer".into(),
+                got: "not tried: the verification deadline was reached".into(),
+            }]
         } else {
             match fetch(&check.url, left) {
                 Ok(resp) => evaluate(check, target, &resp),
-                Err(got) => vec![Mismatch { what: "response".into(), expected: format!("HTTP {}", check.status.unwrap_or(200)), got }],
+                Err(got) => vec![Mismatch {
+                    what: "response".into(),
+                    expected: format!("HTTP {}", check.status.unwrap_or(200)),
+                    got,
+                }],
             }
         };
-        results.push(CheckResult { name: check.name.clone(), kind: "http", target: check.url.clone(), passed: mismatches.is_empty(), mismatches });
+        results.push(CheckResult {
+            name: check.name.clone(),
+            kind: "http",
+            target: check.url.clone(),
+            passed: mismatches.is_empty(),
+            mismatches,
+        });
     }
     for step in &env.verify.commands {
         let left = end.saturating_duration_since(Instant::now());
         let shown = process::display(&step.argv);
         let mismatches = if left < Duration::from_millis(50) {
-            vec![Mismatch { what: "exit".into(), expected: "exit code 0".into(), got: "not run: the verification deadline was reached".into() }]
+            vec![Mismatch {
+                what: "exit".into(),
+                expected: "exit code 0".into(),
+                got: "not run: the verification deadline was reached".into(),
+            }]
         } else {
             let cwd = ctx.root.join(step.cwd.as_deref().unwrap_or("."));
-            let env_vars: Vec<(String, String)> = step.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
-            let done = process::run(&Spec { argv: &step.argv, cwd: &cwd, env: env_vars, timeout: step.timeout().min(left) }, Sink::Capture);
+            let env_vars: Vec<(String, String)> = step
+                .env
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            let done = process::run(
+                &Spec {
+                    argv: &step.argv,
+                    cwd: &cwd,
+                    env: env_vars,
+                    timeout: step.timeout().min(left),
+                },
+                Sink::Capture,
+            );
             match done.outcome {
                 Outcome::Passed => Vec::new(),
                 Outcome::TimedOut(_) if step.timeout() > left => vec![Mismatch {
                     what: "exit".into(),
                     expected: "exit code 0".into(),
-                    got: format!("still running when the verification deadline was reached ({})", output::duration(left)),
+                    got: format!(
+                        "still running when the verification deadline was reached ({})",
+                        output::duration(left)
+                    ),
                 }],
                 other => {
-                    let last = done.stderr.lines().chain(done.stdout.lines()).filter(|l| !l.trim().is_empty()).last().unwrap_or("").to_string();
-                    let got = if last.is_empty() { other.describe() } else { format!("{} ({last})", other.describe()) };
-                    vec![Mismatch { what: "exit".into(), expected: "exit code 0".into(), got }]
+                    let nonempty = |l: &&str| !l.trim().is_empty();
+                    let last = done
+                        .stderr
+                        .lines()
+                        .rfind(nonempty)
+                        .or_else(|| done.stdout.lines().rfind(nonempty))
+                        .unwrap_or("")
+                        .to_string();
+                    let got = if last.is_empty() {
+                        other.describe()
+                    } else {
+                        format!("{} ({last})", other.describe())
+                    };
+                    vec![Mismatch {
+                        what: "exit".into(),
+                        expected: "exit code 0".into(),
+                        got,
+                    }]
                 }
             }
         };
-        results.push(CheckResult { name: step.name.clone(), kind: "command", target: shown, passed: mismatches.is_empty(), mismatches });
+        results.push(CheckResult {
+            name: step.name.clone(),
+            kind: "command",
+            target: shown,
+            passed: mismatches.is_empty(),
+            mismatches,
+        });
     }
     results
 }
@@ -1052,17 +1427,27 @@ fn fetch(url: &str, left: Duration) -> Result<Response, String> {
     .map(|s| s.to_string())
     .collect();
     let done = process::run(
-        &Spec { argv: &argv, cwd: Path::new("/"), env: Vec::new(), timeout: left + Duration::from_secs(2) },
+        &Spec {
+            argv: &argv,
+            cwd: Path::new("/"),
+            env: Vec::new(),
+            timeout: left + Duration::from_secs(2),
+        },
         Sink::Capture,
     );
     match done.outcome {
         Outcome::Passed => parse_response(&done.stdout),
-        Outcome::Exited(28) | Outcome::TimedOut(_) => {
-            Err(format!("no answer within {} (the verification deadline)", output::duration(left)))
-        }
+        Outcome::Exited(28) | Outcome::TimedOut(_) => Err(format!(
+            "no answer within {} (the verification deadline)",
+            output::duration(left)
+        )),
         other => {
             let why = done.stderr.trim().trim_start_matches("curl: ").to_string();
-            Err(if why.is_empty() { format!("curl {}", other.describe()) } else { format!("no answer ({why})") })
+            Err(if why.is_empty() {
+                format!("curl {}", other.describe())
+            } else {
+                format!("no answer ({why})")
+            })
         }
     }
 }
@@ -1070,11 +1455,17 @@ fn fetch(url: &str, left: Duration) -> Result<Response, String> {
 /// Splits curl's `--include` output and the `--write-out` status line.
 pub fn parse_response(raw: &str) -> Result<Response, String> {
     let (rest, code) = raw.rsplit_once('\n').ok_or("no status from curl")?;
-    let status: u16 = code.trim().parse().map_err(|_| format!("no HTTP status from curl ({:?})", code.trim()))?;
+    let status: u16 = code
+        .trim()
+        .parse()
+        .map_err(|_| format!("no HTTP status from curl ({:?})", code.trim()))?;
     let mut head = "";
     let mut body = rest;
     while body.starts_with("HTTP/") {
-        let split = body.find("\r\n\r\n").map(|i| (i, 4)).or_else(|| body.find("\n\n").map(|i| (i, 2)));
+        let split = body
+            .find("\r\n\r\n")
+            .map(|i| (i, 4))
+            .or_else(|| body.find("\n\n").map(|i| (i, 2)));
         let Some((i, n)) = split else {
             head = body;
             body = "";
@@ -1089,7 +1480,11 @@ pub fn parse_response(raw: &str) -> Result<Response, String> {
         .filter_map(|l| l.split_once(':'))
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
-    Ok(Response { status, headers, body: body.to_string() })
+    Ok(Response {
+        status,
+        headers,
+        body: body.to_string(),
+    })
 }
 
 /// Everything wrong with `resp` for `check`: identity first, then status,
@@ -1101,10 +1496,18 @@ pub fn evaluate(check: &HttpCheck, target: &Target, resp: &Response) -> Vec<Mism
         let got = serde_json::from_str::<Value>(&resp.body)
             .ok()
             .and_then(|v| field.split('.').try_fold(v, |v, k| v.get(k).cloned()))
-            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            });
         match got {
             Some(got) if identity_matches(&got, target) => {}
-            Some(got) => out.push(Mismatch { what: format!("version (JSON field `{field}`)"), expected: expected.clone(), got: format!("{got:?}") }),
+            Some(got) => out.push(Mismatch {
+                what: format!("version (JSON field `{field}`)"),
+                expected: expected.clone(),
+                got: format!("{got:?}"),
+            }),
             None => out.push(Mismatch {
                 what: format!("version (JSON field `{field}`)"),
                 expected: expected.clone(),
@@ -1115,26 +1518,57 @@ pub fn evaluate(check: &HttpCheck, target: &Target, resp: &Response) -> Vec<Mism
     if let Some(header) = &check.version_header {
         match resp.headers.get(&header.to_ascii_lowercase()) {
             Some(got) if identity_matches(got, target) => {}
-            Some(got) => out.push(Mismatch { what: format!("version (header `{header}`)"), expected: expected.clone(), got: format!("{got:?}") }),
-            None => out.push(Mismatch { what: format!("version (header `{header}`)"), expected: expected.clone(), got: "no such header".into() }),
+            Some(got) => out.push(Mismatch {
+                what: format!("version (header `{header}`)"),
+                expected: expected.clone(),
+                got: format!("{got:?}"),
+            }),
+            None => out.push(Mismatch {
+                what: format!("version (header `{header}`)"),
+                expected: expected.clone(),
+                got: "no such header".into(),
+            }),
         }
     }
     let want = check.status.unwrap_or(200);
     if resp.status != want {
-        out.push(Mismatch { what: "status".into(), expected: want.to_string(), got: format!("{} ({})", resp.status, excerpt(&resp.body)) });
+        out.push(Mismatch {
+            what: "status".into(),
+            expected: want.to_string(),
+            got: format!("{} ({})", resp.status, excerpt(&resp.body)),
+        });
     }
     for text in &check.contains {
         if !resp.body.contains(text.as_str()) {
-            out.push(Mismatch { what: "body text".into(), expected: format!("{text:?}"), got: format!("a body without it ({})", excerpt(&resp.body)) });
+            out.push(Mismatch {
+                what: "body text".into(),
+                expected: format!("{text:?}"),
+                got: format!("a body without it ({})", excerpt(&resp.body)),
+            });
         }
     }
     let exposed = metric_names(&resp.body);
-    let missing: Vec<&String> = check.metrics.iter().filter(|m| !exposed.contains(m.as_str())).collect();
+    let missing: Vec<&String> = check
+        .metrics
+        .iter()
+        .filter(|m| !exposed.contains(m.as_str()))
+        .collect();
     if !missing.is_empty() {
         out.push(Mismatch {
             what: "metrics".into(),
-            expected: missing.iter().map(|m| m.as_str()).collect::<Vec<_>>().join(", "),
-            got: if exposed.is_empty() { "no metrics".into() } else { format!("only {}", exposed.iter().copied().collect::<Vec<_>>().join(", ")) },
+            expected: missing
+                .iter()
+                .map(|m| m.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            got: if exposed.is_empty() {
+                "no metrics".into()
+            } else {
+                format!(
+                    "only {}",
+                    exposed.iter().copied().collect::<Vec<_>>().join(", ")
+                )
+            },
         });
     }
     out
@@ -1144,7 +1578,9 @@ pub fn evaluate(check: &HttpCheck, target: &Target, resp: &Response) -> Vec<Mism
 /// abbreviation of it (at least 7 hex digits), or the release tag.
 pub fn identity_matches(got: &str, target: &Target) -> bool {
     let got = got.trim();
-    (got.len() >= 7 && got.len() <= target.sha.len() && target.sha.starts_with(&got.to_ascii_lowercase()))
+    (got.len() >= 7
+        && got.len() <= target.sha.len()
+        && target.sha.starts_with(&got.to_ascii_lowercase()))
         || target.tag.as_deref() == Some(got)
 }
 
@@ -1153,7 +1589,10 @@ pub fn identity_matches(got: &str, target: &Target) -> bool {
 pub fn metric_names(body: &str) -> std::collections::BTreeSet<&str> {
     let mut names = std::collections::BTreeSet::new();
     for line in body.lines().map(str::trim) {
-        let name = if let Some(rest) = line.strip_prefix("# TYPE ").or_else(|| line.strip_prefix("# HELP ")) {
+        let name = if let Some(rest) = line
+            .strip_prefix("# TYPE ")
+            .or_else(|| line.strip_prefix("# HELP "))
+        {
             rest.split_whitespace().next()
         } else if line.starts_with('#') || line.is_empty() {
             None
@@ -1182,7 +1621,11 @@ fn excerpt(body: &str) -> String {
 
 fn report_verification(env: &str, target: &Target, o: &VerifyOutcome) {
     for r in &o.results {
-        let status = if r.passed { output::green("passed") } else { output::red("failed") };
+        let status = if r.passed {
+            output::green("passed")
+        } else {
+            output::red("failed")
+        };
         output::say(&format!("  {status} {} {} ({})", r.kind, r.name, r.target));
     }
     if o.passed {
@@ -1195,7 +1638,11 @@ fn report_verification(env: &str, target: &Target, o: &VerifyOutcome) {
         )));
         return;
     }
-    let why = if o.deadline_reached { format!(", deadline {} reached", output::duration(o.deadline)) } else { String::new() };
+    let why = if o.deadline_reached {
+        format!(", deadline {} reached", output::duration(o.deadline))
+    } else {
+        String::new()
+    };
     output::error(&format!(
         "verification of {env} {} failed after {} attempt{} in {}{why}; recorded in refs/notes/deployments:",
         target.label(),
@@ -1206,7 +1653,10 @@ fn report_verification(env: &str, target: &Target, o: &VerifyOutcome) {
     for f in o.failures() {
         output::say(&format!("  - {f}"));
     }
-    output::say(&format!("Roll back to the last known good with:\n  {}", rollback_command(env)));
+    output::say(&format!(
+        "Roll back to the last known good with:\n  {}",
+        rollback_command(env)
+    ));
 }
 
 #[cfg(test)]
@@ -1216,10 +1666,20 @@ mod tests {
     const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
     fn target(tag: Option<&str>) -> Target {
-        Target { sha: SHA.into(), tag: tag.map(str::to_string) }
+        Target {
+            sha: SHA.into(),
+            tag: tag.map(str::to_string),
+        }
     }
 
-    fn entry(sha: &str, env: &str, action: Action, passed: bool, tag: Option<&str>, time: &str) -> Entry {
+    fn entry(
+        sha: &str,
+        env: &str,
+        action: Action,
+        passed: bool,
+        tag: Option<&str>,
+        time: &str,
+    ) -> Entry {
         Entry {
             sha: sha.into(),
             environment: env.into(),
@@ -1238,10 +1698,18 @@ mod tests {
         Environment {
             production,
             requires_verified_in: requires.map(str::to_string),
-            steps: vec![Step { name: "up".into(), argv: vec!["true".into()], ..Step::default() }],
+            steps: vec![Step {
+                name: "up".into(),
+                argv: vec!["true".into()],
+                ..Step::default()
+            }],
             rollback_steps: None,
             verify: policy::Verify {
-                checks: vec![HttpCheck { name: "health".into(), url: "http://127.0.0.1:1/health".into(), ..HttpCheck::default() }],
+                checks: vec![HttpCheck {
+                    name: "health".into(),
+                    url: "http://127.0.0.1:1/health".into(),
+                    ..HttpCheck::default()
+                }],
                 ..policy::Verify::default()
             },
         }
@@ -1258,10 +1726,23 @@ mod tests {
     #[test]
     fn identity_is_the_full_sha_an_abbreviation_or_the_tag() {
         let t = target(Some("v1.2.0"));
-        for good in [SHA, "0123456", "0123456789AB", "v1.2.0", " 0123456789abcdef "] {
+        for good in [
+            SHA,
+            "0123456",
+            "0123456789AB",
+            "v1.2.0",
+            " 0123456789abcdef ",
+        ] {
             assert!(identity_matches(good, &t), "{good}");
         }
-        for bad in ["012345", "1123456", "v1.2.1", "", "v1.2", &format!("{SHA}0")] {
+        for bad in [
+            "012345",
+            "1123456",
+            "v1.2.1",
+            "",
+            "v1.2",
+            &format!("{SHA}0"),
+        ] {
             assert!(!identity_matches(bad, &t), "{bad}");
         }
         assert!(!identity_matches("v1.2.0", &target(None)));
@@ -1271,7 +1752,10 @@ mod tests {
     fn metric_names_come_from_samples_and_type_lines() {
         let body = "# HELP http_requests_total All requests\n# TYPE http_requests_total counter\nhttp_requests_total{path=\"/\"} 3\nup 1\n# a comment\nlatency_seconds_bucket{le=\"1\"} 2\n";
         let names: Vec<&str> = metric_names(body).into_iter().collect();
-        assert_eq!(names, ["http_requests_total", "latency_seconds_bucket", "up"]);
+        assert_eq!(
+            names,
+            ["http_requests_total", "latency_seconds_bucket", "up"]
+        );
     }
 
     #[test]
@@ -1285,8 +1769,15 @@ mod tests {
     }
 
     fn check_response(check: HttpCheck, status: u16, body: &str, expected: &[&str]) {
-        let resp = Response { status, headers: BTreeMap::from([("x-version".to_string(), "v1.0.0".to_string())]), body: body.into() };
-        let got: Vec<String> = evaluate(&check, &target(Some("v1.0.0")), &resp).into_iter().map(|m| format!("{}: {} / {}", m.what, m.expected, m.got)).collect();
+        let resp = Response {
+            status,
+            headers: BTreeMap::from([("x-version".to_string(), "v1.0.0".to_string())]),
+            body: body.into(),
+        };
+        let got: Vec<String> = evaluate(&check, &target(Some("v1.0.0")), &resp)
+            .into_iter()
+            .map(|m| format!("{}: {} / {}", m.what, m.expected, m.got))
+            .collect();
         assert_eq!(got.len(), expected.len(), "{got:?}");
         for (g, e) in got.iter().zip(expected) {
             assert!(g.contains(e), "{g:?} lacks {e:?}");
@@ -1295,11 +1786,31 @@ mod tests {
 
     #[test]
     fn responses_are_judged_identity_first_and_completely() {
-        let health = || HttpCheck { name: "health".into(), url: "http://x/".into(), version_field: Some("build.sha".into()), ..HttpCheck::default() };
-        check_response(health(), 200, &format!("{{\"build\": {{\"sha\": \"{SHA}\"}}}}"), &[]);
-        check_response(health(), 500, "{\"build\": {\"sha\": \"ffffffff\"}}", &["version (JSON field `build.sha`)", "status: 200 / 500"]);
+        let health = || HttpCheck {
+            name: "health".into(),
+            url: "http://x/".into(),
+            version_field: Some("build.sha".into()),
+            ..HttpCheck::default()
+        };
+        check_response(
+            health(),
+            200,
+            &format!("{{\"build\": {{\"sha\": \"{SHA}\"}}}}"),
+            &[],
+        );
+        check_response(
+            health(),
+            500,
+            "{\"build\": {\"sha\": \"ffffffff\"}}",
+            &["version (JSON field `build.sha`)", "status: 200 / 500"],
+        );
         check_response(health(), 200, "not json", &["no such field"]);
-        let header = HttpCheck { name: "h".into(), url: "http://x/".into(), version_header: Some("X-Version".into()), ..HttpCheck::default() };
+        let header = HttpCheck {
+            name: "h".into(),
+            url: "http://x/".into(),
+            version_header: Some("X-Version".into()),
+            ..HttpCheck::default()
+        };
         check_response(header, 200, "", &[]);
         let metrics = HttpCheck {
             name: "metrics".into(),
@@ -1315,19 +1826,60 @@ mod tests {
     fn production_needs_a_gate_record_a_tag_and_a_staging_verification() {
         let prod = env(true, Some("staging"));
         let gate = passed_gate();
-        let verified = vec![entry(SHA, "staging", Action::Verify, true, Some("v1.0.0"), "1")];
-        assert!(admission("prod", &prod, &target(Some("v1.0.0")), Some(&gate), &verified).is_empty());
+        let verified = vec![entry(
+            SHA,
+            "staging",
+            Action::Verify,
+            true,
+            Some("v1.0.0"),
+            "1",
+        )];
+        assert!(admission(
+            "prod",
+            &prod,
+            &target(Some("v1.0.0")),
+            Some(&gate),
+            &verified
+        )
+        .is_empty());
         let none = admission("prod", &prod, &target(None), None, &[]);
         assert_eq!(none.len(), 3, "{none:?}");
         assert!(none[0].contains("no release-gate record"));
         assert!(none[1].contains("not the commit of a release tag"));
-        assert!(none[2].contains("no passing verification in staging") && none[2].contains("no staging entry"));
-        let failed = vec![entry(SHA, "staging", Action::Verify, false, Some("v1.0.0"), "1")];
+        assert!(
+            none[2].contains("no passing verification in staging")
+                && none[2].contains("no staging entry")
+        );
+        let failed = vec![entry(
+            SHA,
+            "staging",
+            Action::Verify,
+            false,
+            Some("v1.0.0"),
+            "1",
+        )];
         let p = admission("prod", &prod, &target(Some("v1.0.0")), Some(&gate), &failed);
         assert!(p.len() == 1 && p[0].contains("verify that failed"), "{p:?}");
         let other_env = vec![entry(SHA, "qa", Action::Verify, true, None, "1")];
-        assert_eq!(admission("prod", &prod, &target(Some("v1.0.0")), Some(&gate), &other_env).len(), 1);
-        assert!(admission("staging", &env(false, None), &target(None), Some(&gate), &[]).is_empty());
+        assert_eq!(
+            admission(
+                "prod",
+                &prod,
+                &target(Some("v1.0.0")),
+                Some(&gate),
+                &other_env
+            )
+            .len(),
+            1
+        );
+        assert!(admission(
+            "staging",
+            &env(false, None),
+            &target(None),
+            Some(&gate),
+            &[]
+        )
+        .is_empty());
     }
 
     #[test]
@@ -1346,7 +1898,14 @@ mod tests {
         assert_eq!(last_known_good(&entries, "staging").unwrap().sha, a);
         // After rolling back to a, the last known good before it is not a itself.
         let mut later = entries.clone();
-        later.push(entry(&a, "staging", Action::Rollback, true, Some("v1.0.0"), "7"));
+        later.push(entry(
+            &a,
+            "staging",
+            Action::Rollback,
+            true,
+            Some("v1.0.0"),
+            "7",
+        ));
         assert_eq!(last_known_good(&later, "staging").unwrap().sha, c);
         assert!(last_known_good(&entries[..2], "staging").is_none());
         assert!(last_known_good(&entries, "dev").is_none());
@@ -1373,7 +1932,10 @@ mod tests {
             "requires-verified-in: no environment named \"nowhere\"",
             "needs at least one check or command",
         ] {
-            assert!(problems.contains(expected), "{expected:?} not in:\n{problems}");
+            assert!(
+                problems.contains(expected),
+                "{expected:?} not in:\n{problems}"
+            );
         }
     }
 
@@ -1386,7 +1948,13 @@ mod tests {
         for bad in ["Staging", "-x", "a b", "../x", ""] {
             assert!(!valid_env_name(bad), "{bad}");
         }
-        for bad in ["http://", "file:///etc/passwd", "-K/etc/x", "http://a b", "http:///x"] {
+        for bad in [
+            "http://",
+            "file:///etc/passwd",
+            "-K/etc/x",
+            "http://a b",
+            "http:///x",
+        ] {
             assert!(validate_url(bad).is_err(), "{bad}");
         }
         assert!(validate_reason("bad\nreason").is_err());

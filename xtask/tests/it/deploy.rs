@@ -20,8 +20,15 @@ fn python() -> &'static str {
     static PY: OnceLock<String> = OnceLock::new();
     PY.get_or_init(|| {
         require_tool("python3", "install Python 3 (apt-get install python3)");
-        let out = Command::new("python3").args(["-c", "import sys; print(sys.executable)"]).output().expect("python3 runs");
-        assert!(out.status.success(), "python3 does not run: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .expect("python3 runs");
+        assert!(
+            out.status.success(),
+            "python3 does not run: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     })
 }
@@ -32,7 +39,11 @@ fn service_script() -> PathBuf {
 
 /// A port nobody listens on right now.
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One environment's service: its port and pid file. Dropping it stops the
@@ -44,7 +55,10 @@ struct Service {
 
 impl Service {
     fn new(dir: &Path, name: &str) -> Service {
-        Service { port: free_port(), pid_file: dir.join(format!("{name}.pid")) }
+        Service {
+            port: free_port(),
+            pid_file: dir.join(format!("{name}.pid")),
+        }
     }
 
     fn running(&self) -> bool {
@@ -63,7 +77,15 @@ impl Service {
 
     /// GET `path` on the service, as (status line, body).
     fn get(&self, path: &str) -> String {
-        let out = Command::new("curl").args(["-sS", "--max-time", "5", &format!("http://127.0.0.1:{}{path}", self.port)]).output().unwrap();
+        let out = Command::new("curl")
+            .args([
+                "-sS",
+                "--max-time",
+                "5",
+                &format!("http://127.0.0.1:{}{path}", self.port),
+            ])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 }
@@ -88,7 +110,10 @@ struct Tuning {
     retries: u32,
 }
 
-const QUICK: Tuning = Tuning { deadline: "5s", retries: 1 };
+const QUICK: Tuning = Tuning {
+    deadline: "5s",
+    retries: 1,
+};
 
 fn policy(staging: &Service, prod: &Service, t: &Tuning) -> String {
     let py = python();
@@ -153,7 +178,11 @@ fn setup(label: &str, tuning: &Tuning) -> Setup {
     let prod = Service::new(repo.tmp.path(), "prod");
     repo.write("xtask.toml", &policy(&staging, &prod, tuning));
     repo.commit_all("deployment policy");
-    Setup { repo, staging, prod }
+    Setup {
+        repo,
+        staging,
+        prod,
+    }
 }
 
 /// Writes a gate record on `sha` the way release-gate does.
@@ -164,7 +193,15 @@ fn gate_record(repo: &Repo, sha: &str, status: &str) {
         "steps": [{ "gate": "check", "name": "fmt", "status": status, "duration_ms": 5 }],
         "bypasses": [], "database": "sqlite:///target/gate.db", "tool": "xtask 0.1.0",
     });
-    repo.git(&["notes", "--ref=release-gate", "add", "--force", "-m", &record.to_string(), sha]);
+    repo.git(&[
+        "notes",
+        "--ref=release-gate",
+        "add",
+        "--force",
+        "-m",
+        &record.to_string(),
+        sha,
+    ]);
 }
 
 /// A release commit (with `service_json` as the service's behaviour), tagged
@@ -188,7 +225,19 @@ fn release(repo: &Repo, version: &str, service_json: Option<Value>, gated: bool)
 
 fn xt(repo: &Repo, args: &[&str]) -> Done {
     let mut run = repo.xtask(args);
-    for var in ["DEPLOY_ENV", "DEPLOY_TAG", "DEPLOY_SHA", "ROLLBACK_TO", "ROLLBACK_REASON", "http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "all_proxy"] {
+    for var in [
+        "DEPLOY_ENV",
+        "DEPLOY_TAG",
+        "DEPLOY_SHA",
+        "ROLLBACK_TO",
+        "ROLLBACK_REASON",
+        "http_proxy",
+        "https_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "all_proxy",
+    ] {
         run = run.env_remove(var);
     }
     run.run()
@@ -200,50 +249,97 @@ fn ledger(repo: &Repo, sha: &str) -> Vec<Value> {
     if !out.status.success() {
         return Vec::new();
     }
-    let mut entries: Vec<Value> =
-        String::from_utf8_lossy(&out.stdout).lines().map(|l| serde_json::from_str(l).expect("a ledger line is JSON")).collect();
+    let mut entries: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a ledger line is JSON"))
+        .collect();
     entries.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
     entries
 }
 
 fn summary(entries: &[Value]) -> Vec<String> {
-    entries.iter().map(|e| format!("{} {} {}", e["environment"].as_str().unwrap(), e["action"].as_str().unwrap(), e["result"].as_str().unwrap())).collect()
+    entries
+        .iter()
+        .map(|e| {
+            format!(
+                "{} {} {}",
+                e["environment"].as_str().unwrap(),
+                e["action"].as_str().unwrap(),
+                e["result"].as_str().unwrap()
+            )
+        })
+        .collect()
 }
 
 #[test]
-fn staging_deploy_runs_in_a_clean_worktree_verifies_and_records_both_then_prod_takes_the_same_sha() {
+fn staging_deploy_runs_in_a_clean_worktree_verifies_and_records_both_then_prod_takes_the_same_sha()
+{
     let s = setup("deploy-ok", &QUICK);
     let sha = release(&s.repo, "v1.0.0", None, true);
     // The user's uncommitted change would break the service: it must not be deployed.
     s.repo.write("service.json", r#"{"status": 500}"#);
 
     let done = xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0", "--push"]);
-    done.code(0).stderr_has("verified staging: v1.0.0").stderr_has("clean worktree of");
+    done.code(0)
+        .stderr_has("verified staging: v1.0.0")
+        .stderr_has("clean worktree of");
     assert!(s.staging.running(), "{}", done.dump());
     let health = s.staging.get("/health");
-    assert!(health.contains(&sha), "the service does not report the deployed SHA: {health}");
-    assert_eq!(summary(&ledger(&s.repo, &sha)), ["staging deploy passed", "staging verify passed"], "{}", done.dump());
+    assert!(
+        health.contains(&sha),
+        "the service does not report the deployed SHA: {health}"
+    );
+    assert_eq!(
+        summary(&ledger(&s.repo, &sha)),
+        ["staging deploy passed", "staging verify passed"],
+        "{}",
+        done.dump()
+    );
     let entry = &ledger(&s.repo, &sha)[0];
     assert_eq!(entry["tag"], "v1.0.0");
     assert_eq!(entry["operator"], "Test Author <author@example.com>");
     // The worktree is gone, the user's change is still there, and the ledger reached origin.
-    assert_eq!(s.repo.git(&["worktree", "list"]).lines().count(), 1, "{}", done.dump());
+    assert_eq!(
+        s.repo.git(&["worktree", "list"]).lines().count(),
+        1,
+        "{}",
+        done.dump()
+    );
     assert_eq!(s.repo.read("service.json"), r#"{"status": 500}"#);
-    let remote = s.repo.git(&["ls-remote", "origin", "refs/notes/deployments"]);
-    assert!(!remote.is_empty(), "--push did not push the ledger{}", done.dump());
+    let remote = s
+        .repo
+        .git(&["ls-remote", "origin", "refs/notes/deployments"]);
+    assert!(
+        !remote.is_empty(),
+        "--push did not push the ledger{}",
+        done.dump()
+    );
 
-    let done = xt(&s.repo, &["deploy", "prod", "--tag", "v1.0.0", "--format", "json"]);
+    let done = xt(
+        &s.repo,
+        &["deploy", "prod", "--tag", "v1.0.0", "--format", "json"],
+    );
     done.code(0);
     let report = done.json();
     assert_eq!(report["status"], "passed", "{}", done.dump());
     assert_eq!(report["sha"], sha.as_str());
-    let checks: Vec<&str> = report["verification"]["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let checks: Vec<&str> = report["verification"]["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(checks, ["health", "metrics"], "identity check first");
     assert!(s.prod.get("/health").contains(&sha));
-    assert_eq!(summary(&ledger(&s.repo, &sha))[2..], ["prod deploy passed", "prod verify passed"]);
+    assert_eq!(
+        summary(&ledger(&s.repo, &sha))[2..],
+        ["prod deploy passed", "prod verify passed"]
+    );
 
     // verify-deploy checks what the ledger says runs there, and records it.
-    xt(&s.repo, &["verify-deploy", "prod"]).code(0).stderr_has("verified prod: v1.0.0");
+    xt(&s.repo, &["verify-deploy", "prod"])
+        .code(0)
+        .stderr_has("verified prod: v1.0.0");
     assert_eq!(ledger(&s.repo, &sha).len(), 5);
 }
 
@@ -264,42 +360,76 @@ fn production_refuses_a_sha_without_staging_verification_gate_record_or_tag() {
         .stderr_has(&format!("{ungated} has no release-gate record"))
         .stderr_has("cargo xtask release-gate")
         .stderr_has("no passing verification in staging");
-    xt(&s.repo, &["deploy", "staging", "--tag", "v1.1.0"]).code(1).stderr_has("has no release-gate record");
+    xt(&s.repo, &["deploy", "staging", "--tag", "v1.1.0"])
+        .code(1)
+        .stderr_has("has no release-gate record");
 
     // A gated commit without a release tag goes to staging, never to production.
     s.repo.commit_all("untagged");
     let untagged = s.repo.head();
     gate_record(&s.repo, &untagged, "passed");
-    let done = xt(&s.repo, &["deploy", "prod", "--sha", &untagged, "--format", "json"]);
+    let done = xt(
+        &s.repo,
+        &["deploy", "prod", "--sha", &untagged, "--format", "json"],
+    );
     done.code(1);
     let report = done.json();
     assert_eq!(report["status"], "refused");
     let problems = report["problems"].to_string();
-    assert!(problems.contains("not the commit of a release tag"), "{}", done.dump());
+    assert!(
+        problems.contains("not the commit of a release tag"),
+        "{}",
+        done.dump()
+    );
 
     // A failed gate record is not a pass.
     gate_record(&s.repo, &gated, "failed");
-    xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"]).code(1).stderr_has("says failed");
+    xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"])
+        .code(1)
+        .stderr_has("says failed");
 
     // Nothing ran and nothing was recorded.
     assert!(!s.staging.running() && !s.prod.running());
-    assert!(s.repo.git_output(&["rev-parse", "--verify", "--quiet", "refs/notes/deployments"]).stdout.is_empty());
+    assert!(s
+        .repo
+        .git_output(&["rev-parse", "--verify", "--quiet", "refs/notes/deployments"])
+        .stdout
+        .is_empty());
     // Bad input is refused before anything happens.
-    xt(&s.repo, &["deploy", "prod", "--tag", "1.0.0"]).code(2).stderr_has("not a release tag");
-    xt(&s.repo, &["deploy", "qa"]).code(2).stderr_has("known are prod, staging");
+    xt(&s.repo, &["deploy", "prod", "--tag", "1.0.0"])
+        .code(2)
+        .stderr_has("not a release tag");
+    xt(&s.repo, &["deploy", "qa"])
+        .code(2)
+        .stderr_has("known are prod, staging");
 }
 
 #[test]
 fn dry_run_checks_everything_and_prints_every_action_without_changing_anything() {
     let s = setup("deploy-dry", &QUICK);
     let sha = release(&s.repo, "v1.0.0", None, true);
-    let done = xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0", "--dry-run", "--push"]);
+    let done = xt(
+        &s.repo,
+        &[
+            "deploy",
+            "staging",
+            "--tag",
+            "v1.0.0",
+            "--dry-run",
+            "--push",
+        ],
+    );
     done.code(0)
         .stderr_has("dry run")
-        .stderr_has(&format!("git worktree add --detach <temporary directory> {sha}"))
+        .stderr_has(&format!(
+            "git worktree add --detach <temporary directory> {sha}"
+        ))
         .stderr_has("check health: curl GET")
         .stderr_has("git push origin refs/notes/deployments");
-    let done = xt(&s.repo, &["deploy", "staging", "--dry-run", "--format", "json"]);
+    let done = xt(
+        &s.repo,
+        &["deploy", "staging", "--dry-run", "--format", "json"],
+    );
     assert_eq!(done.json()["status"], "planned");
     assert!(!s.staging.running());
     assert!(ledger(&s.repo, &sha).is_empty());
@@ -312,16 +442,29 @@ fn failed_deploy(label: &str, tuning: &Tuning, service_json: Value) -> (Setup, S
     let s = setup(label, tuning);
     let sha = release(&s.repo, "v1.0.0", Some(service_json), true);
     let done = xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"]);
-    done.code(1).stderr_has("verification of staging").stderr_has("cargo xtask rollback staging");
-    assert_eq!(summary(&ledger(&s.repo, &sha)), ["staging deploy passed", "staging verify failed"], "{}", done.dump());
+    done.code(1)
+        .stderr_has("verification of staging")
+        .stderr_has("cargo xtask rollback staging");
+    assert_eq!(
+        summary(&ledger(&s.repo, &sha)),
+        ["staging deploy passed", "staging verify failed"],
+        "{}",
+        done.dump()
+    );
     (s, sha, done)
 }
 
 #[test]
 fn a_service_reporting_another_sha_fails_the_identity_check() {
-    let (_s, sha, done) = failed_deploy("deploy-wrong-sha", &QUICK, json!({ "version": "deadbeefcafe" }));
+    let (_s, sha, done) = failed_deploy(
+        "deploy-wrong-sha",
+        &QUICK,
+        json!({ "version": "deadbeefcafe" }),
+    );
     done.stderr_has("health (http://127.0.0.1:")
-        .stderr_has(&format!("version (JSON field `version`): expected {sha} or v1.0.0, got \"deadbeefcafe\""))
+        .stderr_has(&format!(
+            "version (JSON field `version`): expected {sha} or v1.0.0, got \"deadbeefcafe\""
+        ))
         .stderr_has("after 2 attempts");
 }
 
@@ -329,28 +472,50 @@ fn a_service_reporting_another_sha_fails_the_identity_check() {
 fn a_500_fails_with_the_status_it_got() {
     let (s, sha, done) = failed_deploy("deploy-500", &QUICK, json!({ "status": 500 }));
     done.stderr_has("status: expected 200, got 500");
-    let detail = ledger(&s.repo, &sha)[1]["detail"].as_str().unwrap().to_string();
-    assert!(detail.contains("health") && detail.contains("got 500"), "the ledger names the failed check: {detail}");
+    let detail = ledger(&s.repo, &sha)[1]["detail"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        detail.contains("health") && detail.contains("got 500"),
+        "the ledger names the failed check: {detail}"
+    );
 }
 
 #[test]
 fn missing_metrics_are_named() {
     let (_s, _sha, done) = failed_deploy("deploy-metrics", &QUICK, json!({ "metrics": false }));
-    done.stderr_has("metrics (http://127.0.0.1:").stderr_has("metrics: expected worker_jobs_processed_total, got only http_requests_total");
+    done.stderr_has("metrics (http://127.0.0.1:")
+        .stderr_has("metrics: expected worker_jobs_processed_total, got only http_requests_total");
 }
 
 #[test]
 fn a_slow_service_fails_at_the_hard_deadline() {
     let start = Instant::now();
-    let (_s, _sha, done) = failed_deploy("deploy-slow", &Tuning { deadline: "2s", retries: 5 }, json!({ "delay": 20 }));
-    done.stderr_has("deadline 2.0s reached").stderr_has("no answer within");
-    assert!(start.elapsed() < Duration::from_secs(10), "the deadline was not enforced ({:?}){}", start.elapsed(), done.dump());
+    let (_s, _sha, done) = failed_deploy(
+        "deploy-slow",
+        &Tuning {
+            deadline: "2s",
+            retries: 5,
+        },
+        json!({ "delay": 20 }),
+    );
+    done.stderr_has("deadline 2.0s reached")
+        .stderr_has("no answer within");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "the deadline was not enforced ({:?}){}",
+        start.elapsed(),
+        done.dump()
+    );
 }
 
 #[test]
 fn verify_deploy_checks_what_the_ledger_says_runs_and_records_a_failure() {
     let s = setup("verify-deploy", &QUICK);
-    xt(&s.repo, &["verify-deploy", "staging"]).code(1).stderr_has("records no deployment to staging");
+    xt(&s.repo, &["verify-deploy", "staging"])
+        .code(1)
+        .stderr_has("records no deployment to staging");
     let sha = release(&s.repo, "v1.0.0", None, true);
     xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"]).code(0);
     s.staging.stop();
@@ -359,10 +524,24 @@ fn verify_deploy_checks_what_the_ledger_says_runs_and_records_a_failure() {
     let report = done.json();
     assert_eq!(report["status"], "failed", "{}", done.dump());
     assert_eq!(report["sha"], sha.as_str());
-    assert!(report["rollback_command"].as_str().unwrap().starts_with("cargo xtask rollback staging"));
+    assert!(report["rollback_command"]
+        .as_str()
+        .unwrap()
+        .starts_with("cargo xtask rollback staging"));
     let checks = report["verification"]["checks"].to_string();
-    assert!(checks.contains("no answer") && checks.contains("service-running"), "{}", done.dump());
-    assert_eq!(summary(&ledger(&s.repo, &sha)), ["staging deploy passed", "staging verify passed", "staging verify failed"]);
+    assert!(
+        checks.contains("no answer") && checks.contains("service-running"),
+        "{}",
+        done.dump()
+    );
+    assert_eq!(
+        summary(&ledger(&s.repo, &sha)),
+        [
+            "staging deploy passed",
+            "staging verify passed",
+            "staging verify failed"
+        ]
+    );
 }
 
 #[test]
@@ -376,41 +555,97 @@ fn rollback_chooses_the_last_verified_tag_not_the_previous_tag() {
     xt(&s.repo, &["deploy", "staging", "--tag", "v1.1.0"]).code(1);
     xt(&s.repo, &["deploy", "staging", "--tag", "v1.2.0"]).code(1);
 
-    let done = xt(&s.repo, &["rollback", "staging", "--reason", "metrics missing", "--dry-run"]);
-    done.code(0).stderr_has("rollback staging: v1.0.0").stderr_has(&format!("rolling back from {current}"));
-    assert!(s.staging.get("/health").contains(&current), "a dry run changed the deployment");
+    let done = xt(
+        &s.repo,
+        &[
+            "rollback",
+            "staging",
+            "--reason",
+            "metrics missing",
+            "--dry-run",
+        ],
+    );
+    done.code(0)
+        .stderr_has("rollback staging: v1.0.0")
+        .stderr_has(&format!("rolling back from {current}"));
+    assert!(
+        s.staging.get("/health").contains(&current),
+        "a dry run changed the deployment"
+    );
 
-    let done = xt(&s.repo, &["rollback", "staging", "--reason", "metrics missing", "--push"]);
+    let done = xt(
+        &s.repo,
+        &[
+            "rollback",
+            "staging",
+            "--reason",
+            "metrics missing",
+            "--push",
+        ],
+    );
     done.code(0).stderr_has("verified staging: v1.0.0");
     assert!(s.staging.get("/health").contains(&good));
     let entries = ledger(&s.repo, &good);
-    let rollback = entries.iter().find(|e| e["action"] == "rollback").expect("a rollback entry");
+    let rollback = entries
+        .iter()
+        .find(|e| e["action"] == "rollback")
+        .expect("a rollback entry");
     assert_eq!(rollback["result"], "passed");
     assert_eq!(rollback["reason"], "metrics missing");
     assert_eq!(rollback["from_sha"], current.as_str());
     assert_eq!(summary(&entries).last().unwrap(), "staging verify passed");
-    xt(&s.repo, &["verify-deploy", "staging"]).code(0).stderr_has("v1.0.0");
+    xt(&s.repo, &["verify-deploy", "staging"])
+        .code(0)
+        .stderr_has("v1.0.0");
     assert_eq!(s.repo.git(&["worktree", "list"]).lines().count(), 1);
 
     // Production rolls back only to revisions validated in staging.
-    let done = xt(&s.repo, &["rollback", "prod", "--to", "v1.1.0", "--reason", "test"]);
-    done.code(1).stderr_has(&format!("{broken} has no passing verification in staging"));
-    xt(&s.repo, &["rollback", "prod", "--reason", "test"]).code(1).stderr_has("no release tag verified in prod before");
-    xt(&s.repo, &["rollback", "staging", "--to", "v1.0.0"]).code(1).stderr_has("is what staging runs already");
+    let done = xt(
+        &s.repo,
+        &["rollback", "prod", "--to", "v1.1.0", "--reason", "test"],
+    );
+    done.code(1)
+        .stderr_has(&format!("{broken} has no passing verification in staging"));
+    xt(&s.repo, &["rollback", "prod", "--reason", "test"])
+        .code(1)
+        .stderr_has("no release tag verified in prod before");
+    xt(&s.repo, &["rollback", "staging", "--to", "v1.0.0"])
+        .code(1)
+        .stderr_has("is what staging runs already");
 }
 
 #[test]
 fn the_ledger_and_gate_records_are_shared_through_the_remote_without_rewriting() {
     let s = setup("deploy-shared", &QUICK);
     let sha = release(&s.repo, "v1.0.0", None, true);
-    s.repo.git(&["push", "--quiet", "origin", "main", "v1.0.0", "refs/notes/release-gate"]);
+    s.repo.git(&[
+        "push",
+        "--quiet",
+        "origin",
+        "main",
+        "v1.0.0",
+        "refs/notes/release-gate",
+    ]);
     xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0", "--push"]).code(0);
 
     // Another operator's clone: it has neither the ledger nor the gate records
     // until the command fetches them.
     let other = s.repo.tmp.path().join("other");
-    s.repo.git_in(s.repo.tmp.path(), &["clone", "--quiet", &s.repo.origin.to_string_lossy(), "other"]);
-    let done = s.repo.xtask(&["deploy", "prod", "--tag", "v1.0.0", "--push"]).current_dir(&other).env_remove("DEPLOY_ENV").run();
+    s.repo.git_in(
+        s.repo.tmp.path(),
+        &[
+            "clone",
+            "--quiet",
+            &s.repo.origin.to_string_lossy(),
+            "other",
+        ],
+    );
+    let done = s
+        .repo
+        .xtask(&["deploy", "prod", "--tag", "v1.0.0", "--push"])
+        .current_dir(&other)
+        .env_remove("DEPLOY_ENV")
+        .run();
     done.code(0).stderr_has("verified prod: v1.0.0");
 
     // Meanwhile the first clone recorded more; its next command merges both sides.
@@ -419,15 +654,33 @@ fn the_ledger_and_gate_records_are_shared_through_the_remote_without_rewriting()
     done.code(0);
     assert_eq!(
         summary(&ledger(&s.repo, &sha)),
-        ["staging deploy passed", "staging verify passed", "prod deploy passed", "prod verify passed", "staging verify passed", "prod verify passed"],
+        [
+            "staging deploy passed",
+            "staging verify passed",
+            "prod deploy passed",
+            "prod verify passed",
+            "staging verify passed",
+            "prod verify passed"
+        ],
         "{}",
         done.dump()
     );
     // The remote has every entry: nothing was lost or rewritten on the way.
-    s.repo.git_in(&other, &["fetch", "--quiet", "origin", "+refs/notes/deployments:refs/notes/deployments"]);
+    s.repo.git_in(
+        &other,
+        &[
+            "fetch",
+            "--quiet",
+            "origin",
+            "+refs/notes/deployments:refs/notes/deployments",
+        ],
+    );
     assert_eq!(ledger_in(&s.repo, &other, &sha).len(), 6);
 }
 
 fn ledger_in(repo: &Repo, dir: &Path, sha: &str) -> Vec<String> {
-    repo.git_in(dir, &["notes", "--ref=deployments", "show", sha]).lines().map(str::to_string).collect()
+    repo.git_in(dir, &["notes", "--ref=deployments", "show", sha])
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
