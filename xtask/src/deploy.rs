@@ -190,6 +190,7 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
         current.operator,
         word(&current.action)
     ));
+    process::install_signal_handlers();
     let outcome = verify(ctx, environment, &target);
     let entry = new_entry(
         &sh,
@@ -480,6 +481,9 @@ fn validate_url(url: &str) -> Result<(), String> {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             Err(format!("url {url:?} has no host"))
         }
+        Some(rest) if rest.split(['/', '?', '#']).next().is_some_and(|a| a.contains('@')) => Err(format!(
+            "url {url:?} carries credentials, which would be visible in curl's argv: use an endpoint that needs none"
+        )),
         Some(_) if url.chars().any(|c| c.is_whitespace() || c.is_control()) => Err(format!(
             "url {url:?} contains whitespace or control characters"
         )),
@@ -989,6 +993,7 @@ struct StepReport {
 }
 
 fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
+    process::install_signal_handlers();
     let verb = word(&r.action);
     output::say(&format!(
         "{} {}: {}",
@@ -1278,7 +1283,7 @@ fn verify(ctx: &Ctx, env: &Environment, target: &Target) -> VerifyOutcome {
                 output::duration(wait.min(left))
             ));
         }
-        std::thread::sleep(wait.min(left));
+        nap(wait.min(left));
         wait = wait.saturating_mul(2);
         if process::interrupted().is_some() {
             return VerifyOutcome {
@@ -1300,6 +1305,18 @@ fn verify(ctx: &Ctx, env: &Environment, target: &Target) -> VerifyOutcome {
                 results,
             };
         }
+    }
+}
+
+/// Sleeps for `d`, waking early when the tool is interrupted.
+fn nap(d: Duration) {
+    let until = Instant::now() + d;
+    while process::interrupted().is_none() {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }
 
@@ -1954,6 +1971,7 @@ mod tests {
             "-K/etc/x",
             "http://a b",
             "http:///x",
+            "https://u:p@host/x",
         ] {
             assert!(validate_url(bad).is_err(), "{bad}");
         }

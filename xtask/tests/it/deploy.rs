@@ -684,3 +684,38 @@ fn ledger_in(repo: &Repo, dir: &Path, sha: &str) -> Vec<String> {
         .map(str::to_string)
         .collect()
 }
+
+#[test]
+fn a_failing_deploy_step_is_recorded_stops_the_rollout_and_leaves_no_worktree() {
+    let s = setup("deploy-step-fails", &QUICK);
+    // A revision whose build fails: its service.json is not JSON.
+    s.repo.write("service.json", "{ not json");
+    s.repo.commit_all("broken build");
+    let sha = s.repo.head();
+    gate_record(&s.repo, &sha, "passed");
+    let done = xt(&s.repo, &["deploy", "staging"]);
+    done.code(1)
+        .stderr_has("deploy staging of")
+        .stderr_has("deploy step build (")
+        .stderr_has("exited with code 1")
+        .stderr_has("cargo xtask rollback staging");
+    assert!(
+        !s.staging.running(),
+        "the step after the failure ran{}",
+        done.dump()
+    );
+    let entries = ledger(&s.repo, &sha);
+    assert_eq!(
+        summary(&entries),
+        ["staging deploy failed"],
+        "no verification after a failed deploy{}",
+        done.dump()
+    );
+    assert!(entries[0]["detail"].as_str().unwrap().contains("build"));
+    assert_eq!(
+        s.repo.git(&["worktree", "list"]).lines().count(),
+        1,
+        "{}",
+        done.dump()
+    );
+}
