@@ -144,6 +144,7 @@ pub fn deploy(ctx: &Ctx, flags: &DeployFlags) -> anyhow::Result<()> {
             .map(|e| e.sha.clone()),
         push: flags.push,
         gate,
+        chosen: None,
     };
     if flags.dry_run {
         return print_plan(ctx, &rollout);
@@ -246,6 +247,10 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
             "the ledger (refs/notes/deployments) records no deployment to {name}: there is nothing to roll back from"
         )));
     };
+    let mut chosen = format!(
+        "target {} given with --to",
+        to.as_deref().unwrap_or_default()
+    );
     let target = match &to {
         Some(tag) => resolve_tag(&sh, tag)?,
         None => match last_known_good(&entries, &name) {
@@ -258,6 +263,13 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
                         good.sha, good.time, resolved.sha
                     )));
                 }
+                chosen = format!(
+                    "last known good: {tag} passed verification in {name} at {} (by {}), before the current deployment of {} at {}",
+                    good.time,
+                    good.operator,
+                    Target { sha: current.sha.clone(), tag: current.tag.clone() }.label(),
+                    current.time
+                );
                 resolved
             }
             None => {
@@ -290,6 +302,7 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
         from_sha: Some(current.sha.clone()),
         push: flags.push,
         gate,
+        chosen: Some(chosen),
     };
     if flags.dry_run {
         return print_plan(ctx, &rollout);
@@ -709,6 +722,8 @@ struct Rollout<'a> {
     from_sha: Option<String>,
     push: bool,
     gate: Option<GateRecord>,
+    /// Rollbacks: why this target, with the ledger's evidence.
+    chosen: Option<String>,
 }
 
 /// A detached worktree of one revision in a temporary directory, removed
@@ -884,6 +899,9 @@ fn print_plan(ctx: &Ctx, r: &Rollout<'_>) -> anyhow::Result<()> {
     if let Some(req) = &r.policy.requires_verified_in {
         passed.push(format!("{} passed verification in {req}", r.target.sha));
     }
+    if let Some(chosen) = &r.chosen {
+        passed.push(chosen.clone());
+    }
     if let (Action::Rollback, Some(from)) = (&r.action, &r.from_sha) {
         passed.push(format!(
             "rolling back from {from}; reason: {}",
@@ -1001,6 +1019,9 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
         r.environment,
         r.target.label()
     ));
+    if let Some(chosen) = &r.chosen {
+        output::say(&format!("  {chosen}"));
+    }
     let path = Worktree::path_for(r.environment, &r.target.sha);
     let worktree = Worktree::add(sh, &ctx.root, path, &r.target.sha)?;
     output::say(&format!(
@@ -1101,7 +1122,7 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
         Format::Json => output::json(&json!({
             "command": r.command, "environment": r.environment, "sha": r.target.sha, "tag": r.target.tag,
             "status": if passed { "passed" } else { "failed" }, "dry_run": false,
-            "reason": r.reason, "from_sha": r.from_sha,
+            "reason": r.reason, "from_sha": r.from_sha, "target_chosen": r.chosen,
             "steps": steps, "verification": outcome.as_ref().map(VerifyOutcome::to_json),
             "ledger": written, "pushed": pushed, "rollback_command": rollback,
         })),

@@ -567,6 +567,7 @@ fn rollback_chooses_the_last_verified_tag_not_the_previous_tag() {
     );
     done.code(0)
         .stderr_has("rollback staging: v1.0.0")
+        .stderr_has("last known good: v1.0.0 passed verification in staging at")
         .stderr_has(&format!("rolling back from {current}"));
     assert!(
         s.staging.get("/health").contains(&current),
