@@ -75,7 +75,7 @@ impl Service {
         assert!(status.success());
     }
 
-    /// GET `path` on the service, as (status line, body).
+    /// The body of GET `path` on the service.
     fn get(&self, path: &str) -> String {
         let out = Command::new("curl")
             .args([
@@ -434,6 +434,14 @@ fn dry_run_checks_everything_and_prints_every_action_without_changing_anything()
     assert!(!s.staging.running());
     assert!(ledger(&s.repo, &sha).is_empty());
     assert_eq!(s.repo.git(&["worktree", "list"]).lines().count(), 1);
+
+    // The records are fetched first: an unreachable remote is an error, not a guess.
+    let gone = s.repo.tmp.path().join("gone.git");
+    s.repo
+        .git(&["remote", "set-url", "origin", &gone.to_string_lossy()]);
+    xt(&s.repo, &["deploy", "staging", "--dry-run"])
+        .code(2)
+        .stderr_has("cannot reach the remote \"origin\"");
 }
 
 /// Deploys a release whose service misbehaves as `service_json` says and
