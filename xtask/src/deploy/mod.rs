@@ -665,10 +665,13 @@ pub fn admission(
         ));
     }
     if let Some(required) = &env.requires_verified_in {
-        let verified = entries.iter().any(|e| {
-            &e.environment == required && e.action == Action::Verify && e.passed() && &e.sha == sha
-        });
-        if !verified {
+        // The latest verification there decides: a later failure of the
+        // same SHA withdraws an earlier pass.
+        let latest = entries
+            .iter()
+            .rev()
+            .find(|e| &e.environment == required && e.action == Action::Verify && &e.sha == sha);
+        if !latest.is_some_and(Entry::passed) {
             let evidence = match entries
                 .iter()
                 .rev()
@@ -687,7 +690,7 @@ pub fn admission(
                 None => format!("cargo xtask deploy {required} --sha {sha}"),
             };
             problems.push(format!(
-                "{sha} has no passing verification in {required}, which {env_name} requires ({evidence}): deploy and verify it there first with `{how}`"
+                "{sha} has no passing verification in {required}, which {env_name} requires ({evidence}): deploy and verify it there first with `{how}` (or `cargo xtask verify-deploy {required}` while it runs there)"
             ));
         }
     }
@@ -1211,6 +1214,21 @@ mod tests {
         )];
         let p = admission("prod", &prod, &target(Some("v1.0.0")), Some(&gate), &failed);
         assert!(p.len() == 1 && p[0].contains("verify that failed"), "{p:?}");
+        let withdrawn = vec![
+            entry(SHA, "staging", Action::Verify, true, Some("v1.0.0"), "1"),
+            entry(SHA, "staging", Action::Verify, false, Some("v1.0.0"), "2"),
+        ];
+        let p = admission(
+            "prod",
+            &prod,
+            &target(Some("v1.0.0")),
+            Some(&gate),
+            &withdrawn,
+        );
+        assert!(
+            p.len() == 1 && p[0].contains("verify that failed at 2"),
+            "{p:?}"
+        );
         let other_env = vec![entry(SHA, "qa", Action::Verify, true, None, "1")];
         assert_eq!(
             admission(
