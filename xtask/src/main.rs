@@ -58,7 +58,9 @@ struct Global {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the release gate: check, test, docs-freshness, db-migration-gate [, audit-eval]; stop at the first failure.
-    #[command(after_help = "Example:\n  RELEASE_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask release-gate\n  make release-gate RELEASE_GATE_DATABASE_URL=postgresql://app@db/app RELEASE_GATE_INCLUDE_EVAL=true")]
+    #[command(
+        after_help = "Example:\n  RELEASE_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask release-gate\n  make release-gate RELEASE_GATE_DATABASE_URL=postgresql://app@db/app RELEASE_GATE_INCLUDE_EVAL=true"
+    )]
     ReleaseGate(release_gate::Flags),
     /// Run the policy's quality gate (format, lint, typecheck).
     #[command(after_help = "Example:\n  cargo xtask check\n  cargo xtask check --step clippy")]
@@ -106,7 +108,11 @@ fn main() {
             code
         }
     };
-    let code = if process::interrupted().is_some() { exit::INTERRUPTED } else { code };
+    let code = if process::interrupted().is_some() {
+        exit::INTERRUPTED
+    } else {
+        code
+    };
     std::process::exit(code);
 }
 
@@ -114,7 +120,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let root = match cli.global.root {
         Some(root) => {
             if !root.is_dir() {
-                return Err(exit::usage(format!("--root {}: no such directory", root.display())));
+                return Err(exit::usage(format!(
+                    "--root {}: no such directory",
+                    root.display()
+                )));
             }
             std::path::absolute(&root)?
         }
@@ -124,7 +133,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(p) => std::path::absolute(&p)?,
         None => root.join("xtask.toml"),
     };
-    let ctx = Ctx { root, policy: policy::load(&policy_path)?, format: cli.global.format };
+    let ctx = Ctx {
+        root,
+        policy: policy::load(&policy_path)?,
+        format: cli.global.format,
+    };
     match &cli.command {
         Command::ReleaseGate(flags) => release_gate::run(&ctx, flags),
         Command::Check(flags) => gate::run_named(&ctx, "check", flags),
