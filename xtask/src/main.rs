@@ -14,6 +14,7 @@ mod ledger;
 mod output;
 mod policy;
 mod process;
+mod protect_main;
 mod redact;
 mod release_gate;
 mod task;
@@ -74,6 +75,9 @@ enum Command {
     /// Show the release-gate record of a commit (exit 1 when none or failed).
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
+    /// Plan, apply and verify GitHub's protection of main and the repository merge policy.
+    #[command(after_help = "Example:\n  cargo xtask protect-main --dry-run\n  cargo xtask protect-main --check --format json\n  GH_TOKEN_FILE=~/.config/admin-token cargo xtask protect-main")]
+    ProtectMain(protect_main::Flags),
 }
 
 /// What every command gets: where the repository is, its policy, the format.
@@ -144,5 +148,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test(flags) => gate::run_named(&ctx, "test", flags),
         Command::AuditEval(flags) => gate::run_named(&ctx, "audit-eval", flags),
         Command::GateStatus(flags) => release_gate::status(&ctx, flags),
+        Command::ProtectMain(flags) => protect_main::run(&ctx, flags),
     }
 }
