@@ -137,19 +137,41 @@ fn protection_body(g: &Github) -> Value {
 fn desired_fields(g: &Github) -> Vec<Field> {
     let mut fields = Vec::new();
     let repo = merge_policy_body();
-    for name in ["allow_merge_commit", "allow_squash_merge", "allow_rebase_merge", "delete_branch_on_merge"] {
-        fields.push(Field { scope: Scope::Repository, name, desired: repo[name].clone() });
+    for name in [
+        "allow_merge_commit",
+        "allow_squash_merge",
+        "allow_rebase_merge",
+        "delete_branch_on_merge",
+    ] {
+        fields.push(Field {
+            scope: Scope::Repository,
+            name,
+            desired: repo[name].clone(),
+        });
     }
     let put = protection_body(g);
-    let p = |name, desired| Field { scope: Scope::Protection, name, desired };
+    let p = |name, desired| Field {
+        scope: Scope::Protection,
+        name,
+        desired,
+    };
     fields.push(p("required_status_checks.strict", json!(true)));
     fields.push(p("required_status_checks.contexts", json!(contexts(g))));
     fields.push(p("enforce_admins", json!(true)));
-    for name in ["required_approving_review_count", "dismiss_stale_reviews", "require_code_owner_reviews", "require_last_push_approval"] {
+    for name in [
+        "required_approving_review_count",
+        "dismiss_stale_reviews",
+        "require_code_owner_reviews",
+        "require_last_push_approval",
+    ] {
         let full = match name {
-            "required_approving_review_count" => "required_pull_request_reviews.required_approving_review_count",
+            "required_approving_review_count" => {
+                "required_pull_request_reviews.required_approving_review_count"
+            }
             "dismiss_stale_reviews" => "required_pull_request_reviews.dismiss_stale_reviews",
-            "require_code_owner_reviews" => "required_pull_request_reviews.require_code_owner_reviews",
+            "require_code_owner_reviews" => {
+                "required_pull_request_reviews.require_code_owner_reviews"
+            }
             _ => "required_pull_request_reviews.require_last_push_approval",
         };
         fields.push(p(full, put["required_pull_request_reviews"][name].clone()));
@@ -173,16 +195,27 @@ fn live_value(field: &Field, repo: &Value, protection: Option<&Value>) -> Option
             None | Some(Value::Null) => Value::Null,
             Some(r) => {
                 let names = |key: &str, id: &str| -> Vec<Value> {
-                    r.get(key).and_then(Value::as_array).into_iter().flatten().filter_map(|x| x.get(id).cloned()).collect()
+                    r.get(key)
+                        .and_then(Value::as_array)
+                        .into_iter()
+                        .flatten()
+                        .filter_map(|x| x.get(id).cloned())
+                        .collect()
                 };
                 json!({ "users": names("users", "login"), "teams": names("teams", "slug"), "apps": names("apps", "slug") })
             }
         }),
-        "required_status_checks.strict" => p.pointer("/required_status_checks/strict").filter(|v| v.is_boolean()).cloned(),
+        "required_status_checks.strict" => p
+            .pointer("/required_status_checks/strict")
+            .filter(|v| v.is_boolean())
+            .cloned(),
         "required_status_checks.contexts" => {
             let rsc = p.get("required_status_checks")?;
             let mut names: Vec<String> = match rsc.get("contexts").and_then(Value::as_array) {
-                Some(list) => list.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+                Some(list) => list
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
                 None => rsc
                     .get("checks")?
                     .as_array()?
@@ -194,12 +227,19 @@ fn live_value(field: &Field, repo: &Value, protection: Option<&Value>) -> Option
             names.dedup();
             Some(json!(names))
         }
-        "enforce_admins" => p.pointer("/enforce_admins/enabled").filter(|v| v.is_boolean()).cloned(),
+        "enforce_admins" => p
+            .pointer("/enforce_admins/enabled")
+            .filter(|v| v.is_boolean())
+            .cloned(),
         name if name.starts_with("required_pull_request_reviews.") => {
             let pointer = format!("/{}", name.replace('.', "/"));
             p.pointer(&pointer).filter(|v| !v.is_null()).cloned()
         }
-        name => p.get(name).and_then(|v| v.get("enabled")).filter(|v| v.is_boolean()).cloned(),
+        name => p
+            .get(name)
+            .and_then(|v| v.get("enabled"))
+            .filter(|v| v.is_boolean())
+            .cloned(),
     }
 }
 
@@ -216,7 +256,11 @@ fn differences(fields: &[Field], repo: &Value, protection: Option<&Value>) -> Ve
         .iter()
         .filter_map(|f| {
             let live = live_value(f, repo, protection);
-            (live.as_ref() != Some(&f.desired)).then(|| Diff { field: f.label(), desired: f.desired.clone(), live })
+            (live.as_ref() != Some(&f.desired)).then(|| Diff {
+                field: f.label(),
+                desired: f.desired.clone(),
+                live,
+            })
         })
         .collect()
 }
@@ -234,7 +278,9 @@ fn show(v: Option<&Value>) -> String {
 fn validate_branch(branch: &str, whence: &str) -> anyhow::Result<()> {
     let ok = !branch.is_empty()
         && branch.len() <= 255
-        && branch.chars().all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
+        && branch
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-/".contains(c))
         && !branch.starts_with(['-', '/', '.'])
         && !branch.ends_with(['/', '.'])
         && !branch.ends_with(".lock")
@@ -255,7 +301,11 @@ fn validate_policy(ctx: &Ctx, g: &Github) -> anyhow::Result<()> {
     let file = ctx.policy.path.display();
     let mut problems = Vec::new();
     if g.required_checks.is_empty() {
-        let whence = if ctx.policy.from_file { format!("{file}") } else { format!("{file} (absent: built-in defaults)") };
+        let whence = if ctx.policy.from_file {
+            format!("{file}")
+        } else {
+            format!("{file} (absent: built-in defaults)")
+        };
         return Err(exit::usage(format!(
             "{whence}: [github] required-checks is empty: protect-main needs the status checks that must pass before merging, e.g. required-checks = [\"check\", \"test\"] (job names from .github/workflows; see docs/POLICY.md, `github.required-checks`)"
         )));
@@ -285,7 +335,12 @@ fn read_workflows(root: &std::path::Path) -> anyhow::Result<Vec<(String, String)
     let entries = match std::fs::read_dir(&dir) {
         Ok(entries) => entries,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(files),
-        Err(e) => return Err(exit::usage(format!("{}: cannot list the workflows: {e}", dir.display()))),
+        Err(e) => {
+            return Err(exit::usage(format!(
+                "{}: cannot list the workflows: {e}",
+                dir.display()
+            )))
+        }
     };
     for entry in entries {
         let path = entry?.path();
@@ -293,7 +348,10 @@ fn read_workflows(root: &std::path::Path) -> anyhow::Result<Vec<(String, String)
         if !is_yaml || !path.is_file() {
             continue;
         }
-        let rel = format!(".github/workflows/{}", path.file_name().unwrap_or_default().to_string_lossy());
+        let rel = format!(
+            ".github/workflows/{}",
+            path.file_name().unwrap_or_default().to_string_lossy()
+        );
         match std::fs::read(&path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => files.push((rel, text)),
@@ -338,12 +396,35 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     };
     validate_policy(ctx, g)?;
 
-    let mut report = Report { verification: json!({ "status": "not run" }), ..Report::default() };
+    let mut report = Report {
+        verification: json!({ "status": "not run" }),
+        ..Report::default()
+    };
     let result = steps(ctx, mode, &branch, g, &mut report);
     let (status, code, error) = match &result {
         Ok(status) => (status.to_string(), exit::OK, None),
-        Err(e) => ("failed".to_string(), exit::code_of(e), Some(format!("{e:#}"))),
+        Err(e) => (
+            "failed".to_string(),
+            exit::code_of(e),
+            Some(format!("{e:#}")),
+        ),
     };
+    let mut md = format!(
+        "### protect-main ({}) on `{branch}`: {status}\n\n",
+        mode.name()
+    );
+    if !report.differences.is_empty() {
+        md.push_str("| setting | GitHub | policy |\n|---|---|---|\n");
+        for d in &report.differences {
+            md.push_str(&format!(
+                "| `{}` | `{}` | `{}` |\n",
+                d.field,
+                show(d.live.as_ref()),
+                d.desired
+            ));
+        }
+    }
+    output::step_summary(&md);
     if ctx.format == Format::Json {
         let fields = desired_fields(g);
         let live = report.live_repository.as_ref().map(|repo| {
@@ -381,9 +462,18 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
 }
 
 /// Steps 1 to 4; `Ok` carries the final status word.
-fn steps(ctx: &Ctx, mode: Mode, branch: &str, g: &Github, report: &mut Report) -> anyhow::Result<&'static str> {
+fn steps(
+    ctx: &Ctx,
+    mode: Mode,
+    branch: &str,
+    g: &Github,
+    report: &mut Report,
+) -> anyhow::Result<&'static str> {
     // Step 1: every required check comes from a job that runs on pull requests.
-    output::say(&output::bold(&format!("protect-main ({}): branch {branch}", mode.name())));
+    output::say(&output::bold(&format!(
+        "protect-main ({}): branch {branch}",
+        mode.name()
+    )));
     let files = read_workflows(&ctx.root)?;
     let findings = workflow::check_required(&files, branch, &g.required_checks);
     for u in &findings.unreadable {
@@ -391,7 +481,13 @@ fn steps(ctx: &Ctx, mode: Mode, branch: &str, g: &Github, report: &mut Report) -
     }
     output::say("step 1: required checks and the workflow jobs that produce them on pull requests");
     for p in &findings.produced {
-        output::say(&format!("  {} {}  ← {} job `{}`", output::green("ok"), p.check, p.workflow, p.job));
+        output::say(&format!(
+            "  {} {}  ← {} job `{}`",
+            output::green("ok"),
+            p.check,
+            p.workflow,
+            p.job
+        ));
     }
     let missing = findings.missing.clone();
     report.checks = Some(findings);
@@ -432,13 +528,29 @@ fn steps(ctx: &Ctx, mode: Mode, branch: &str, g: &Github, report: &mut Report) -
     report.live_protection = Some(live_prot.clone());
     let diffs = differences(&fields, &live_repo, live_prot.as_ref());
     report.differences = diffs.clone();
-    let state = if live_prot.is_some() { "protected" } else { "NOT protected" };
-    output::say(&format!("step 2: live state of {repo} (branch {branch} is {state}) against the policy"));
+    let state = if live_prot.is_some() {
+        "protected"
+    } else {
+        "NOT protected"
+    };
+    output::say(&format!(
+        "step 2: live state of {repo} (branch {branch} is {state}) against the policy"
+    ));
     for d in &diffs {
-        output::say(&format!("  {} {}: {} → {}", output::yellow("differs"), d.field, show(d.live.as_ref()), d.desired));
+        output::say(&format!(
+            "  {} {}: {} → {}",
+            output::yellow("differs"),
+            d.field,
+            show(d.live.as_ref()),
+            d.desired
+        ));
     }
     if diffs.is_empty() {
-        output::say(&format!("  {} all {} settings match", output::green("ok"), fields.len()));
+        output::say(&format!(
+            "  {} all {} settings match",
+            output::green("ok"),
+            fields.len()
+        ));
     }
     let repo_differs = diffs.iter().any(|d| d.field.starts_with("repository."));
     let prot_differs = diffs.iter().any(|d| d.field.starts_with("protection."));
@@ -454,7 +566,9 @@ fn steps(ctx: &Ctx, mode: Mode, branch: &str, g: &Github, report: &mut Report) -
         Mode::DryRun => {
             for (method, path, body) in &planned {
                 output::say(&format!("would send {method} {path} {body}"));
-                report.actions.push(json!({ "method": method, "path": path, "body": body, "result": "planned" }));
+                report.actions.push(
+                    json!({ "method": method, "path": path, "body": body, "result": "planned" }),
+                );
             }
             output::say(&format!(
                 "dry run: {} difference(s), nothing written; `cargo xtask protect-main` applies them",
@@ -463,8 +577,17 @@ fn steps(ctx: &Ctx, mode: Mode, branch: &str, g: &Github, report: &mut Report) -
             return Ok("planned");
         }
         Mode::Check if !diffs.is_empty() => {
-            let list: Vec<String> =
-                diffs.iter().map(|d| format!("  {}: GitHub has {}, the policy wants {}", d.field, show(d.live.as_ref()), d.desired)).collect();
+            let list: Vec<String> = diffs
+                .iter()
+                .map(|d| {
+                    format!(
+                        "  {}: GitHub has {}, the policy wants {}",
+                        d.field,
+                        show(d.live.as_ref()),
+                        d.desired
+                    )
+                })
+                .collect();
             return Err(exit::failed(format!(
                 "{repo}: {} setting(s) drifted from the policy:\n{}\nRun `cargo xtask protect-main` (with an admin token) to apply the policy.",
                 diffs.len(),
@@ -473,12 +596,19 @@ fn steps(ctx: &Ctx, mode: Mode, branch: &str, g: &Github, report: &mut Report) -
         }
         Mode::Check => {
             report.verification = json!({ "status": "verified", "source": "step 2" });
-            output::say(&format!("{} {repo}: {branch} protection and merge policy match the policy", output::green("ok")));
+            output::say(&format!(
+                "{} {repo}: {branch} protection and merge policy match the policy",
+                output::green("ok")
+            ));
             return Ok("passed");
         }
         Mode::Apply if diffs.is_empty() => {
-            report.verification = json!({ "status": "verified", "source": "step 2", "not_applied": [] });
-            output::say(&format!("{} already compliant: nothing to write", output::green("ok")));
+            report.verification =
+                json!({ "status": "verified", "source": "step 2", "not_applied": [] });
+            output::say(&format!(
+                "{} already compliant: nothing to write",
+                output::green("ok")
+            ));
             summary(&repo, branch, g);
             return Ok("passed");
         }
@@ -489,7 +619,11 @@ fn steps(ctx: &Ctx, mode: Mode, branch: &str, g: &Github, report: &mut Report) -
     output::say("step 3: apply");
     let mut done: Vec<String> = Vec::new();
     for (method, path, body) in &planned {
-        let what = if *method == "PATCH" { "the merge policy" } else { "the protection" };
+        let what = if *method == "PATCH" {
+            "the merge policy"
+        } else {
+            "the protection"
+        };
         let outcome = send(&client, method, path, body);
         let status = outcome.as_ref().ok().copied();
         report.actions.push(json!({
@@ -500,11 +634,17 @@ fn steps(ctx: &Ctx, mode: Mode, branch: &str, g: &Github, report: &mut Report) -
             let state = if done.is_empty() {
                 "Nothing was changed.".to_string()
             } else {
-                format!("PARTIALLY APPLIED: {} was updated, {what} was NOT.", done.join(" and "))
+                format!(
+                    "PARTIALLY APPLIED: {} was updated, {what} was NOT.",
+                    done.join(" and ")
+                )
             };
             return Err(exit::failed(format!("{e:#}\n{state}")));
         }
-        output::say(&format!("  {} {method} {path} ({what})", output::green("accepted")));
+        output::say(&format!(
+            "  {} {method} {path} ({what})",
+            output::green("accepted")
+        ));
         done.push(what.to_string());
     }
 
@@ -516,22 +656,40 @@ fn steps(ctx: &Ctx, mode: Mode, branch: &str, g: &Github, report: &mut Report) -
     let left = differences(&fields, &after_repo, after_prot.as_ref());
     report.verification = json!({ "status": if left.is_empty() { "verified" } else { "failed" }, "source": "read back", "not_applied": left });
     if !left.is_empty() {
-        let list: Vec<String> =
-            left.iter().map(|d| format!("  {}: sent {}, GitHub reports {}", d.field, d.desired, show(d.live.as_ref()))).collect();
+        let list: Vec<String> = left
+            .iter()
+            .map(|d| {
+                format!(
+                    "  {}: sent {}, GitHub reports {}",
+                    d.field,
+                    d.desired,
+                    show(d.live.as_ref())
+                )
+            })
+            .collect();
         return Err(exit::failed(format!(
             "GitHub accepted the request but did not apply {} setting(s):\n{}\nThe rest was applied. Check the repository's plan and rulesets (Settings → Rules), then run `cargo xtask protect-main --check`.",
             left.len(),
             list.join("\n")
         )));
     }
-    output::say(&format!("  {} all {} settings read back as sent", output::green("verified"), fields.len()));
+    output::say(&format!(
+        "  {} all {} settings read back as sent",
+        output::green("verified"),
+        fields.len()
+    ));
     summary(&repo, branch, g);
     Ok("applied")
 }
 
 /// GET the repository and the protection (`None`: the branch is not
 /// protected). `done` names what was already written, for the message.
-fn read_live(client: &Client, repo_path: &str, protection_path: &str, done: &[String]) -> anyhow::Result<(Value, Option<Value>)> {
+fn read_live(
+    client: &Client,
+    repo_path: &str,
+    protection_path: &str,
+    done: &[String],
+) -> anyhow::Result<(Value, Option<Value>)> {
     let partial = |e: anyhow::Error| {
         if done.is_empty() {
             e
@@ -539,12 +697,18 @@ fn read_live(client: &Client, repo_path: &str, protection_path: &str, done: &[St
             exit::failed(format!("{e:#}\n{} was applied but could not be verified: run `cargo xtask protect-main --check`.", done.join(" and ")))
         }
     };
-    let resp = client.request("GET", repo_path, None).map_err(network).map_err(partial)?;
+    let resp = client
+        .request("GET", repo_path, None)
+        .map_err(network)
+        .map_err(partial)?;
     if resp.status != 200 {
         return Err(partial(github::http_error(&resp, "GET", repo_path)));
     }
     let repo = resp.body;
-    let resp = client.request("GET", protection_path, None).map_err(network).map_err(partial)?;
+    let resp = client
+        .request("GET", protection_path, None)
+        .map_err(network)
+        .map_err(partial)?;
     let protection = match resp.status {
         200 => Some(resp.body),
         // GitHub answers 404 both for "not protected" and for an unknown
@@ -568,7 +732,10 @@ fn send(client: &Client, method: &str, path: &str, body: &Value) -> anyhow::Resu
 /// Network failures end with exit 1 and say what to check.
 fn network(e: anyhow::Error) -> anyhow::Error {
     if e.downcast_ref::<Unreachable>().is_some() {
-        exit::failed(format!("{e:#}: check the network, and GITHUB_API_URL if it is set ({})", github::api_base()))
+        exit::failed(format!(
+            "{e:#}: check the network, and GITHUB_API_URL if it is set ({})",
+            github::api_base()
+        ))
     } else {
         e
     }
@@ -588,7 +755,10 @@ mod tests {
     use super::*;
 
     fn policy() -> Github {
-        Github { required_checks: vec!["test".into(), "check".into(), "test".into()], ..Github::default() }
+        Github {
+            required_checks: vec!["test".into(), "check".into(), "test".into()],
+            ..Github::default()
+        }
     }
 
     /// GitHub's GET answer for a branch protected exactly as `protection_body`.
@@ -636,7 +806,9 @@ mod tests {
     fn an_unprotected_branch_differs_in_every_protection_field() {
         let diffs = differences(&desired_fields(&policy()), &compliant_repo(), None);
         assert_eq!(diffs.len(), desired_fields(&policy()).len() - 4);
-        assert!(diffs.iter().all(|d| d.field.starts_with("protection.") && d.live.is_none()));
+        assert!(diffs
+            .iter()
+            .all(|d| d.field.starts_with("protection.") && d.live.is_none()));
     }
 
     #[test]
@@ -649,7 +821,9 @@ mod tests {
         p["restrictions"] = json!({ "users": [{ "login": "bot" }], "teams": [], "apps": [] });
         let mut repo = compliant_repo();
         repo["allow_merge_commit"] = json!(true);
-        repo.as_object_mut().unwrap().remove("delete_branch_on_merge");
+        repo.as_object_mut()
+            .unwrap()
+            .remove("delete_branch_on_merge");
         check(
             repo,
             Some(p),
@@ -668,7 +842,10 @@ mod tests {
     #[test]
     fn checks_are_read_when_contexts_are_absent_and_order_does_not_matter() {
         let mut p = get_shape(&policy());
-        p["required_status_checks"].as_object_mut().unwrap().remove("contexts");
+        p["required_status_checks"]
+            .as_object_mut()
+            .unwrap()
+            .remove("contexts");
         p["required_status_checks"]["checks"] = json!([{ "context": "test", "app_id": 15368 }, { "context": "check", "app_id": 15368 }]);
         check(compliant_repo(), Some(p), &[]);
     }
@@ -676,10 +853,18 @@ mod tests {
     #[test]
     fn the_put_body_sends_every_required_key_explicitly() {
         let body = protection_body(&policy());
-        for key in ["required_status_checks", "enforce_admins", "required_pull_request_reviews", "restrictions"] {
+        for key in [
+            "required_status_checks",
+            "enforce_admins",
+            "required_pull_request_reviews",
+            "restrictions",
+        ] {
             assert!(body.get(key).is_some(), "{key}");
         }
-        assert_eq!(body["required_status_checks"], json!({ "strict": true, "contexts": ["check", "test"] }));
+        assert_eq!(
+            body["required_status_checks"],
+            json!({ "strict": true, "contexts": ["check", "test"] })
+        );
         assert_eq!(body["restrictions"], Value::Null);
     }
 
@@ -688,7 +873,10 @@ mod tests {
         for ok in ["main", "release/1.x", "trunk_2"] {
             validate_branch(ok, "--branch").unwrap();
         }
-        for bad in ["", "-x", "a..b", "a b", "a/", "/a", "a//b", "x.lock", "a?b", "a%2F", ".hidden", "a/.b", "main\n"] {
+        for bad in [
+            "", "-x", "a..b", "a b", "a/", "/a", "a//b", "x.lock", "a?b", "a%2F", ".hidden",
+            "a/.b", "main\n",
+        ] {
             assert!(validate_branch(bad, "--branch").is_err(), "{bad:?}");
         }
     }
@@ -696,11 +884,23 @@ mod tests {
     /// Step 1 passes on this repository's own workflows and policy.
     #[test]
     fn this_repository_produces_its_own_required_checks() {
-        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
-        let policy = crate::policy::load(&root.join("xtask.toml")).unwrap().policy;
-        assert!(!policy.github.required_checks.is_empty(), "xtask.toml [github] lists no required checks");
+        let root = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap()
+            .to_path_buf();
+        let policy = crate::policy::load(&root.join("xtask.toml"))
+            .unwrap()
+            .policy;
+        assert!(
+            !policy.github.required_checks.is_empty(),
+            "xtask.toml [github] lists no required checks"
+        );
         let files = read_workflows(&root).unwrap();
-        let findings = workflow::check_required(&files, &policy.git.main_branch, &policy.github.required_checks);
+        let findings = workflow::check_required(
+            &files,
+            &policy.git.main_branch,
+            &policy.github.required_checks,
+        );
         assert!(findings.missing.is_empty(), "{:#?}", findings.missing);
         assert!(findings.unreadable.is_empty(), "{:#?}", findings.unreadable);
         assert_eq!(findings.produced.len(), policy.github.required_checks.len());

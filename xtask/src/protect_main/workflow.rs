@@ -37,12 +37,18 @@ pub enum Node {
     Seq(Vec<Node>),
     Map(Vec<(String, Node)>),
     /// A construct this reader does not handle: why, and the 1-based line.
-    Unsupported { why: String, line: usize },
+    Unsupported {
+        why: String,
+        line: usize,
+    },
 }
 
 impl Node {
     fn unsupported(why: impl Into<String>, line: usize) -> Node {
-        Node::Unsupported { why: why.into(), line }
+        Node::Unsupported {
+            why: why.into(),
+            line,
+        }
     }
 
     /// The value of `key` in a mapping.
@@ -82,17 +88,26 @@ pub fn parse(text: &str) -> Result<Node, String> {
                 continue;
             }
             if body.starts_with("---") || body == "..." {
-                return Err(format!("line {no}: several YAML documents in one file are not supported"));
+                return Err(format!(
+                    "line {no}: several YAML documents in one file are not supported"
+                ));
             }
         }
         seen_content = true;
-        lines.push(Line { no, indent, text: body.to_string() });
+        lines.push(Line {
+            no,
+            indent,
+            text: body.to_string(),
+        });
     }
     if lines.is_empty() {
         return Err("the file is empty".to_string());
     }
     if lines[0].indent != 0 {
-        return Err(format!("line {}: the top level must start in column 1", lines[0].no));
+        return Err(format!(
+            "line {}: the top level must start in column 1",
+            lines[0].no
+        ));
     }
     let mut pos = 0;
     let node = parse_block(&mut lines, &mut pos, 0);
@@ -136,7 +151,10 @@ fn strip_comment(s: &str) -> &str {
                     return &s[..i];
                 }
                 let at_start = matches!(prev, b' ' | b'\t' | b'[' | b',' | b'{') || i == 0;
-                let after = matches!(last_sig, None | Some(b':' | b'-' | b'[' | b',' | b'{' | b'?'));
+                let after = matches!(
+                    last_sig,
+                    None | Some(b':' | b'-' | b'[' | b',' | b'{' | b'?')
+                );
                 if (c == b'\'' || c == b'"') && at_start && after {
                     quote = Some(c);
                 }
@@ -166,7 +184,9 @@ fn split_key(text: &str) -> Option<(String, &str)> {
         let rest = text[end + 1..].trim_start();
         (key, rest.strip_prefix(':')?)
     } else {
-        let at = text.find(": ").or_else(|| text.ends_with(':').then(|| text.len() - 1))?;
+        let at = text
+            .find(": ")
+            .or_else(|| text.ends_with(':').then(|| text.len() - 1))?;
         (text[..at].trim_end().to_string(), &text[at + 1..])
     };
     if !(rest.is_empty() || rest.starts_with(' ')) {
@@ -216,20 +236,31 @@ fn unquote(text: &str) -> Option<String> {
 
 /// An inline value (after `key: ` or `- `).
 fn inline_value(v: &str, line: usize) -> Node {
-    let Some(first) = v.chars().next() else { return Node::Null };
+    let Some(first) = v.chars().next() else {
+        return Node::Null;
+    };
     match first {
         '|' | '>' => Node::unsupported("block scalars (`|`, `>`) are not supported here", line),
-        '&' | '*' | '!' => Node::unsupported("anchors, aliases and tags (`&`, `*`, `!`) are not supported", line),
+        '&' | '*' | '!' => Node::unsupported(
+            "anchors, aliases and tags (`&`, `*`, `!`) are not supported",
+            line,
+        ),
         '{' => Node::unsupported("flow mappings (`{…}`) are not supported", line),
         '@' | '`' => Node::unsupported(format!("`{first}` cannot start a plain scalar"), line),
         '[' => flow_seq(v, line),
         '"' | '\'' => match closing_quote(v, first) {
             Some(end) if end == v.len() - 1 => match unquote(v) {
                 Some(s) => Node::Scalar(s),
-                None => Node::unsupported("escape sequences other than \\\\ and \\\" are not supported", line),
+                None => Node::unsupported(
+                    "escape sequences other than \\\\ and \\\" are not supported",
+                    line,
+                ),
             },
             Some(_) => Node::unsupported("text after a quoted scalar", line),
-            None => Node::unsupported("a quoted scalar continued on the next line is not supported", line),
+            None => Node::unsupported(
+                "a quoted scalar continued on the next line is not supported",
+                line,
+            ),
         },
         _ if v == "~" || v == "null" || v == "Null" || v == "NULL" => Node::Null,
         _ => Node::Scalar(v.to_string()),
@@ -239,12 +270,16 @@ fn inline_value(v: &str, line: usize) -> Node {
 /// A one-line flow sequence of scalars: `[a, "b", c]`.
 fn flow_seq(v: &str, line: usize) -> Node {
     let Some(inner) = v.strip_prefix('[').and_then(|s| s.strip_suffix(']')) else {
-        return Node::unsupported("a flow sequence (`[…]`) spanning lines is not supported", line);
+        return Node::unsupported(
+            "a flow sequence (`[…]`) spanning lines is not supported",
+            line,
+        );
     };
     let mut items = Vec::new();
     let mut rest = inner.trim();
     while !rest.is_empty() {
-        let (item, tail) = if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'') {
+        let (item, tail) = if let Some(q) = rest.chars().next().filter(|c| *c == '"' || *c == '\'')
+        {
             let Some(end) = closing_quote(rest, q) else {
                 return Node::unsupported("unterminated quoted scalar in a flow sequence", line);
             };
@@ -253,7 +288,10 @@ fn flow_seq(v: &str, line: usize) -> Node {
             let end = rest.find(',').unwrap_or(rest.len());
             (rest[..end].trim_end(), &rest[end..])
         };
-        if item.starts_with(['[', '{']) || item.contains([']', '{', '}']) || (!item.starts_with(['"', '\'']) && item.contains('[')) {
+        if item.starts_with(['[', '{'])
+            || item.contains([']', '{', '}'])
+            || (!item.starts_with(['"', '\'']) && item.contains('['))
+        {
             return Node::unsupported("nested flow collections are not supported", line);
         }
         match inline_value(item, line) {
@@ -263,7 +301,9 @@ fn flow_seq(v: &str, line: usize) -> Node {
         rest = match tail.strip_prefix(',') {
             Some(t) => t.trim_start(),
             None if tail.is_empty() => tail,
-            None => return Node::unsupported("text after a quoted scalar in a flow sequence", line),
+            None => {
+                return Node::unsupported("text after a quoted scalar in a flow sequence", line)
+            }
         };
     }
     Node::Seq(items)
@@ -295,7 +335,10 @@ fn parse_block(lines: &mut [Line], pos: &mut usize, indent: usize) -> Node {
     *pos += 1;
     let node = inline_value(&first.text, first.no);
     if skip_deeper(lines, pos, indent) && !matches!(node, Node::Unsupported { .. }) {
-        return Node::unsupported("a value continued on the next line is not supported", first.no);
+        return Node::unsupported(
+            "a value continued on the next line is not supported",
+            first.no,
+        );
     }
     node
 }
@@ -308,12 +351,18 @@ fn parse_map(lines: &mut [Line], pos: &mut usize, indent: usize) -> Node {
         *pos += 1;
         let Some((key, rest)) = split_key(&line.text) else {
             skip_deeper(lines, pos, indent);
-            broken.get_or_insert(Node::unsupported(format!("expected `key: value`, found {:?}", line.text), line.no));
+            broken.get_or_insert(Node::unsupported(
+                format!("expected `key: value`, found {:?}", line.text),
+                line.no,
+            ));
             continue;
         };
         if key == "<<" || key.starts_with("? ") {
             skip_deeper(lines, pos, indent);
-            broken.get_or_insert(Node::unsupported("merge keys (`<<`) and complex keys are not supported", line.no));
+            broken.get_or_insert(Node::unsupported(
+                "merge keys (`<<`) and complex keys are not supported",
+                line.no,
+            ));
             continue;
         }
         let mut value = if rest.is_empty() {
@@ -322,13 +371,18 @@ fn parse_map(lines: &mut [Line], pos: &mut usize, indent: usize) -> Node {
                     let child = next.indent;
                     parse_block(lines, pos, child)
                 }
-                Some(next) if next.indent == indent && is_seq_item(&next.text) => parse_seq(lines, pos, indent),
+                Some(next) if next.indent == indent && is_seq_item(&next.text) => {
+                    parse_seq(lines, pos, indent)
+                }
                 _ => Node::Null,
             }
         } else {
             let node = inline_value(rest, line.no);
             if skip_deeper(lines, pos, indent) && !matches!(node, Node::Unsupported { .. }) {
-                Node::unsupported("a value continued on the next line is not supported", line.no)
+                Node::unsupported(
+                    "a value continued on the next line is not supported",
+                    line.no,
+                )
             } else {
                 node
             }
@@ -362,7 +416,11 @@ fn parse_seq(lines: &mut [Line], pos: &mut usize, indent: usize) -> Node {
             }
         } else {
             let item_indent = indent + 1 + (rest.len() - content.len());
-            lines[*pos] = Line { no: line.no, indent: item_indent, text: content.to_string() };
+            lines[*pos] = Line {
+                no: line.no,
+                indent: item_indent,
+                text: content.to_string(),
+            };
             parse_block(lines, pos, item_indent)
         };
         if skip_deeper(lines, pos, indent) {
@@ -405,7 +463,11 @@ pub fn runs_on_pull_requests(root: &Node, branch: &str) -> Runs {
             for item in items {
                 match item {
                     Node::Scalar(e) => events.push(e.clone()),
-                    _ => return Runs::Unknown("`on:` lists something other than event names".to_string()),
+                    _ => {
+                        return Runs::Unknown(
+                            "`on:` lists something other than event names".to_string(),
+                        )
+                    }
                 }
             }
             match events.iter().find(|e| PR_EVENTS.contains(&e.as_str())) {
@@ -417,7 +479,9 @@ pub fn runs_on_pull_requests(root: &Node, branch: &str) -> Runs {
             let mut reasons = Vec::new();
             let mut unknown = Vec::new();
             for event in PR_EVENTS {
-                let Some((_, filters)) = entries.iter().find(|(k, _)| k == event) else { continue };
+                let Some((_, filters)) = entries.iter().find(|(k, _)| k == event) else {
+                    continue;
+                };
                 match event_filters(event, filters, branch) {
                     Runs::Yes(why) => return Runs::Yes(why),
                     Runs::No(why) => reasons.push(why),
@@ -446,11 +510,25 @@ fn event_filters(event: &str, filters: &Node, branch: &str) -> Runs {
     let entries = match filters {
         Node::Null => return Runs::Yes(event.to_string()),
         Node::Map(entries) => entries,
-        Node::Unsupported { why, line } => return Runs::Unknown(format!("`{event}:` at line {line}: {why}")),
-        _ => return Runs::Unknown(format!("`{event}:` is neither empty nor a mapping of filters")),
+        Node::Unsupported { why, line } => {
+            return Runs::Unknown(format!("`{event}:` at line {line}: {why}"))
+        }
+        _ => {
+            return Runs::Unknown(format!(
+                "`{event}:` is neither empty nor a mapping of filters"
+            ))
+        }
     };
     for (key, _) in entries {
-        if !["branches", "branches-ignore", "paths", "paths-ignore", "types"].contains(&key.as_str()) {
+        if ![
+            "branches",
+            "branches-ignore",
+            "paths",
+            "paths-ignore",
+            "types",
+        ]
+        .contains(&key.as_str())
+        {
             return Runs::Unknown(format!("`{event}.{key}` is not a filter this reader knows"));
         }
     }
@@ -466,7 +544,11 @@ fn event_filters(event: &str, filters: &Node, branch: &str) -> Runs {
             Ok(list) => list,
             Err(why) => return Runs::Unknown(format!("`{event}.types`: {why}")),
         };
-        let missing: Vec<&str> = NEEDED_TYPES.iter().copied().filter(|t| !listed.iter().any(|l| l == t)).collect();
+        let missing: Vec<&str> = NEEDED_TYPES
+            .iter()
+            .copied()
+            .filter(|t| !listed.iter().any(|l| l == t))
+            .collect();
         if !missing.is_empty() {
             return Runs::No(format!(
                 "`{event}.types` leaves out {}, so the check is missing or stale on some pull requests",
@@ -475,7 +557,9 @@ fn event_filters(event: &str, filters: &Node, branch: &str) -> Runs {
         }
     }
     match (filters.get("branches"), filters.get("branches-ignore")) {
-        (Some(_), Some(_)) => Runs::Unknown(format!("`{event}` has both `branches` and `branches-ignore`, which GitHub rejects")),
+        (Some(_), Some(_)) => Runs::Unknown(format!(
+            "`{event}` has both `branches` and `branches-ignore`, which GitHub rejects"
+        )),
         (Some(list), None) => match strings(list).and_then(|p| branch_included(&p, branch)) {
             Ok(true) => Runs::Yes(format!("{event} (branches include {branch})")),
             Ok(false) => Runs::No(format!("`{event}.branches` does not include `{branch}`")),
@@ -543,9 +627,9 @@ fn glob(pattern: &str, text: &str) -> Result<bool, String> {
         match p {
             [] => t.is_empty(),
             [b'*', b'*', rest @ ..] => (0..=t.len()).any(|i| go(rest, &t[i..])),
-            [b'*', rest @ ..] => {
-                (0..=t.len()).take_while(|&i| i == 0 || t[i - 1] != b'/').any(|i| go(rest, &t[i..]))
-            }
+            [b'*', rest @ ..] => (0..=t.len())
+                .take_while(|&i| i == 0 || t[i - 1] != b'/')
+                .any(|i| go(rest, &t[i..])),
             [c, rest @ ..] => t.first() == Some(c) && go(rest, &t[1..]),
         }
     }
@@ -565,15 +649,25 @@ pub fn jobs(root: &Node) -> Result<Vec<Job>, String> {
     let entries = match root.get("jobs") {
         None => return Err("it has no top-level `jobs:`".to_string()),
         Some(Node::Map(entries)) => entries,
-        Some(Node::Unsupported { why, line }) => return Err(format!("`jobs:` at line {line}: {why}")),
+        Some(Node::Unsupported { why, line }) => {
+            return Err(format!("`jobs:` at line {line}: {why}"))
+        }
         Some(_) => return Err("`jobs:` is not a mapping".to_string()),
     };
-    Ok(entries.iter().map(|(key, job)| Job { key: key.clone(), check: check_name(key, job) }).collect())
+    Ok(entries
+        .iter()
+        .map(|(key, job)| Job {
+            key: key.clone(),
+            check: check_name(key, job),
+        })
+        .collect())
 }
 
 fn check_name(key: &str, job: &Node) -> Result<String, String> {
     let valid_key = key.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
     if !valid_key {
         return Err(format!("job key {key:?} is not a valid job id"));
     }
@@ -584,23 +678,31 @@ fn check_name(key: &str, job: &Node) -> Result<String, String> {
         return Err("the job is not a mapping".to_string());
     }
     if job.get("uses").is_some() {
-        return Err("it calls a reusable workflow, whose checks are named `<caller> / <called job>`".to_string());
+        return Err(
+            "it calls a reusable workflow, whose checks are named `<caller> / <called job>`"
+                .to_string(),
+        );
     }
     match job.get("strategy") {
         None | Some(Node::Null) => {}
         Some(strategy @ Node::Map(_)) => {
             if strategy.get("matrix").is_some() {
-                return Err("it has a matrix, so its checks are named `<name> (<matrix values>)`".to_string());
+                return Err(
+                    "it has a matrix, so its checks are named `<name> (<matrix values>)`"
+                        .to_string(),
+                );
             }
         }
-        Some(Node::Unsupported { why, line }) => return Err(format!("`strategy:` at line {line}: {why}")),
+        Some(Node::Unsupported { why, line }) => {
+            return Err(format!("`strategy:` at line {line}: {why}"))
+        }
         Some(_) => return Err("`strategy:` is not a mapping".to_string()),
     }
     match job.get("name") {
         None => Ok(key.to_string()),
-        Some(Node::Scalar(name)) if name.contains("${{") => {
-            Err(format!("its name {name:?} is an expression, evaluated only when it runs"))
-        }
+        Some(Node::Scalar(name)) if name.contains("${{") => Err(format!(
+            "its name {name:?} is an expression, evaluated only when it runs"
+        )),
         Some(Node::Scalar(name)) => Ok(name.clone()),
         Some(Node::Unsupported { why, line }) => Err(format!("`name:` at line {line}: {why}")),
         Some(_) => Err("`name:` is not a string".to_string()),
@@ -633,7 +735,11 @@ pub struct Findings {
 
 impl fmt::Display for Missing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "required check `{}` is produced by no workflow job that runs on pull requests", self.check)?;
+        write!(
+            f,
+            "required check `{}` is produced by no workflow job that runs on pull requests",
+            self.check
+        )?;
         for e in &self.evidence {
             write!(f, "\n    {e}")?;
         }
@@ -653,7 +759,11 @@ pub fn check_required(files: &[(String, String)], branch: &str, required: &[Stri
     let mut findings = Findings::default();
     for (path, text) in files {
         match parse(text) {
-            Ok(root) => read.push(Read { path: path.clone(), runs: runs_on_pull_requests(&root, branch), jobs: jobs(&root) }),
+            Ok(root) => read.push(Read {
+                path: path.clone(),
+                runs: runs_on_pull_requests(&root, branch),
+                jobs: jobs(&root),
+            }),
             Err(why) => findings.unreadable.push(format!("{path}: {why}")),
         }
     }
@@ -671,7 +781,11 @@ pub fn check_required(files: &[(String, String)], branch: &str, required: &[Stri
             for job in jobs {
                 match (&job.check, &wf.runs) {
                     (Ok(name), Runs::Yes(_)) if name == check => {
-                        found.get_or_insert(Produced { check: check.clone(), workflow: wf.path.clone(), job: job.key.clone() });
+                        found.get_or_insert(Produced {
+                            check: check.clone(),
+                            workflow: wf.path.clone(),
+                            job: job.key.clone(),
+                        });
                     }
                     (Ok(name), Runs::No(why)) if name == check => {
                         evidence.push(format!("{}: job `{}` reports `{check}`, but the workflow does not run on pull requests to `{branch}`: {why}", wf.path, job.key));
@@ -683,7 +797,10 @@ pub fn check_required(files: &[(String, String)], branch: &str, required: &[Stri
                         evidence.push(format!("{}: job `{}` has `name: {name}`, so its check is `{name}`, not `{check}`", wf.path, job.key));
                     }
                     (Err(why), _) if job.key == *check || why.contains(&format!("\"{check}\"")) => {
-                        evidence.push(format!("{}: job `{}` does not report a check named `{check}`: {why}", wf.path, job.key));
+                        evidence.push(format!(
+                            "{}: job `{}` does not report a check named `{check}`: {why}",
+                            wf.path, job.key
+                        ));
                     }
                     _ => {}
                 }
@@ -692,8 +809,19 @@ pub fn check_required(files: &[(String, String)], branch: &str, required: &[Stri
         match found {
             Some(p) => findings.produced.push(p),
             None => {
-                evidence.extend(findings.unreadable.iter().map(|u| format!("{u} (this reader cannot tell what it produces)")));
-                findings.missing.push(Missing { check: check.clone(), evidence });
+                if evidence.is_empty() {
+                    evidence.push(format!("no job in .github/workflows/ has that id or `name:` ({} workflow file(s) read)", read.len()));
+                }
+                evidence.extend(
+                    findings
+                        .unreadable
+                        .iter()
+                        .map(|u| format!("{u} (this reader cannot tell what it produces)")),
+                );
+                findings.missing.push(Missing {
+                    check: check.clone(),
+                    evidence,
+                });
             }
         }
     }
@@ -705,7 +833,12 @@ mod tests {
     use super::*;
 
     fn map(entries: &[(&str, Node)]) -> Node {
-        Node::Map(entries.iter().map(|(k, v)| (k.to_string(), v.clone())).collect())
+        Node::Map(
+            entries
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
+        )
     }
     fn s(v: &str) -> Node {
         Node::Scalar(v.to_string())
@@ -750,7 +883,10 @@ mod tests {
             Node::Seq(items) => {
                 assert_eq!(items.len(), 2);
                 assert_eq!(items[0].get("with"), Some(&map(&[("k", s("v"))])));
-                assert!(matches!(items[1].get("run"), Some(Node::Unsupported { .. })));
+                assert!(matches!(
+                    items[1].get("run"),
+                    Some(Node::Unsupported { .. })
+                ));
             }
             other => panic!("{other:?}"),
         }
@@ -765,7 +901,10 @@ mod tests {
             ("on: pull_request\non: push\n", "duplicate key"),
             ("on:\n  <<: *base\n", "merge keys"),
             ("on: \"pull_\n  request\"\n", "quoted scalar continued"),
-            ("on:\n    pull_request:\n  push:\n", "inconsistent indentation"),
+            (
+                "on:\n    pull_request:\n  push:\n",
+                "inconsistent indentation",
+            ),
         ] {
             let root = parse(text).unwrap();
             match runs_on_pull_requests(&root, "main") {
@@ -773,7 +912,12 @@ mod tests {
                 other => panic!("{text}: {other:?}"),
             }
         }
-        for (text, why) in [("a: 1\n---\nb: 2\n", "several YAML documents"), ("%YAML 1.2\na: 1\n", "directives"), ("- a\n", "not a mapping"), ("", "empty")] {
+        for (text, why) in [
+            ("a: 1\n---\nb: 2\n", "several YAML documents"),
+            ("%YAML 1.2\na: 1\n", "directives"),
+            ("- a\n", "not a mapping"),
+            ("", "empty"),
+        ] {
             let err = parse(text).unwrap_err();
             assert!(err.contains(why), "{text}: {err}");
         }
@@ -786,27 +930,60 @@ mod tests {
         check_runs("on: push\n", Runs::No("it runs on `push` only".into()));
         check_runs("on: [push, pull_request]\n", yes("pull_request"));
         check_runs("on:\n  - push\n  - pull_request\n", yes("pull_request"));
-        check_runs("on:\n- schedule\n", Runs::No("it runs on schedule only".into()));
+        check_runs(
+            "on:\n- schedule\n",
+            Runs::No("it runs on schedule only".into()),
+        );
         check_runs("on:\n  push:\n  pull_request:\n", yes("pull_request"));
-        check_runs("on:\n  push:\n    branches: [main]\n", Runs::No("it runs on push only".into()));
+        check_runs(
+            "on:\n  push:\n    branches: [main]\n",
+            Runs::No("it runs on push only".into()),
+        );
         check_runs("name: x\n", Runs::No("it has no top-level `on:`".into()));
     }
 
     #[test]
     fn branch_filters_decide_for_the_protected_branch() {
-        check_runs("on:\n  pull_request:\n    branches: [main]\n", yes("pull_request (branches include main)"));
-        check_runs("on:\n  pull_request:\n    branches:\n      - 'release/**'\n      - main\n", yes("pull_request (branches include main)"));
-        check_runs("on:\n  pull_request:\n    branches: '*'\n", yes("pull_request (branches include main)"));
-        check_runs("on:\n  pull_request:\n    branches: [develop]\n", Runs::No("`pull_request.branches` does not include `main`".into()));
-        check_runs("on:\n  pull_request:\n    branches: ['**', '!main']\n", Runs::No("`pull_request.branches` does not include `main`".into()));
-        check_runs("on:\n  pull_request:\n    branches: ['!main', 'ma*']\n", yes("pull_request (branches include main)"));
-        check_runs("on:\n  pull_request:\n    branches-ignore: [main]\n", Runs::No("`pull_request.branches-ignore` excludes `main`".into()));
-        check_runs("on:\n  pull_request:\n    branches-ignore: [dev]\n", yes("pull_request (branches-ignore leaves main in)"));
+        check_runs(
+            "on:\n  pull_request:\n    branches: [main]\n",
+            yes("pull_request (branches include main)"),
+        );
+        check_runs(
+            "on:\n  pull_request:\n    branches:\n      - 'release/**'\n      - main\n",
+            yes("pull_request (branches include main)"),
+        );
+        check_runs(
+            "on:\n  pull_request:\n    branches: '*'\n",
+            yes("pull_request (branches include main)"),
+        );
+        check_runs(
+            "on:\n  pull_request:\n    branches: [develop]\n",
+            Runs::No("`pull_request.branches` does not include `main`".into()),
+        );
+        check_runs(
+            "on:\n  pull_request:\n    branches: ['**', '!main']\n",
+            Runs::No("`pull_request.branches` does not include `main`".into()),
+        );
+        check_runs(
+            "on:\n  pull_request:\n    branches: ['!main', 'ma*']\n",
+            yes("pull_request (branches include main)"),
+        );
+        check_runs(
+            "on:\n  pull_request:\n    branches-ignore: [main]\n",
+            Runs::No("`pull_request.branches-ignore` excludes `main`".into()),
+        );
+        check_runs(
+            "on:\n  pull_request:\n    branches-ignore: [dev]\n",
+            yes("pull_request (branches-ignore leaves main in)"),
+        );
         check_runs(
             "on:\n  pull_request:\n    branches: [develop]\n  pull_request_target:\n    branches: [main]\n",
             yes("pull_request_target (branches include main)"),
         );
-        match runs_on_pull_requests(&parse("on:\n  pull_request:\n    branches: ['ma?n']\n").unwrap(), "main") {
+        match runs_on_pull_requests(
+            &parse("on:\n  pull_request:\n    branches: ['ma?n']\n").unwrap(),
+            "main",
+        ) {
             Runs::Unknown(why) => assert!(why.contains("does not evaluate"), "{why}"),
             other => panic!("{other:?}"),
         }
@@ -819,11 +996,23 @@ mod tests {
             "on:\n  pull_request:\n    branches: [main]\n    paths-ignore: ['docs/**']\n",
             "on:\n  pull_request:\n    types: [opened]\n",
         ] {
-            assert!(matches!(runs_on_pull_requests(&parse(text).unwrap(), "main"), Runs::No(_)), "{text}");
+            assert!(
+                matches!(
+                    runs_on_pull_requests(&parse(text).unwrap(), "main"),
+                    Runs::No(_)
+                ),
+                "{text}"
+            );
         }
-        check_runs("on:\n  pull_request:\n    types: [opened, synchronize, reopened, labeled]\n", yes("pull_request"));
+        check_runs(
+            "on:\n  pull_request:\n    types: [opened, synchronize, reopened, labeled]\n",
+            yes("pull_request"),
+        );
         assert!(matches!(
-            runs_on_pull_requests(&parse("on:\n  pull_request:\n    tags: [v1]\n").unwrap(), "main"),
+            runs_on_pull_requests(
+                &parse("on:\n  pull_request:\n    tags: [v1]\n").unwrap(),
+                "main"
+            ),
             Runs::Unknown(_)
         ));
     }
@@ -832,7 +1021,18 @@ mod tests {
     fn job_check_names() {
         let text = "jobs:\n  check:\n    runs-on: x\n  test:\n    name: \"Unit tests\"\n  matrix:\n    strategy:\n      matrix:\n        os: [a, b]\n  call:\n    uses: ./.github/workflows/x.yml\n  expr:\n    name: ${{ matrix.os }}\n";
         let jobs = jobs(&parse(text).unwrap()).unwrap();
-        let names: Vec<_> = jobs.iter().map(|j| (j.key.as_str(), j.check.as_ref().map(String::as_str).map_err(|e| e.split(',').next().unwrap()))).collect();
+        let names: Vec<_> = jobs
+            .iter()
+            .map(|j| {
+                (
+                    j.key.as_str(),
+                    j.check
+                        .as_ref()
+                        .map(String::as_str)
+                        .map_err(|e| e.split(',').next().unwrap()),
+                )
+            })
+            .collect();
         assert_eq!(names[0], ("check", Ok("check")));
         assert_eq!(names[1], ("test", Ok("Unit tests")));
         assert!(names[2].1.unwrap_err().contains("matrix"));
@@ -842,7 +1042,15 @@ mod tests {
 
     #[test]
     fn globs() {
-        for (p, t, want) in [("main", "main", true), ("*", "main", true), ("*", "a/b", false), ("**", "a/b", true), ("rel/*", "rel/1", true), ("m*n", "main", true), ("mai", "main", false)] {
+        for (p, t, want) in [
+            ("main", "main", true),
+            ("*", "main", true),
+            ("*", "a/b", false),
+            ("**", "a/b", true),
+            ("rel/*", "rel/1", true),
+            ("m*n", "main", true),
+            ("mai", "main", false),
+        ] {
             assert_eq!(glob(p, t).unwrap(), want, "{p} {t}");
         }
     }
@@ -857,16 +1065,28 @@ mod tests {
         ];
         let required = ["Lint", "test", "deploy", "odd", "check"].map(String::from);
         let f = check_required(&files, "main", &required);
-        let produced: Vec<_> = f.produced.iter().map(|p| (p.check.as_str(), p.job.as_str())).collect();
+        let produced: Vec<_> = f
+            .produced
+            .iter()
+            .map(|p| (p.check.as_str(), p.job.as_str()))
+            .collect();
         assert_eq!(produced, [("Lint", "check"), ("test", "test")]);
         let missing: Vec<_> = f.missing.iter().map(|m| m.check.as_str()).collect();
         assert_eq!(missing, ["deploy", "odd", "check"]);
         let deploy = f.missing[0].to_string();
         assert!(deploy.contains("release.yml: job `deploy` reports `deploy`, but the workflow does not run on pull requests to `main`: it runs on `push` only"), "{deploy}");
-        assert!(deploy.contains("broken.yml: line 2: several YAML documents"), "{deploy}");
+        assert!(
+            deploy.contains("broken.yml: line 2: several YAML documents"),
+            "{deploy}"
+        );
         let odd = f.missing[1].to_string();
-        assert!(odd.contains("odd.yml: job `odd` reports `odd`, but whether the workflow runs"), "{odd}");
-        assert!(f.missing[2].to_string().contains("ci.yml: job `check` has `name: Lint`, so its check is `Lint`, not `check`"));
+        assert!(
+            odd.contains("odd.yml: job `odd` reports `odd`, but whether the workflow runs"),
+            "{odd}"
+        );
+        assert!(f.missing[2]
+            .to_string()
+            .contains("ci.yml: job `check` has `name: Lint`, so its check is `Lint`, not `check`"));
         assert_eq!(f.unreadable.len(), 1);
     }
 }
