@@ -76,7 +76,9 @@ enum Command {
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
     /// Plan, apply and verify GitHub's protection of main and the repository merge policy.
-    #[command(after_help = "Example:\n  cargo xtask protect-main --dry-run\n  cargo xtask protect-main --check --format json\n  GH_TOKEN_FILE=~/.config/admin-token cargo xtask protect-main")]
+    #[command(
+        after_help = "Example:\n  cargo xtask protect-main --dry-run\n  cargo xtask protect-main --check --format json\n  GH_TOKEN_FILE=~/.config/admin-token cargo xtask protect-main"
+    )]
     ProtectMain(protect_main::Flags),
 }
 
