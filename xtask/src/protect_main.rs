@@ -420,7 +420,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
                 "| `{}` | `{}` | `{}` |\n",
                 d.field,
                 show(d.live.as_ref()),
-                d.desired
+                show(Some(&d.desired))
             ));
         }
     }
@@ -542,7 +542,16 @@ fn steps(
             output::yellow("differs"),
             d.field,
             show(d.live.as_ref()),
-            d.desired
+            show(Some(&d.desired))
+        ));
+    }
+    let hidden = fields
+        .iter()
+        .filter(|f| f.scope == Scope::Repository)
+        .all(|f| live_value(f, &live_repo, None).is_none());
+    if hidden {
+        output::warning(&format!(
+            "GitHub's answer for {repo} has none of the merge settings (allow_merge_commit, …): it shows them only to tokens with admin rights on the repository"
         ));
     }
     if diffs.is_empty() {
@@ -584,7 +593,7 @@ fn steps(
                         "  {}: GitHub has {}, the policy wants {}",
                         d.field,
                         show(d.live.as_ref()),
-                        d.desired
+                        show(Some(&d.desired))
                     )
                 })
                 .collect();
@@ -662,7 +671,7 @@ fn steps(
                 format!(
                     "  {}: sent {}, GitHub reports {}",
                     d.field,
-                    d.desired,
+                    show(Some(&d.desired)),
                     show(d.live.as_ref())
                 )
             })
