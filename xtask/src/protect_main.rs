@@ -489,6 +489,12 @@ fn steps(
             p.job
         ));
     }
+    for p in findings.produced.iter().filter(|p| p.conditional) {
+        output::warning(&format!(
+            "{} job `{}` has an `if:` condition: when it skips, GitHub counts the required check `{}` as passed",
+            p.workflow, p.job, p.check
+        ));
+    }
     let missing = findings.missing.clone();
     report.checks = Some(findings);
     if !missing.is_empty() {

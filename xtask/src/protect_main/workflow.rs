@@ -72,6 +72,7 @@ struct Line {
 pub fn parse(text: &str) -> Result<Node, String> {
     let mut lines = Vec::new();
     let mut seen_content = false;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     for (i, raw) in text.lines().enumerate() {
         let no = i + 1;
         let indent = raw.len() - raw.trim_start_matches(' ').len();
@@ -245,6 +246,7 @@ fn inline_value(v: &str, line: usize) -> Node {
             "anchors, aliases and tags (`&`, `*`, `!`) are not supported",
             line,
         ),
+        '{' if v == "{}" => Node::Map(Vec::new()),
         '{' => Node::unsupported("flow mappings (`{…}`) are not supported", line),
         '@' | '`' => Node::unsupported(format!("`{first}` cannot start a plain scalar"), line),
         '[' => flow_seq(v, line),
@@ -642,6 +644,9 @@ fn glob(pattern: &str, text: &str) -> Result<bool, String> {
 pub struct Job {
     pub key: String,
     pub check: Result<String, String>,
+    /// The job has an `if:` (not evaluated here): when it skips, GitHub
+    /// counts a required check as passed.
+    pub conditional: bool,
 }
 
 /// The jobs of a workflow.
@@ -659,6 +664,7 @@ pub fn jobs(root: &Node) -> Result<Vec<Job>, String> {
         .map(|(key, job)| Job {
             key: key.clone(),
             check: check_name(key, job),
+            conditional: job.get("if").is_some(),
         })
         .collect())
 }
@@ -715,6 +721,8 @@ pub struct Produced {
     pub check: String,
     pub workflow: String,
     pub job: String,
+    /// The job has an `if:`; a skipped job satisfies the check.
+    pub conditional: bool,
 }
 
 /// A required check that no workflow produces, with the near misses.
@@ -785,6 +793,7 @@ pub fn check_required(files: &[(String, String)], branch: &str, required: &[Stri
                             check: check.clone(),
                             workflow: wf.path.clone(),
                             job: job.key.clone(),
+                            conditional: job.conditional,
                         });
                     }
                     (Ok(name), Runs::No(why)) if name == check => {
@@ -895,7 +904,7 @@ mod tests {
     #[test]
     fn unsupported_constructs_are_marked_not_guessed() {
         for (text, why) in [
-            ("on: {pull_request: {}}\n", "flow mappings"),
+            ("on: {pull_request: null}\n", "flow mappings"),
             ("on: &x pull_request\n", "anchors"),
             ("on: [push,\n  pull_request]\n", "spanning lines"),
             ("on: pull_request\non: push\n", "duplicate key"),
@@ -935,6 +944,7 @@ mod tests {
             Runs::No("it runs on schedule only".into()),
         );
         check_runs("on:\n  push:\n  pull_request:\n", yes("pull_request"));
+        check_runs("\u{feff}on:\n  pull_request: {}\n", yes("pull_request"));
         check_runs(
             "on:\n  push:\n    branches: [main]\n",
             Runs::No("it runs on push only".into()),
@@ -1019,7 +1029,7 @@ mod tests {
 
     #[test]
     fn job_check_names() {
-        let text = "jobs:\n  check:\n    runs-on: x\n  test:\n    name: \"Unit tests\"\n  matrix:\n    strategy:\n      matrix:\n        os: [a, b]\n  call:\n    uses: ./.github/workflows/x.yml\n  expr:\n    name: ${{ matrix.os }}\n";
+        let text = "jobs:\n  check:\n    runs-on: x\n  test:\n    if: github.event_name == 'pull_request' # only PRs\n    name: \"Unit tests\"\n  matrix:\n    strategy:\n      matrix:\n        os: [a, b]\n  call:\n    uses: ./.github/workflows/x.yml\n  expr:\n    name: ${{ matrix.os }}\n";
         let jobs = jobs(&parse(text).unwrap()).unwrap();
         let names: Vec<_> = jobs
             .iter()
@@ -1035,6 +1045,7 @@ mod tests {
             .collect();
         assert_eq!(names[0], ("check", Ok("check")));
         assert_eq!(names[1], ("test", Ok("Unit tests")));
+        assert_eq!((jobs[0].conditional, jobs[1].conditional), (false, true));
         assert!(names[2].1.unwrap_err().contains("matrix"));
         assert!(names[3].1.unwrap_err().contains("reusable workflow"));
         assert!(names[4].1.unwrap_err().contains("expression"));
@@ -1060,7 +1071,7 @@ mod tests {
         let files = vec![
             (".github/workflows/ci.yml".to_string(), "on:\n  pull_request:\n    branches: [main]\njobs:\n  check:\n    name: Lint\n  test:\n    runs-on: x\n".to_string()),
             (".github/workflows/release.yml".to_string(), "on: push\njobs:\n  deploy:\n    runs-on: x\n".to_string()),
-            (".github/workflows/odd.yml".to_string(), "on: {pull_request: {}}\njobs:\n  odd:\n    runs-on: x\n".to_string()),
+            (".github/workflows/odd.yml".to_string(), "on: {pull_request: null}\njobs:\n  odd:\n    runs-on: x\n".to_string()),
             (".github/workflows/broken.yml".to_string(), "a: 1\n---\nb: 2\n".to_string()),
         ];
         let required = ["Lint", "test", "deploy", "odd", "check"].map(String::from);

@@ -530,7 +530,7 @@ fn the_json_report_has_desired_live_differences_actions_and_verification() {
     assert_eq!(report["branch"], "main");
     assert_eq!(
         report["checks"]["produced"][1],
-        json!({ "check": "test", "workflow": ".github/workflows/ci.yml", "job": "test" })
+        json!({ "check": "test", "workflow": ".github/workflows/ci.yml", "job": "test", "conditional": false })
     );
     assert_eq!(report["differences"].as_array().unwrap().len(), 17);
     assert_eq!(report["actions"][0]["result"], "accepted");
