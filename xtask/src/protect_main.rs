@@ -374,6 +374,9 @@ struct Report {
     differences: Vec<Diff>,
     actions: Vec<Value>,
     verification: Value,
+    /// The status word of a failure: `refused`, `drift`,
+    /// `partially-applied`, `not-applied` (else `failed`, or `error` for exit 2).
+    failure: Option<&'static str>,
 }
 
 pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
@@ -403,11 +406,15 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let result = steps(ctx, mode, &branch, g, &mut report);
     let (status, code, error) = match &result {
         Ok(status) => (status.to_string(), exit::OK, None),
-        Err(e) => (
-            "failed".to_string(),
-            exit::code_of(e),
-            Some(format!("{e:#}")),
-        ),
+        Err(e) => {
+            let code = exit::code_of(e);
+            let word = match (code, report.failure) {
+                (exit::USAGE, _) => "error",
+                (_, Some(word)) => word,
+                _ => "failed",
+            };
+            (word.to_string(), code, Some(format!("{e:#}")))
+        }
     };
     let mut md = format!(
         "### protect-main ({}) on `{branch}`: {status}\n\n",
@@ -453,7 +460,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         return match result {
             Ok(_) => Ok(()),
             Err(e) => {
-                output::say(&format!("{} {e:#}", output::red("error:")));
+                output::error(&format!("{e:#}"));
                 Err(exit::silent(code))
             }
         };
@@ -511,6 +518,7 @@ fn steps(
             "\nRequiring it would make every pull request to `{branch}` wait for it forever, so none could merge.\nFix: add a job named {} to a workflow in .github/workflows/ that runs `on: pull_request` for `{branch}` (no paths filter), or remove it from [github] required-checks.",
             names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
         ));
+        report.failure = Some("refused");
         return Err(exit::failed(msg));
     }
 
@@ -603,6 +611,7 @@ fn steps(
                     )
                 })
                 .collect();
+            report.failure = Some("drift");
             return Err(exit::failed(format!(
                 "{repo}: {} setting(s) drifted from the policy:\n{}\nRun `cargo xtask protect-main` (with an admin token) to apply the policy.",
                 diffs.len(),
@@ -649,6 +658,7 @@ fn steps(
             let state = if done.is_empty() {
                 "Nothing was changed.".to_string()
             } else {
+                report.failure = Some("partially-applied");
                 format!(
                     "PARTIALLY APPLIED: {} was updated, {what} was NOT.",
                     done.join(" and ")
@@ -665,12 +675,14 @@ fn steps(
 
     // Step 4: read back and compare every desired field.
     output::say("step 4: verify");
-    let (after_repo, after_prot) = read_live(&client, &repo_path, &protection_path, &done)?;
+    let (after_repo, after_prot) = read_live(&client, &repo_path, &protection_path, &done)
+        .inspect_err(|_| report.failure = Some("unverified"))?;
     report.live_repository = Some(after_repo.clone());
     report.live_protection = Some(after_prot.clone());
     let left = differences(&fields, &after_repo, after_prot.as_ref());
     report.verification = json!({ "status": if left.is_empty() { "verified" } else { "failed" }, "source": "read back", "not_applied": left });
     if !left.is_empty() {
+        report.failure = Some("not-applied");
         let list: Vec<String> = left
             .iter()
             .map(|d| {

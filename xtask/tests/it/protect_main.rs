@@ -332,7 +332,8 @@ fn drift_makes_check_exit_1_with_the_differences_and_no_writes() {
         .run();
     json.code(1);
     let report = json.json();
-    assert_eq!(report["status"], "failed");
+    assert_eq!(report["status"], "drift");
+    assert_eq!(report["exit_code"], 1);
     assert_eq!(report["mode"], "check");
     let fields: Vec<&str> = report["differences"]
         .as_array()
@@ -379,6 +380,16 @@ fn a_required_check_no_workflow_produces_is_refused_before_any_request() {
     );
     let done = protect(&repo, &gh.server.url, &["--dry-run"]);
     done.code(1).stderr_has("lint.yml: job `lint` reports `lint`, but the workflow does not run on pull requests to `main`: it runs on `push` only");
+    let done = repo
+        .xtask(&["protect-main", "--format", "json"])
+        .env("GITHUB_API_URL", &gh.server.url)
+        .env("GH_TOKEN", TOKEN)
+        .run();
+    done.code(1);
+    let report = done.json();
+    assert_eq!(report["status"], "refused");
+    assert_eq!(report["checks"]["missing"][0]["check"], "lint");
+    assert_eq!(report["live"], Value::Null);
     assert!(gh.server.requests().is_empty());
 }
 
@@ -433,6 +444,7 @@ fn a_setting_accepted_but_not_applied_fails_verification_by_name() {
         .run();
     done.code(1);
     let report = done.json();
+    assert_eq!(report["status"], "not-applied");
     assert_eq!(report["verification"]["status"], "failed");
     assert_eq!(
         report["verification"]["not_applied"][0]["field"],
@@ -475,6 +487,19 @@ fn a_failure_after_the_merge_policy_is_reported_as_partial() {
         .map(|w| w.method.clone())
         .collect();
     assert_eq!(writes, ["PATCH", "PUT"]);
+
+    let gh = Github::start(loose_repo(), None, Mode::FailPut(403));
+    let done = repo
+        .xtask(&["protect-main", "--format", "json"])
+        .env("GITHUB_API_URL", &gh.server.url)
+        .env("GH_TOKEN", TOKEN)
+        .run();
+    done.code(1).stderr_has("PARTIALLY APPLIED");
+    let report = done.json();
+    assert_eq!(report["status"], "partially-applied");
+    assert_eq!(report["actions"][0]["result"], "accepted");
+    assert_eq!(report["actions"][1]["result"], "failed");
+    assert_eq!(report["verification"]["status"], "not run");
 }
 
 #[test]
