@@ -355,7 +355,11 @@ fn read_workflows(root: &std::path::Path) -> anyhow::Result<Vec<(String, String)
         match std::fs::read(&path) {
             Ok(bytes) => match String::from_utf8(bytes) {
                 Ok(text) => files.push((rel, text)),
-                Err(_) => files.push((rel, "%not UTF-8".to_string())),
+                Err(_) => {
+                    return Err(exit::usage(format!(
+                        "{rel} is not UTF-8 text, so neither GitHub nor protect-main can read it"
+                    )))
+                }
             },
             Err(e) => return Err(exit::usage(format!("{rel}: cannot read it: {e}"))),
         }
