@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status
+.PHONY: help release-gate check test audit-eval gate-status task-preflight task-start
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -25,3 +25,9 @@ audit-eval: ## Run the policy's evaluation-audit gate (prompt/model changes)
 
 gate-status: ## Show the release-gate record of a commit (exit 1 when none or failed)
 	$(XTASK) gate-status
+
+task-preflight: ## Check that a task can start: hooks installed, on a clean main synced with the remote, no open task PR
+	$(XTASK) task-preflight
+
+task-start: ## Start a task: run the preflight, then create the task branch from main
+	$(XTASK) task-start

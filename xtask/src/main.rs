@@ -10,13 +10,16 @@ mod exit;
 mod gate;
 mod git;
 mod github;
+mod hooks;
 mod ledger;
 mod output;
 mod policy;
+mod preflight;
 mod process;
 mod redact;
 mod release_gate;
 mod task;
+mod task_start;
 #[cfg(test)]
 mod tidy;
 
@@ -72,6 +75,12 @@ enum Command {
     /// Show the release-gate record of a commit (exit 1 when none or failed).
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
+    /// Check that a task can start: hooks installed, on a clean main synced with the remote, no open task PR.
+    #[command(after_help = "Example:\n  cargo xtask task-preflight\n  ALLOW_OPEN_TASK_PRS=1 cargo xtask task-preflight --format json")]
+    TaskPreflight(preflight::Flags),
+    /// Start a task: run the preflight, then create the task branch from main.
+    #[command(after_help = "Example:\n  cargo xtask task-start TASK-117 short-name\n  cargo xtask task-start 117 'Fix the release gate' --dry-run\n  make task-start TASK=117 NAME=short-name")]
+    TaskStart(task_start::Flags),
 }
 
 /// What every command gets: where the repository is, its policy, the format.
@@ -131,5 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test(flags) => gate::run_named(&ctx, "test", flags),
         Command::AuditEval(flags) => gate::run_named(&ctx, "audit-eval", flags),
         Command::GateStatus(flags) => release_gate::status(&ctx, flags),
+        Command::TaskPreflight(flags) => preflight::run(&ctx, flags),
+        Command::TaskStart(flags) => task_start::run(&ctx, flags),
     }
 }
