@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status task-preflight task-start
+.PHONY: help release-gate check test audit-eval gate-status task-preflight task-start task-finish
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -31,3 +31,6 @@ task-preflight: ## Check that a task can start: hooks installed, on a clean main
 
 task-start: ## Start a task: run the preflight, then create the task branch from main
 	$(XTASK) task-start
+
+task-finish: ## Finish a task: merge its PR once required checks are green (--merge), sync main, delete the merged branch
+	$(XTASK) task-finish

@@ -19,6 +19,7 @@ mod process;
 mod redact;
 mod release_gate;
 mod task;
+mod task_finish;
 mod task_start;
 #[cfg(test)]
 mod tidy;
@@ -81,6 +82,9 @@ enum Command {
     /// Start a task: run the preflight, then create the task branch from main.
     #[command(after_help = "Example:\n  cargo xtask task-start TASK-117 short-name\n  cargo xtask task-start 117 'Fix the release gate' --dry-run\n  make task-start TASK=117 NAME=short-name")]
     TaskStart(task_start::Flags),
+    /// Finish a task: merge its PR once required checks are green (--merge), sync main, delete the merged branch.
+    #[command(after_help = "Example:\n  cargo xtask task-finish --merge\n  cargo xtask task-finish TASK-117 --merge --checks-timeout 45m\n  make task-finish TASK=117")]
+    TaskFinish(task_finish::Flags),
 }
 
 /// What every command gets: where the repository is, its policy, the format.
@@ -142,5 +146,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::GateStatus(flags) => release_gate::status(&ctx, flags),
         Command::TaskPreflight(flags) => preflight::run(&ctx, flags),
         Command::TaskStart(flags) => task_start::run(&ctx, flags),
+        Command::TaskFinish(flags) => task_finish::run(&ctx, flags),
     }
 }

@@ -238,7 +238,7 @@ fn judge_branch(branch: Option<&str>, main: &str) -> Check {
 }
 
 /// `(what, fix)` for each operation git has in progress.
-fn operations_in_progress(sh: &Shell) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+pub fn operations_in_progress(sh: &Shell) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
     let known = [
         ("rebase-merge", "a rebase", "git rebase --continue, or git rebase --abort"),
         ("rebase-apply", "a rebase (or git am)", "git rebase --continue, or git rebase --abort (git am --abort)"),
@@ -342,7 +342,7 @@ fn judge_synced(main: &str, remote: &str, local: &str, upstream: &str, ahead: u6
     Check::fail("synced", format!("local {main} is not synced to {remote}/{main}"), evidence, fix)
 }
 
-fn rev(sh: &Shell, refname: &str) -> Option<String> {
+pub fn rev(sh: &Shell, refname: &str) -> Option<String> {
     let out = cmd!(sh, "git rev-parse --verify --quiet {refname}").quiet().ignore_status().output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
@@ -424,14 +424,16 @@ fn task_prs_of(task: &crate::policy::Task, pulls: &[Value], login: &str) -> Vec<
 
 fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Check {
     let name = "open-task-prs";
-    let method = "no GitHub repository: remote task branches not merged into";
+    let method = format!(
+        "method: no GitHub repository, so task branches on {remote} not merged into {remote}/{main} count as open work"
+    );
     let out = cmd!(sh, "git ls-remote --heads {remote}").quiet().ignore_status().output();
     let listing = match out {
         Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
         Ok(out) => {
             return Check::fail(
                 name,
-                format!("cannot list the branches of {remote} ({method} {remote}/{main})"),
+                format!("cannot list the branches of {remote} ({method})"),
                 String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect(),
                 format!("check the remote: git ls-remote --heads {remote}; {BYPASS_HINT}"),
             )
@@ -449,8 +451,12 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
     }
     let mut open = Vec::new();
     for line in listing.lines() {
-        let Some((sha, refname)) = line.split_once('\t') else { continue };
-        let Some(branch) = refname.strip_prefix("refs/heads/") else { continue };
+        let Some((sha, refname)) = line.split_once('\t') else {
+            continue;
+        };
+        let Some(branch) = refname.strip_prefix("refs/heads/") else {
+            continue;
+        };
         if task::task_of_branch(&ctx.policy.policy.task, branch).is_none() {
             continue;
         }
@@ -459,11 +465,11 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
         }
     }
     if open.is_empty() {
-        Check::pass(name, format!("no open task work ({method} {remote}/{main}: none)"))
+        Check::pass(name, format!("no open task work ({method}: none)"))
     } else {
         Check::fail(
             name,
-            format!("{} task branch(es) on {remote} not merged into {remote}/{main} ({method} {remote}/{main})", open.len()),
+            format!("{} task branch(es) on {remote} not merged into {remote}/{main} ({method})", open.len()),
             open,
             format!(
                 "finish that task first (cargo xtask task-finish on its branch), or delete an abandoned branch: git push {remote} --delete <branch>; {BYPASS_HINT}"

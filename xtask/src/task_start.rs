@@ -6,8 +6,8 @@
 use serde_json::json;
 use xshell::cmd;
 
-use crate::preflight::{self, Check};
 use crate::output::{self, Format};
+use crate::preflight::{self, Check};
 use crate::{env, exit, git, task, Ctx};
 
 const USAGE: &str = "Usage: cargo xtask task-start TASK NAME   (or: make task-start TASK=117 NAME=short-name)";
@@ -184,6 +184,8 @@ fn check_remote_branch(sh: &xshell::Shell, remote: &str, branch: &str) -> Check 
             String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect(),
             format!("check the remote: git ls-remote --heads {remote}"),
         ),
-        Err(e) => Check::fail("remote-branch-free", format!("git ls-remote cannot run: {e}"), Vec::new(), "install git"),
+        Err(e) => {
+            Check::fail("remote-branch-free", format!("git ls-remote cannot run: {e}"), Vec::new(), "install git")
+        }
     }
 }

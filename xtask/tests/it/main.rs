@@ -5,5 +5,6 @@ mod fake_github;
 mod support;
 
 mod gates;
+mod task_finish;
 mod task_start;
 mod workflows;

@@ -79,11 +79,13 @@ fn pr(number: u64, branch: &str, login: &str) -> serde_json::Value {
 fn github_with_open_pr_on_page_two() -> FakeGithub {
     FakeGithub::start(|req: &Request, base: &str| match (req.method.as_str(), req.route()) {
         ("GET", "/user") => Reply::json(200, json!({ "login": "octo" })),
-        ("GET", "/repos/acme/app/pulls") if !req.path.contains("page=2") => Reply::json(
-            200,
-            json!([pr(7, "task-107-other-user", "someone"), pr(8, "feature-not-a-task", "octo")]),
-        )
-        .header("Link", &format!("<{base}/repos/acme/app/pulls?state=open&base=main&per_page=100&page=2>; rel=\"next\"")),
+        ("GET", "/repos/acme/app/pulls") if !req.path.contains("page=2") => {
+            Reply::json(200, json!([pr(7, "task-107-other-user", "someone"), pr(8, "feature-not-a-task", "octo")]))
+                .header(
+                    "Link",
+                    &format!("<{base}/repos/acme/app/pulls?state=open&base=main&per_page=100&page=2>; rel=\"next\""),
+                )
+        }
         ("GET", "/repos/acme/app/pulls") => Reply::json(200, json!([pr(9, "task-109-mine", "octo")])),
         _ => Reply::status(404, "Not Found"),
     })
@@ -97,7 +99,7 @@ fn preflight_passes_on_a_clean_synced_main_and_says_which_method_it_used() {
     let done = repo.xtask(&["task-preflight"]).run();
     done.code(0)
         .stderr_has("ok      hooks")
-        .stderr_has("no open task work (no GitHub repository: remote task branches not merged into origin/main: none)")
+        .stderr_has("no open task work (method: no GitHub repository, so task branches on origin not merged into origin/main count as open work: none)")
         .stderr_has("Task sequencing guard passed");
     let json = repo.xtask(&["task-preflight", "--format", "json"]).run().json();
     assert_eq!(json["status"], "passed");
@@ -245,12 +247,19 @@ fn skip_task_sequence_guard_skips_everything_with_a_warning_and_a_record() {
 #[test]
 fn bypass_variables_accept_only_their_documented_values() {
     let repo = ready("pf-badvalues");
-    for (var, value) in
-        [("SKIP_TASK_SEQUENCE_GUARD", "true"), ("SKIP_TASK_SEQUENCE_GUARD", "yes"), ("ALLOW_OPEN_TASK_PRS", "TRUE"), ("ALLOW_OPEN_TASK_PRS", "2")]
-    {
+    for (var, value) in [
+        ("SKIP_TASK_SEQUENCE_GUARD", "true"),
+        ("SKIP_TASK_SEQUENCE_GUARD", "yes"),
+        ("ALLOW_OPEN_TASK_PRS", "TRUE"),
+        ("ALLOW_OPEN_TASK_PRS", "2"),
+    ] {
         for cmd in [&["task-preflight"][..], &["task-start", "117", "x"][..]] {
             let before = state(&repo);
-            repo.xtask(cmd).env(var, value).run().code(2).stderr_has(&format!("{var}={value:?} is not a value it accepts"));
+            repo.xtask(cmd)
+                .env(var, value)
+                .run()
+                .code(2)
+                .stderr_has(&format!("{var}={value:?} is not a value it accepts"));
             assert_eq!(state(&repo), before);
         }
     }
@@ -317,11 +326,8 @@ fn no_open_task_pr_passes_through_the_api() {
 fn a_missing_token_fails_closed_and_names_the_bypass() {
     let repo = ready("pf-notoken");
     let github = github_with_open_pr_on_page_two();
-    let done = repo
-        .xtask(&["task-preflight"])
-        .env("GITHUB_API_URL", &github.url)
-        .env("GITHUB_REPOSITORY", "acme/app")
-        .run();
+    let done =
+        repo.xtask(&["task-preflight"]).env("GITHUB_API_URL", &github.url).env("GITHUB_REPOSITORY", "acme/app").run();
     done.code(1).stderr_has("no GitHub token").stderr_has("ALLOW_OPEN_TASK_PRS=1");
     assert!(github.requests().is_empty());
 }
@@ -446,7 +452,12 @@ fn hostile_names_never_reach_git_except_as_a_validated_slug() {
     }
     for bad_id in ["--upload-pack=x", "1;2", "../117", "11", "TASK-1a7", "117 x"] {
         repo.xtask(&["task-start", "--dry-run", "--", bad_id, "x"]).run().code(2).stderr_has("invalid task id");
-        repo.xtask(&["task-start", "--dry-run"]).env("TASK", bad_id).env("NAME", "x").run().code(2).stderr_has("invalid task id");
+        repo.xtask(&["task-start", "--dry-run"])
+            .env("TASK", bad_id)
+            .env("NAME", "x")
+            .run()
+            .code(2)
+            .stderr_has("invalid task id");
     }
     // As an argument, an option-looking name is refused by the parser.
     repo.xtask(&["task-start", "117", "--upload-pack=evil"]).run().code(2);
