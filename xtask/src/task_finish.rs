@@ -643,6 +643,9 @@ fn delete_remote_branch(f: &Finish, repo: Option<&str>, branch: &str) -> anyhow:
         if resp.status != 204 && resp.status != 422 {
             return Err(github::http_error(&resp, "DELETE", &path));
         }
+        // The remote-tracking ref would otherwise linger until a prune.
+        let (sh, tracking) = (&f.sh, format!("refs/remotes/{}/{branch}", f.remote));
+        cmd!(sh, "git update-ref -d {tracking}").quiet().ignore_status().run()?;
         return Ok(());
     }
     // Runs from main after the work was verified on main. The push hooks

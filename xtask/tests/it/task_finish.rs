@@ -193,6 +193,7 @@ fn merge_waits_for_required_checks_squash_merges_syncs_main_and_deletes_the_bran
     assert_eq!(current(&repo), "main");
     assert_eq!(repo.head(), squash);
     assert!(!branch_exists(&repo, BRANCH));
+    assert!(!repo.git(&["for-each-ref", "refs/remotes"]).contains(BRANCH), "no stale origin/{BRANCH}");
     assert_eq!(fake.lock().unwrap().seen_polls, 2);
 
     let writes = github.writes();

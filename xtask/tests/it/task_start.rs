@@ -562,3 +562,21 @@ fn a_policy_branch_template_is_followed() {
     repo.xtask(&["task-start", "117", "x"]).run().code(0);
     assert_eq!(repo.git(&["symbolic-ref", "--short", "HEAD"]), "codex/task-117-x");
 }
+
+#[test]
+fn hooks_are_looked_for_where_git_runs_them() {
+    let repo = Repo::new("pf-hookspath");
+    repo.git(&["config", "core.hooksPath", ".githooks"]);
+    install_hooks(&repo); // asks git where its hooks are: .githooks
+    assert!(repo.path(".githooks/pre-commit").is_file());
+    repo.write(".gitignore", ".githooks/\n");
+    repo.commit_all("ignore local hooks");
+    repo.git(&["push", "--quiet", "origin", "main"]);
+    repo.xtask(&["task-preflight"]).run().code(0).stderr_has("ok      hooks");
+    std::fs::remove_file(repo.path(".githooks/commit-msg")).unwrap();
+    repo.xtask(&["task-preflight"])
+        .run()
+        .code(1)
+        .stderr_has("hook commit-msg is missing")
+        .stderr_has(".githooks/commit-msg");
+}
