@@ -293,7 +293,7 @@ fn check_synced(sh: &Shell, main: &str, remote: &str, pre: &mut Preflight) -> Ch
             return Check::fail(
                 "synced",
                 format!("git fetch {remote} {main} failed"),
-                String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect(),
+                lines_of(&out.stderr),
                 format!("check the remote and your access: git remote -v; git fetch {remote} {main}"),
             )
         }
@@ -345,6 +345,11 @@ fn judge_synced(main: &str, remote: &str, local: &str, upstream: &str, ahead: u6
 pub fn rev(sh: &Shell, refname: &str) -> Option<String> {
     let out = cmd!(sh, "git rev-parse --verify --quiet {refname}").quiet().ignore_status().output().ok()?;
     out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+/// A command's output as evidence lines, without blank ones.
+pub fn lines_of(bytes: &[u8]) -> Vec<String> {
+    String::from_utf8_lossy(bytes).lines().filter(|l| !l.trim().is_empty()).map(str::to_string).collect()
 }
 
 pub fn short(sha: &str) -> &str {
@@ -434,7 +439,7 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
             return Check::fail(
                 name,
                 format!("cannot list the branches of {remote} ({method})"),
-                String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect(),
+                lines_of(&out.stderr),
                 format!("check the remote: git ls-remote --heads {remote}; {BYPASS_HINT}"),
             )
         }

@@ -172,7 +172,7 @@ fn check_remote_branch(sh: &xshell::Shell, remote: &str, branch: &str) -> Check 
         Ok(out) if out.status.success() => Check::fail(
             "remote-branch-free",
             format!("branch {branch} already exists on {remote}"),
-            String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect(),
+            preflight::lines_of(&out.stdout),
             format!("continue that task (git switch {branch}), or choose another NAME"),
         ),
         Ok(out) if out.status.code() == Some(2) => {
@@ -181,7 +181,7 @@ fn check_remote_branch(sh: &xshell::Shell, remote: &str, branch: &str) -> Check 
         Ok(out) => Check::fail(
             "remote-branch-free",
             format!("cannot tell whether {branch} exists on {remote}"),
-            String::from_utf8_lossy(&out.stderr).lines().map(str::to_string).collect(),
+            preflight::lines_of(&out.stderr),
             format!("check the remote: git ls-remote --heads {remote}"),
         ),
         Err(e) => {
