@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status protect-main
+.PHONY: help release-gate check test audit-eval gate-status protect-main task-preflight task-start task-finish
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -28,3 +28,12 @@ gate-status: ## Show the release-gate record of a commit (exit 1 when none or fa
 
 protect-main: ## Plan, apply and verify GitHub's protection of main and the repository merge policy
 	$(XTASK) protect-main
+
+task-preflight: ## Check that a task can start: hooks installed, on a clean main synced with the remote, no open task PR
+	$(XTASK) task-preflight
+
+task-start: ## Start a task: run the preflight, then create the task branch from main
+	$(XTASK) task-start
+
+task-finish: ## Finish a task: merge its PR once required checks are green (--merge), sync main, delete the merged branch
+	$(XTASK) task-finish

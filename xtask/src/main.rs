@@ -10,14 +10,18 @@ mod exit;
 mod gate;
 mod git;
 mod github;
+mod hooks;
 mod ledger;
 mod output;
 mod policy;
+mod preflight;
 mod process;
 mod protect_main;
 mod redact;
 mod release_gate;
 mod task;
+mod task_finish;
+mod task_start;
 #[cfg(test)]
 mod tidy;
 
@@ -80,6 +84,21 @@ enum Command {
         after_help = "Example:\n  cargo xtask protect-main --dry-run\n  cargo xtask protect-main --check --format json\n  GH_TOKEN_FILE=~/.config/admin-token cargo xtask protect-main"
     )]
     ProtectMain(protect_main::Flags),
+    /// Check that a task can start: hooks installed, on a clean main synced with the remote, no open task PR.
+    #[command(
+        after_help = "Example:\n  cargo xtask task-preflight\n  ALLOW_OPEN_TASK_PRS=1 cargo xtask task-preflight --format json"
+    )]
+    TaskPreflight(preflight::Flags),
+    /// Start a task: run the preflight, then create the task branch from main.
+    #[command(
+        after_help = "Example:\n  cargo xtask task-start TASK-117 short-name\n  cargo xtask task-start 117 'Fix the release gate' --dry-run\n  make task-start TASK=117 NAME=short-name"
+    )]
+    TaskStart(task_start::Flags),
+    /// Finish a task: merge its PR once required checks are green (--merge), sync main, delete the merged branch.
+    #[command(
+        after_help = "Example:\n  cargo xtask task-finish --merge\n  cargo xtask task-finish TASK-117 --merge --checks-timeout 45m\n  make task-finish TASK=117"
+    )]
+    TaskFinish(task_finish::Flags),
 }
 
 /// What every command gets: where the repository is, its policy, the format.
@@ -151,5 +170,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::AuditEval(flags) => gate::run_named(&ctx, "audit-eval", flags),
         Command::GateStatus(flags) => release_gate::status(&ctx, flags),
         Command::ProtectMain(flags) => protect_main::run(&ctx, flags),
+        Command::TaskPreflight(flags) => preflight::run(&ctx, flags),
+        Command::TaskStart(flags) => task_start::run(&ctx, flags),
+        Command::TaskFinish(flags) => task_finish::run(&ctx, flags),
     }
 }

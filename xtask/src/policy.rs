@@ -118,6 +118,10 @@ pub struct Task {
     /// Task branch names; `{NNN}` is the task number, `{slug}` the short name.
     #[serde(default = "default_branch_template")]
     pub branch_template: String,
+    /// The task ledger file (relative to the root) in which a task id must
+    /// appear before `task-start` creates its branch; none: no such check.
+    #[serde(default)]
+    pub ledger: Option<String>,
 }
 
 impl Default for Task {
@@ -126,6 +130,7 @@ impl Default for Task {
             id_prefix: default_id_prefix(),
             id_digits: default_id_digits(),
             branch_template: default_branch_template(),
+            ledger: None,
         }
     }
 }
@@ -378,6 +383,7 @@ impl Policy {
                 id_prefix: "TASK-".into(),
                 id_digits: 3,
                 branch_template: "task-{NNN}-{slug}".into(),
+                ledger: Some("tasks/BACKLOG.md".into()),
             },
             prepare: BTreeMap::from([("<name>".to_string(), vec![step.clone()])]),
             gates: BTreeMap::from([(

@@ -6,4 +6,6 @@ mod support;
 
 mod gates;
 mod protect_main;
+mod task_finish;
+mod task_start;
 mod workflows;

@@ -78,6 +78,8 @@ const SCRUBBED: &[&str] = &[
     "PR_BODY",
     "TASK",
     "NAME",
+    "TASK_FINISH_POLL_INTERVAL",
+    "TASK_FINISH_CHECKS_TIMEOUT",
     "DATABASE_URL",
     "NO_COLOR",
 ];
