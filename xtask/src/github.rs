@@ -158,6 +158,7 @@ pub fn repository(
     let url = xshell::cmd!(sh, "git remote get-url {remote}")
         .quiet()
         .ignore_status()
+        .ignore_stderr()
         .read()
         .unwrap_or_default();
     Ok(repo_from_url(&url))
