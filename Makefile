@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status
+.PHONY: help release-gate check test audit-eval gate-status release-notes release-tag env-parity
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -25,3 +25,12 @@ audit-eval: ## Run the policy's evaluation-audit gate (prompt/model changes)
 
 gate-status: ## Show the release-gate record of a commit (exit 1 when none or failed)
 	$(XTASK) gate-status
+
+release-notes: ## Draft the release notes for the commits since the last release tag, grouped by task
+	$(XTASK) release-notes
+
+release-tag: ## Tag HEAD of the synced main as the next release vX.Y.Z (gated SHA, notes as the tag message)
+	$(XTASK) release-tag
+
+env-parity: ## Compare two environments' env files by the runbook's staging/prod rules
+	$(XTASK) env-parity

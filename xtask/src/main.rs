@@ -6,6 +6,7 @@
 //! 130 interrupted.
 
 mod env;
+mod env_parity;
 mod exit;
 mod gate;
 mod git;
@@ -16,6 +17,9 @@ mod policy;
 mod process;
 mod redact;
 mod release_gate;
+mod release_notes;
+mod release_tag;
+mod tags;
 mod task;
 #[cfg(test)]
 mod tidy;
@@ -72,6 +76,15 @@ enum Command {
     /// Show the release-gate record of a commit (exit 1 when none or failed).
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
+    /// Draft the release notes for the commits since the last release tag, grouped by task.
+    #[command(after_help = "Example:\n  cargo xtask release-notes\n  cargo xtask release-notes --since v1.3.0 --output RELEASE_NOTES.md\n  make release-notes SINCE=v1.3.0")]
+    ReleaseNotes(release_notes::Flags),
+    /// Tag HEAD of the synced main as the next release vX.Y.Z (gated SHA, notes as the tag message).
+    #[command(after_help = "Example:\n  cargo xtask release-tag --bump minor --dry-run\n  cargo xtask release-tag --version 1.4.0 --push\n  make release-tag BUMP=patch PUSH=1")]
+    ReleaseTag(release_tag::Flags),
+    /// Compare two environments' env files by the runbook's staging/prod rules.
+    #[command(after_help = "Example:\n  cargo xtask env-parity staging prod\n  cargo xtask env-parity staging prod --format json")]
+    EnvParity(env_parity::Flags),
 }
 
 /// What every command gets: where the repository is, its policy, the format.
@@ -131,5 +144,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Test(flags) => gate::run_named(&ctx, "test", flags),
         Command::AuditEval(flags) => gate::run_named(&ctx, "audit-eval", flags),
         Command::GateStatus(flags) => release_gate::status(&ctx, flags),
+        Command::ReleaseNotes(flags) => release_notes::run(&ctx, flags),
+        Command::ReleaseTag(flags) => release_tag::run(&ctx, flags),
+        Command::EnvParity(flags) => env_parity::run(&ctx, flags),
     }
 }

@@ -5,4 +5,5 @@ mod fake_github;
 mod support;
 
 mod gates;
+mod release;
 mod workflows;
