@@ -391,9 +391,9 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
                 output::say(&format!("        fix: {}", r.fix));
                 output::annotate(
                     "error",
-                    Some(&lpath.display().to_string()),
                     None,
-                    &format!("{}: {}", r.rule, r.message),
+                    None,
+                    &format!("env-parity {}: {}", r.rule, r.message),
                 );
             }
         }

@@ -135,6 +135,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         }
         _ => false,
     };
+    output::step_summary(&markdown);
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": "release-notes",

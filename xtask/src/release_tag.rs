@@ -36,7 +36,7 @@ pub struct Flags {
     /// Also push the tag and the notes refs (gate records, deployment ledger) [env PUSH=1].
     #[arg(long)]
     pub push: bool,
-    /// Run every check, print the tag and its notes; create and push nothing.
+    /// Run every check, print the tag and its notes; create and push nothing (records are still fetched).
     #[arg(long)]
     pub dry_run: bool,
 }

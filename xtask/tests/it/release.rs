@@ -4,7 +4,15 @@
 
 use serde_json::json;
 
-use crate::support::Repo;
+use crate::support::{Repo, Run};
+
+/// The xtask in `repo`, without the make variables these commands read
+/// (`BUMP`, `VERSION`, `PUSH`, `SINCE`, `OUTPUT`) leaking in from the shell.
+fn xtask(repo: &Repo, args: &[&str]) -> Run {
+    ["BUMP", "VERSION", "PUSH", "SINCE", "OUTPUT"]
+        .iter()
+        .fold(repo.xtask(args), |run, var| run.env_remove(var))
+}
 
 /// Appends a gate record in the format `release_gate::GateRecord` serializes to.
 fn gate_record(repo: &Repo, sha: &str, status: &str, skip_autogen: bool) {
@@ -100,7 +108,7 @@ fn release_tag_refuses_with_every_reason_at_once() {
     repo.write("dirty.txt", "uncommitted\n");
     let before = repo.git(&["ls-remote", "--tags", "origin"]);
 
-    let done = repo.xtask(&["release-tag", "--version", "1.0.0"]).run();
+    let done = xtask(&repo, &["release-tag", "--version", "1.0.0"]).run();
     done.code(1)
         .stderr_has("release-tag refused")
         .stderr_has("the working tree is not clean (1 path(s): ?? dirty.txt)")
@@ -121,9 +129,11 @@ fn release_tag_refuses_with_every_reason_at_once() {
     repo.git(&["push", "--quiet", "origin", "main"]);
     gate_record(&repo, &repo.head(), "failed", false);
     repo.git(&["switch", "--quiet", "-c", "task-103-side"]);
-    let done = repo
-        .xtask(&["release-tag", "--version", "0.9.0", "--format", "json"])
-        .run();
+    let done = xtask(
+        &repo,
+        &["release-tag", "--version", "0.9.0", "--format", "json"],
+    )
+    .run();
     done.code(1);
     let report = done.json();
     assert_eq!(report["status"], "refused", "{}", done.dump());
@@ -150,7 +160,7 @@ fn release_tag_refuses_with_every_reason_at_once() {
     assert_eq!(tags_of(&repo), "");
 
     // Not semver: refused as input, with the other checks still run.
-    let done = repo.xtask(&["release-tag", "--version", "1.2"]).run();
+    let done = xtask(&repo, &["release-tag", "--version", "1.2"]).run();
     done.code(1)
         .stderr_has("is not a semantic version")
         .stderr_has("not main");
@@ -177,9 +187,7 @@ fn release_tag_refuses_behind_main_and_a_released_head() {
     repo.git_in(&other, &["commit", "--quiet", "-m", "TASK-104: elsewhere"]);
     repo.git_in(&other, &["push", "--quiet", "origin", "main"]);
     repo.git(&["tag", "-a", "v1.0.1", "-m", "x"]);
-    let done = repo
-        .xtask(&["release-tag", "--bump", "minor", "--dry-run"])
-        .run();
+    let done = xtask(&repo, &["release-tag", "--bump", "minor", "--dry-run"]).run();
     done.code(1)
         .stderr_has("0 commit(s) ahead, 1 behind")
         .stderr_has("`git pull --ff-only`")
@@ -201,15 +209,15 @@ fn release_tag_creates_an_annotated_tag_with_the_notes_and_pushes_the_records() 
     );
 
     // The dry run checks everything and changes nothing.
-    let dry = repo
-        .xtask(&["release-tag", "--bump", "minor", "--push", "--dry-run"])
-        .run();
+    let dry = xtask(
+        &repo,
+        &["release-tag", "--bump", "minor", "--push", "--dry-run"],
+    )
+    .run();
     dry.code(0).stderr_has("would run `git tag -a v1.1.0").stdout_has("# Release v1.1.0").stderr_has("git push --atomic origin refs/tags/v1.1.0 refs/notes/release-gate refs/notes/deployments");
     assert!(!tags_of(&repo).contains("v1.1.0"), "{}", dry.dump());
 
-    let done = repo
-        .xtask(&["release-tag", "--bump", "minor", "--push"])
-        .run();
+    let done = xtask(&repo, &["release-tag", "--bump", "minor", "--push"]).run();
     done.code(0)
         .stderr_has("tagged v1.1.0")
         .stderr_has("pushed refs/tags/v1.1.0");
@@ -246,7 +254,7 @@ fn release_tag_creates_an_annotated_tag_with_the_notes_and_pushes_the_records() 
     );
 
     // The next one must be greater, and the tag is never moved.
-    let again = repo.xtask(&["release-tag", "--version", "1.1.0"]).run();
+    let again = xtask(&repo, &["release-tag", "--version", "1.1.0"]).run();
     again
         .code(1)
         .stderr_has("tag v1.1.0 already exists (here and on origin)");
@@ -260,8 +268,14 @@ fn release_tag_takes_the_remote_gate_record_first() {
     gate_record(&repo, &head, "passed", false);
     repo.git(&["push", "--quiet", "origin", "refs/notes/release-gate"]);
     repo.git(&["update-ref", "-d", "refs/notes/release-gate"]);
-    let done = repo
-        .xtask(&["release-tag", "--bump", "patch", "--format", "json"])
+    // BUMP is how `make release-tag BUMP=patch` reaches the command; a bad value is refused.
+    xtask(&repo, &["release-tag"])
+        .env("BUMP", "huge")
+        .run()
+        .code(2)
+        .stderr_has("use BUMP=patch");
+    let done = xtask(&repo, &["release-tag", "--format", "json"])
+        .env("BUMP", "patch")
         .run();
     done.code(0);
     assert_eq!(done.json()["tag"], "v1.0.1", "{}", done.dump());
@@ -309,7 +323,7 @@ fn release_notes_document_bypass_migration_env_and_the_last_verified_tag() {
     let head = repo.head();
     gate_record(&repo, &head, "passed", true);
 
-    let done = repo.xtask(&["release-notes"]).run();
+    let done = xtask(&repo, &["release-notes"]).run();
     done.code(0)
         .stdout_has("# Release notes draft: v1.0.1..")
         .stdout_has("1 commit(s) since `v1.0.1`")
@@ -326,9 +340,11 @@ fn release_notes_document_bypass_migration_env_and_the_last_verified_tag() {
         .stderr_has("used bypass MIGRATION_GATE_VALIDATE_AUTOGEN=false");
 
     // --since, and the JSON report.
-    let json = repo
-        .xtask(&["release-notes", "--since", "v1.0.0", "--format", "json"])
-        .run();
+    let json = xtask(
+        &repo,
+        &["release-notes", "--since", "v1.0.0", "--format", "json"],
+    )
+    .run();
     json.code(0);
     let report = json.json();
     let facts = &report["facts"];
@@ -348,29 +364,29 @@ fn release_notes_document_bypass_migration_env_and_the_last_verified_tag() {
     );
 
     // --output writes the file; --dry-run does not.
-    let dry = repo
-        .xtask(&["release-notes", "--output", "NOTES.md", "--dry-run"])
-        .run();
+    let dry = xtask(
+        &repo,
+        &["release-notes", "--output", "NOTES.md", "--dry-run"],
+    )
+    .run();
     dry.code(0)
         .stderr_has("would write these release notes to NOTES.md");
     assert!(!repo.path("NOTES.md").exists());
-    repo.xtask(&["release-notes", "--output", "NOTES.md"])
+    xtask(&repo, &["release-notes", "--output", "NOTES.md"])
         .run()
         .code(0);
     assert!(repo.read("NOTES.md").contains("## Risk and rollback"));
 
-    let bad = repo.xtask(&["release-notes", "--since", "v9.9.9"]).run();
+    let bad = xtask(&repo, &["release-notes", "--since", "v9.9.9"]).run();
     bad.code(2).stderr_has("--since v9.9.9: no such tag");
-    let hostile = repo
-        .xtask(&["release-notes", "--since", "--upload-pack=x"])
-        .run();
+    let hostile = xtask(&repo, &["release-notes", "--since", "--upload-pack=x"]).run();
     hostile.code(2);
 }
 
 #[test]
 fn release_notes_fall_back_to_the_previous_tag_and_say_so() {
     let (repo, _) = released_repo("notes-fallback");
-    let done = repo.xtask(&["release-notes"]).run();
+    let done = xtask(&repo, &["release-notes"]).run();
     done.code(0)
         .stdout_has("Last known good: `v1.0.0` (")
         .stdout_has(
@@ -406,12 +422,12 @@ fn shipped_prod() -> String {
 #[test]
 fn the_shipped_example_env_files_are_in_parity() {
     let repo = parity_repo("parity-ok", &shipped_prod());
-    repo.xtask(&["env-parity", "staging", "prod"])
+    xtask(&repo, &["env-parity", "staging", "prod"])
         .run()
         .code(0)
         .stderr_has("env-parity passed: 8 rules");
     // The defaults are the policy's staging and production environments.
-    repo.xtask(&["env-parity"]).run().code(0);
+    xtask(&repo, &["env-parity"]).run().code(0);
 }
 
 #[test]
@@ -453,7 +469,7 @@ fn env_parity_reports_one_finding_per_rule_with_both_values_and_no_secret() {
     assert_ne!(prod, staging);
     let repo = parity_repo("parity-findings", &prod);
 
-    let done = repo.xtask(&["env-parity", "staging", "prod"]).run();
+    let done = xtask(&repo, &["env-parity", "staging", "prod"]).run();
     done.code(1)
         .stderr_has("FAIL  must-match.auth-posture: staging and prod differ on API_KEY, API_RATE_LIMIT_PER_MINUTE")
         .stderr_has("API_RATE_LIMIT_PER_MINUTE  staging: 120  |  prod: 600")
@@ -470,9 +486,11 @@ fn env_parity_reports_one_finding_per_rule_with_both_values_and_no_secret() {
         .stderr_has("env-parity: 8 of 8 rules violated")
         .nowhere(secret);
 
-    let json = repo
-        .xtask(&["env-parity", "staging", "prod", "--format", "json"])
-        .run();
+    let json = xtask(
+        &repo,
+        &["env-parity", "staging", "prod", "--format", "json"],
+    )
+    .run();
     json.code(1).nowhere(secret);
     let report = json.json();
     assert_eq!(report["findings"], 8, "{}", json.dump());
@@ -484,7 +502,7 @@ fn env_parity_reports_one_finding_per_rule_with_both_values_and_no_secret() {
         "deploy/staging.env",
         &staging.replace("DATABASE_URL_FILE=/run/secrets/database_url\n", ""),
     );
-    repo.xtask(&["env-parity", "staging", "prod"])
+    xtask(&repo, &["env-parity", "staging", "prod"])
         .run()
         .code(1)
         .stderr_has("staging: DATABASE_URL is not provided")
@@ -494,23 +512,80 @@ fn env_parity_reports_one_finding_per_rule_with_both_values_and_no_secret() {
 #[test]
 fn env_parity_refuses_unknown_environments_and_bad_files() {
     let repo = parity_repo("parity-usage", &shipped_prod());
-    repo.xtask(&["env-parity", "staging", "qa"])
+    xtask(&repo, &["env-parity", "staging", "qa"])
         .run()
         .code(2)
         .stderr_has("no env file for environment \"qa\"");
-    repo.xtask(&["env-parity", "prod", "prod"]).run().code(2);
-    repo.xtask(&["env-parity", "staging", "../x"]).run().code(2);
+    xtask(&repo, &["env-parity", "prod", "prod"]).run().code(2);
+    xtask(&repo, &["env-parity", "staging", "../x"])
+        .run()
+        .code(2);
     repo.write(
         "deploy/prod.env",
         "API_AUTH_ENABLED=true\nthis is not an assignment\n",
     );
-    repo.xtask(&["env-parity"])
+    xtask(&repo, &["env-parity"])
         .run()
         .code(2)
         .stderr_has("prod.env:2: expected KEY=value");
     let bare = Repo::new("parity-nopolicy");
-    bare.xtask(&["env-parity"])
+    xtask(&bare, &["env-parity"])
         .run()
         .code(2)
         .stderr_has("[release.env-files]");
+}
+
+#[test]
+fn release_tag_refuses_diverged_records_instead_of_failing_the_push_later() {
+    let (repo, _) = released_repo("tag-diverged");
+    let head = repo.head();
+    gate_record(&repo, &head, "failed", false);
+    repo.git(&["push", "--quiet", "origin", "refs/notes/release-gate"]);
+    // Another clone adds a record on origin; this one adds its own: diverged.
+    let other = repo.tmp.path().join("other");
+    repo.git_in(
+        repo.tmp.path(),
+        &[
+            "clone",
+            "--quiet",
+            repo.origin.to_str().unwrap(),
+            other.to_str().unwrap(),
+        ],
+    );
+    repo.git_in(
+        &other,
+        &[
+            "fetch",
+            "--quiet",
+            "origin",
+            "refs/notes/release-gate:refs/notes/release-gate",
+        ],
+    );
+    repo.git_in(
+        &other,
+        &["notes", "--ref=release-gate", "append", "-m", "{}", &head],
+    );
+    repo.git_in(
+        &other,
+        &["push", "--quiet", "origin", "refs/notes/release-gate"],
+    );
+    gate_record(&repo, &head, "passed", false);
+    let done = xtask(&repo, &["release-tag", "--bump", "patch", "--push"]).run();
+    done.code(1)
+        .stderr_has("refs/notes/release-gate has diverged from origin's")
+        .stderr_has("git notes --ref=release-gate merge");
+    assert_eq!(tags_of(&repo), "v1.0.0");
+}
+
+#[test]
+fn the_first_release_tag_starts_from_zero() {
+    let repo = Repo::new("tag-first");
+    gate_record(&repo, &repo.head(), "passed", false);
+    let done = xtask(&repo, &["release-tag", "--bump", "minor"]).run();
+    done.code(0).stderr_has("tagged v0.1.0");
+    let message = repo.git(&["tag", "-l", "--format=%(contents)", "v0.1.0"]);
+    assert!(
+        message.contains("the first release") && message.contains("No earlier release tag"),
+        "{message}"
+    );
 }
