@@ -77,10 +77,10 @@ enum Command {
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
     /// Draft the release notes for the commits since the last release tag, grouped by task.
-    #[command(after_help = "Example:\n  cargo xtask release-notes\n  cargo xtask release-notes --since v1.3.0 --output RELEASE_NOTES.md\n  make release-notes SINCE=v1.3.0")]
+    #[command(after_help = "Example:\n  cargo xtask release-notes\n  cargo xtask release-notes --since v1.3.0 --output target/RELEASE_NOTES.md\n  make release-notes SINCE=v1.3.0 OUTPUT=target/RELEASE_NOTES.md")]
     ReleaseNotes(release_notes::Flags),
     /// Tag HEAD of the synced main as the next release vX.Y.Z (gated SHA, notes as the tag message).
-    #[command(after_help = "Example:\n  cargo xtask release-tag --bump minor --dry-run\n  cargo xtask release-tag --version 1.4.0 --push\n  make release-tag BUMP=patch PUSH=1")]
+    #[command(after_help = "Example:\n  cargo xtask release-tag --bump minor --dry-run\n  cargo xtask release-tag --version 1.4.0 --push\n  make release-tag BUMP=patch NOTES=target/RELEASE_NOTES.md PUSH=1")]
     ReleaseTag(release_tag::Flags),
     /// Compare two environments' env files by the runbook's staging/prod rules.
     #[command(after_help = "Example:\n  cargo xtask env-parity staging prod\n  cargo xtask env-parity staging prod --format json")]

@@ -37,6 +37,8 @@ pub struct Flags {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct Facts {
     pub title: String,
+    /// A draft for review (release-notes) rather than a tag's message.
+    pub draft: bool,
     pub head: String,
     pub since: Option<TagRef>,
     pub commits: Vec<Commit>,
@@ -313,6 +315,7 @@ pub fn gather(
     };
     Ok(Facts {
         title: title.to_string(),
+        draft: release.is_none(),
         head: head.to_string(),
         since,
         commits,
@@ -617,8 +620,10 @@ pub fn render(f: &Facts) -> String {
 
     line("## User-visible changes");
     line("");
-    line("_Draft: every change, grouped by task; keep what users notice, say it in their words._");
-    line("");
+    if f.draft {
+        line("_Draft: every change, grouped by task; keep what users notice, say it in their words._");
+        line("");
+    }
     let mut groups: Vec<(String, Vec<&Commit>)> = Vec::new();
     for c in &f.commits {
         let key = c.tasks.first().cloned().unwrap_or_default();
@@ -928,6 +933,7 @@ mod tests {
     fn notes_have_the_runbook_sections_and_document_bypasses() {
         let facts = Facts {
             title: "Release v1.1.0".into(),
+            draft: true,
             head: "f".repeat(40),
             since: Some(TagRef {
                 name: "v1.0.0".into(),

@@ -39,6 +39,9 @@ pub struct Flags {
     /// Run every check, print the tag and its notes; create and push nothing (records are still fetched).
     #[arg(long)]
     pub dry_run: bool,
+    /// Use this reviewed notes file as the tag message instead of the generated notes [env NOTES].
+    #[arg(long, value_name = "FILE")]
+    pub notes: Option<std::path::PathBuf>,
 }
 
 /// One reason not to tag; `usage` marks the ones that are the caller's input.
@@ -292,7 +295,8 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     }
 
     // A passing gate record on HEAD.
-    match release_gate::latest_record(&sh, &head) {
+    let record = release_gate::latest_record(&sh, &head);
+    match &record {
         Ok(None) => refusals.push(Refusal {
             message: format!(
                 "HEAD ({}) has no release-gate record: run `cargo xtask release-gate` (make release-gate RELEASE_GATE_DATABASE_URL=…) on this clean commit",
@@ -312,6 +316,52 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         Ok(Some(_)) => {}
         Err(e) => refusals.push(Refusal { message: format!("{e:#}"), usage: false }),
     }
+
+    // Reviewed notes, when given: readable, and documenting every recorded bypass
+    // (the runbook: MIGRATION_GATE_VALIDATE_AUTOGEN=false is documented in the release notes).
+    let notes_file = flags
+        .notes
+        .clone()
+        .or_else(|| crate::env::var("NOTES").map(Into::into));
+    let reviewed = match &notes_file {
+        None => None,
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) if text.trim().is_empty() => {
+                refusals.push(Refusal {
+                    message: format!("--notes {}: the file is empty", path.display()),
+                    usage: true,
+                });
+                None
+            }
+            Ok(text) => {
+                let bypasses = record
+                    .as_ref()
+                    .ok()
+                    .and_then(|r| r.as_ref())
+                    .map(|r| r.bypasses.clone())
+                    .unwrap_or_default();
+                for b in bypasses.iter().filter(|b| !text.contains(&b.variable)) {
+                    refusals.push(Refusal {
+                        message: format!(
+                            "--notes {} does not document the bypass {}={} recorded in HEAD's gate record: add it (`cargo xtask release-notes` drafts the Bypasses section)",
+                            path.display(),
+                            b.variable,
+                            b.value
+                        ),
+                        usage: false,
+                    });
+                }
+                Some(text)
+            }
+            Err(e) => {
+                refusals.push(Refusal {
+                    message: format!("--notes {}: cannot read it: {e}", path.display()),
+                    usage: true,
+                });
+                None
+            }
+        },
+    };
 
     // The version: semver, above every release tag here and on the remote; the tag is new.
     let (mut all_tags, odd) = tags::local(&sh)?;
@@ -445,7 +495,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         &format!("Release {tag_name}"),
         Some(&tag_name),
     )?;
-    let notes = release_notes::render(&facts);
+    let notes = reviewed.unwrap_or_else(|| release_notes::render(&facts));
     let push_refs: Vec<String> = std::iter::once(format!("refs/tags/{tag_name}"))
         .chain(
             NOTES_REFS

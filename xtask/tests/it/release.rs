@@ -9,7 +9,7 @@ use crate::support::{Repo, Run};
 /// The xtask in `repo`, without the make variables these commands read
 /// (`BUMP`, `VERSION`, `PUSH`, `SINCE`, `OUTPUT`) leaking in from the shell.
 fn xtask(repo: &Repo, args: &[&str]) -> Run {
-    ["BUMP", "VERSION", "PUSH", "SINCE", "OUTPUT"]
+    ["BUMP", "VERSION", "PUSH", "NOTES", "SINCE", "OUTPUT"]
         .iter()
         .fold(repo.xtask(args), |run, var| run.env_remove(var))
 }
@@ -588,4 +588,32 @@ fn the_first_release_tag_starts_from_zero() {
         message.contains("the first release") && message.contains("No earlier release tag"),
         "{message}"
     );
+}
+
+#[test]
+fn release_tag_uses_reviewed_notes_only_when_they_document_the_bypass() {
+    let (repo, _) = released_repo("tag-reviewed");
+    gate_record(&repo, &repo.head(), "passed", true);
+    let notes = repo.tmp.path().join("reviewed.md");
+    std::fs::write(&notes, "# Release v1.0.1\n\nWidgets.\n").unwrap();
+    let notes_arg = notes.to_str().unwrap();
+    let done = xtask(
+        &repo,
+        &["release-tag", "--bump", "patch", "--notes", notes_arg],
+    )
+    .run();
+    done.code(1)
+        .stderr_has("does not document the bypass MIGRATION_GATE_VALIDATE_AUTOGEN=false recorded in HEAD's gate record");
+    assert_eq!(tags_of(&repo), "v1.0.0");
+
+    let reviewed = "# Release v1.0.1\n\nWidgets.\n\n## Bypasses\n\n- MIGRATION_GATE_VALIDATE_AUTOGEN=false: alembic 1.13 false positive, fixed in TASK-106.\n";
+    std::fs::write(&notes, reviewed).unwrap();
+    xtask(
+        &repo,
+        &["release-tag", "--bump", "patch", "--notes", notes_arg],
+    )
+    .run()
+    .code(0);
+    let message = repo.git(&["tag", "-l", "--format=%(contents)", "v1.0.1"]);
+    assert_eq!(message.trim_end(), reviewed.trim_end());
 }
