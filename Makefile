@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status protect-main task-preflight task-start task-finish
+.PHONY: help release-gate check test audit-eval gate-status protect-main task-preflight task-start task-finish release-notes release-tag env-parity
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -37,3 +37,12 @@ task-start: ## Start a task: run the preflight, then create the task branch from
 
 task-finish: ## Finish a task: merge its PR once required checks are green (--merge), sync main, delete the merged branch
 	$(XTASK) task-finish
+
+release-notes: ## Draft the release notes for the commits since the last release tag, grouped by task
+	$(XTASK) release-notes
+
+release-tag: ## Tag HEAD of the synced main as the next release vX.Y.Z (gated SHA, notes as the tag message)
+	$(XTASK) release-tag
+
+env-parity: ## Compare two environments' env files by the runbook's staging/prod rules
+	$(XTASK) env-parity

@@ -6,6 +6,7 @@
 //! 130 interrupted.
 
 mod env;
+mod env_parity;
 mod exit;
 mod gate;
 mod git;
@@ -19,6 +20,9 @@ mod process;
 mod protect_main;
 mod redact;
 mod release_gate;
+mod release_notes;
+mod release_tag;
+mod tags;
 mod task;
 mod task_finish;
 mod task_start;
@@ -99,6 +103,21 @@ enum Command {
         after_help = "Example:\n  cargo xtask task-finish --merge\n  cargo xtask task-finish TASK-117 --merge --checks-timeout 45m\n  make task-finish TASK=117"
     )]
     TaskFinish(task_finish::Flags),
+    /// Draft the release notes for the commits since the last release tag, grouped by task.
+    #[command(
+        after_help = "Example:\n  cargo xtask release-notes\n  cargo xtask release-notes --since v1.3.0 --output target/RELEASE_NOTES.md\n  make release-notes SINCE=v1.3.0 OUTPUT=target/RELEASE_NOTES.md"
+    )]
+    ReleaseNotes(release_notes::Flags),
+    /// Tag HEAD of the synced main as the next release vX.Y.Z (gated SHA, notes as the tag message).
+    #[command(
+        after_help = "Example:\n  cargo xtask release-tag --bump minor --dry-run\n  cargo xtask release-tag --version 1.4.0 --push\n  make release-tag BUMP=patch NOTES=target/RELEASE_NOTES.md PUSH=1"
+    )]
+    ReleaseTag(release_tag::Flags),
+    /// Compare two environments' env files by the runbook's staging/prod rules.
+    #[command(
+        after_help = "Example:\n  cargo xtask env-parity staging prod\n  cargo xtask env-parity staging prod --format json"
+    )]
+    EnvParity(env_parity::Flags),
 }
 
 /// What every command gets: where the repository is, its policy, the format.
@@ -173,5 +192,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::TaskPreflight(flags) => preflight::run(&ctx, flags),
         Command::TaskStart(flags) => task_start::run(&ctx, flags),
         Command::TaskFinish(flags) => task_finish::run(&ctx, flags),
+        Command::ReleaseNotes(flags) => release_notes::run(&ctx, flags),
+        Command::ReleaseTag(flags) => release_tag::run(&ctx, flags),
+        Command::EnvParity(flags) => env_parity::run(&ctx, flags),
     }
 }

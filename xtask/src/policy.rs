@@ -34,6 +34,119 @@ pub struct Policy {
     /// The GitHub repository.
     #[serde(default)]
     pub github: Github,
+    /// Release notes, release tags and staging/prod parity.
+    #[serde(default)]
+    pub release: Release,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Release {
+    /// Where new migrations appear (release notes, rollback risk).
+    #[serde(default = "default_migrations_dir")]
+    pub migrations_dir: String,
+    /// Env example files whose variables the release notes diff.
+    #[serde(default = "default_env_examples")]
+    pub env_examples: Vec<String>,
+    /// The environment whose passing verification makes a tag "known good".
+    #[serde(default = "default_production_environment")]
+    pub production_environment: String,
+    /// The environment env-parity compares with production by default.
+    #[serde(default = "default_staging_environment")]
+    pub staging_environment: String,
+    /// The env file of each environment, for env-parity.
+    #[serde(default)]
+    pub env_files: BTreeMap<String, String>,
+    /// env-parity's rules.
+    #[serde(default)]
+    pub parity: Parity,
+}
+
+impl Default for Release {
+    fn default() -> Release {
+        Release {
+            migrations_dir: default_migrations_dir(),
+            env_examples: default_env_examples(),
+            production_environment: default_production_environment(),
+            staging_environment: default_staging_environment(),
+            env_files: BTreeMap::new(),
+            parity: Parity::default(),
+        }
+    }
+}
+
+fn default_migrations_dir() -> String {
+    "alembic/versions".to_string()
+}
+fn default_env_examples() -> Vec<String> {
+    vec![".env.example".to_string()]
+}
+fn default_production_environment() -> String {
+    "prod".to_string()
+}
+fn default_staging_environment() -> String {
+    "staging".to_string()
+}
+
+/// The runbook's staging/prod rules as key lists (defaults: the runbook's shape).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Parity {
+    /// Rules whose keys must have the same value in both environments.
+    #[serde(default = "default_must_match")]
+    pub must_match: BTreeMap<String, Vec<String>>,
+    /// Rules whose keys, taken together, must not be the same in both.
+    #[serde(default = "default_must_differ")]
+    pub must_differ: BTreeMap<String, Vec<String>>,
+    /// Secrets: provided as `<NAME>_FILE`, never as `<NAME>`, in deployed environments.
+    #[serde(default = "default_secrets")]
+    pub secrets: Vec<String>,
+}
+
+impl Default for Parity {
+    fn default() -> Parity {
+        Parity {
+            must_match: default_must_match(),
+            must_differ: default_must_differ(),
+            secrets: default_secrets(),
+        }
+    }
+}
+
+fn keys(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+fn default_must_match() -> BTreeMap<String, Vec<String>> {
+    BTreeMap::from([(
+        "auth-posture".to_string(),
+        keys(&[
+            "API_AUTH_ENABLED",
+            "API_KEY",
+            "API_ADMIN_KEY",
+            "API_RATE_LIMIT_PER_MINUTE",
+        ]),
+    )])
+}
+fn default_must_differ() -> BTreeMap<String, Vec<String>> {
+    BTreeMap::from([
+        (
+            "database".to_string(),
+            keys(&["DATABASE_HOST", "DATABASE_NAME"]),
+        ),
+        ("redis".to_string(), keys(&["REDIS_URL"])),
+        ("data".to_string(), keys(&["DATA_DIR"])),
+        (
+            "endpoints".to_string(),
+            keys(&["PUBLIC_HOSTNAME", "TLS_ENDPOINT"]),
+        ),
+        (
+            "compose-project".to_string(),
+            keys(&["COMPOSE_PROJECT_NAME"]),
+        ),
+    ])
+}
+fn default_secrets() -> Vec<String> {
+    keys(&["DATABASE_URL", "API_KEY", "API_ADMIN_KEY"])
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -358,7 +471,107 @@ fn validate(policy: &Policy) -> Vec<String> {
     if policy.git.main_branch.trim().is_empty() || policy.git.remote.trim().is_empty() {
         problems.push("git.main-branch and git.remote must not be empty".to_string());
     }
+    validate_release(&policy.release, &mut problems);
     problems
+}
+
+/// An env variable name as env files and shells spell it.
+fn env_key_ok(key: &str) -> bool {
+    key.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// An environment name (`staging`, `prod`): it appears in records and messages.
+pub fn environment_name_ok(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A path inside the repository: relative, no `..`, no leading `-`.
+fn repo_path_ok(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.trim().is_empty()
+        && !path.starts_with('-')
+        && p.is_relative()
+        && p.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+}
+
+fn validate_release(r: &Release, problems: &mut Vec<String>) {
+    if !repo_path_ok(&r.migrations_dir) {
+        problems.push(format!(
+            "release.migrations-dir {:?} must be a relative path inside the repository",
+            r.migrations_dir
+        ));
+    }
+    for f in &r.env_examples {
+        if !repo_path_ok(f) {
+            problems.push(format!(
+                "release.env-examples: {f:?} must be a relative path inside the repository"
+            ));
+        }
+    }
+    for name in r
+        .env_files
+        .keys()
+        .chain([&r.production_environment, &r.staging_environment])
+    {
+        if !environment_name_ok(name) {
+            problems.push(format!(
+                "release: environment name {name:?} must be lower-case letters, digits and '-'"
+            ));
+        }
+    }
+    for (name, path) in &r.env_files {
+        if path.trim().is_empty() || path.starts_with('-') {
+            problems.push(format!(
+                "release.env-files.{name}: {path:?} is not a file path"
+            ));
+        }
+    }
+    let rules = r
+        .parity
+        .must_match
+        .iter()
+        .map(|(n, k)| ("must-match", n, k));
+    for (kind, name, list) in rules.chain(
+        r.parity
+            .must_differ
+            .iter()
+            .map(|(n, k)| ("must-differ", n, k)),
+    ) {
+        if list.is_empty() {
+            problems.push(format!(
+                "release.parity.{kind}.{name}: a rule needs at least one key"
+            ));
+        }
+        for key in list.iter().filter(|k| !env_key_ok(k)) {
+            problems.push(format!(
+                "release.parity.{kind}.{name}: {key:?} is not an environment variable name"
+            ));
+        }
+    }
+    for key in r.parity.secrets.iter().filter(|k| !env_key_ok(k)) {
+        problems.push(format!(
+            "release.parity.secrets: {key:?} is not an environment variable name"
+        ));
+    }
+    for (name, list) in &r.parity.must_differ {
+        for key in list.iter().filter(|k| r.parity.secrets.contains(k)) {
+            problems.push(format!(
+                "release.parity.must-differ.{name}: {key} is a secret (release.parity.secrets), whose value env-parity never reads; list a non-secret locator instead (a host, a database name)"
+            ));
+        }
+    }
 }
 
 impl Policy {
@@ -404,6 +617,27 @@ impl Policy {
                 dismiss_stale_reviews: false,
                 require_code_owner_reviews: false,
                 require_last_push_approval: false,
+            },
+            release: Release {
+                migrations_dir: "alembic/versions".into(),
+                env_examples: vec![".env.example".into()],
+                production_environment: "prod".into(),
+                staging_environment: "staging".into(),
+                env_files: BTreeMap::from([(
+                    "<name>".to_string(),
+                    "deploy/staging.env".to_string(),
+                )]),
+                parity: Parity {
+                    must_match: BTreeMap::from([(
+                        "<name>".to_string(),
+                        vec!["API_AUTH_ENABLED".to_string()],
+                    )]),
+                    must_differ: BTreeMap::from([(
+                        "<name>".to_string(),
+                        vec!["REDIS_URL".to_string()],
+                    )]),
+                    secrets: vec!["API_KEY".into()],
+                },
             },
         }
     }
@@ -457,6 +691,31 @@ mod tests {
         assert!(err.contains("argv must name a program"), "{err}");
         assert!(err.contains("timeout"), "{err}");
         assert!(err.contains("no [prepare] list named \"deps\""), "{err}");
+    }
+
+    #[test]
+    fn release_settings_are_validated_together() {
+        let err = err_of(
+            "[release]\nmigrations-dir = \"../x\"\nproduction-environment = \"Prod\"\n[release.parity]\nsecrets = [\"API_KEY\", \"bad-key\"]\n[release.parity.must-differ]\nkeys = [\"API_KEY\"]\nempty = []\n",
+        );
+        assert!(err.contains("release.migrations-dir \"../x\""), "{err}");
+        assert!(err.contains("environment name \"Prod\""), "{err}");
+        assert!(
+            err.contains("\"bad-key\" is not an environment variable name"),
+            "{err}"
+        );
+        assert!(
+            err.contains("must-differ.keys: API_KEY is a secret"),
+            "{err}"
+        );
+        assert!(
+            err.contains("must-differ.empty: a rule needs at least one key"),
+            "{err}"
+        );
+        let p = parse("", Path::new("x")).unwrap();
+        assert_eq!(p.release.production_environment, "prod");
+        assert_eq!(p.release.migrations_dir, "alembic/versions");
+        assert!(p.release.parity.must_differ.contains_key("compose-project"));
     }
 
     #[test]

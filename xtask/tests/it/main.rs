@@ -6,6 +6,7 @@ mod support;
 
 mod gates;
 mod protect_main;
+mod release;
 mod task_finish;
 mod task_start;
 mod workflows;
