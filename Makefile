@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status deploy verify-deploy rollback
+.PHONY: help release-gate check test audit-eval gate-status protect-main task-preflight task-start task-finish release-notes release-tag env-parity deploy verify-deploy rollback
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -25,6 +25,27 @@ audit-eval: ## Run the policy's evaluation-audit gate (prompt/model changes)
 
 gate-status: ## Show the release-gate record of a commit (exit 1 when none or failed)
 	$(XTASK) gate-status
+
+protect-main: ## Plan, apply and verify GitHub's protection of main and the repository merge policy
+	$(XTASK) protect-main
+
+task-preflight: ## Check that a task can start: hooks installed, on a clean main synced with the remote, no open task PR
+	$(XTASK) task-preflight
+
+task-start: ## Start a task: run the preflight, then create the task branch from main
+	$(XTASK) task-start
+
+task-finish: ## Finish a task: merge its PR once required checks are green (--merge), sync main, delete the merged branch
+	$(XTASK) task-finish
+
+release-notes: ## Draft the release notes for the commits since the last release tag, grouped by task
+	$(XTASK) release-notes
+
+release-tag: ## Tag HEAD of the synced main as the next release vX.Y.Z (gated SHA, notes as the tag message)
+	$(XTASK) release-tag
+
+env-parity: ## Compare two environments' env files by the runbook's staging/prod rules
+	$(XTASK) env-parity
 
 deploy: ## Deploy a gated SHA or release tag to an environment from a clean worktree, verify it, record both
 	$(XTASK) deploy

@@ -10,7 +10,7 @@ use serde_json::json;
 
 use crate::env::Bypass;
 use crate::output::{self, Format};
-use crate::policy::{Loaded, Step};
+use crate::policy::{Gate, Loaded, Step};
 use crate::process::{self, Outcome, Sink, Spec};
 use crate::{exit, Ctx};
 
@@ -122,22 +122,27 @@ impl Report {
 pub fn plan_gate(policy: &Loaded, name: &str, only: Option<&str>) -> anyhow::Result<Vec<Planned>> {
     let gate = policy.gate(name)?;
     let mut steps = prepare_steps(policy, &gate.prepare, &mut Vec::new());
-    let chosen: Vec<&Step> = match only {
-        None => gate.steps.iter().collect(),
-        Some(only) => {
-            let found: Vec<&Step> = gate.steps.iter().filter(|s| s.name == only).collect();
-            if found.is_empty() {
-                let names: Vec<&str> = gate.steps.iter().map(|s| s.name.as_str()).collect();
-                return Err(exit::usage(format!(
-                    "gate {name} has no step named {only:?}; its steps: {}",
-                    names.join(", ")
-                )));
-            }
-            found
-        }
-    };
-    for step in chosen {
-        steps.push(Planned {
+    steps.extend(own_steps(name, gate, only)?);
+    Ok(steps)
+}
+
+/// The gate's own steps (no preparation); `only` picks one by name.
+pub fn own_steps(name: &str, gate: &Gate, only: Option<&str>) -> anyhow::Result<Vec<Planned>> {
+    let chosen: Vec<&Step> = gate
+        .steps
+        .iter()
+        .filter(|s| only.is_none_or(|o| s.name == o))
+        .collect();
+    if let (Some(only), true) = (only, chosen.is_empty()) {
+        let names: Vec<&str> = gate.steps.iter().map(|s| s.name.as_str()).collect();
+        return Err(exit::usage(format!(
+            "gate {name} has no step named {only:?}; its steps: {}",
+            names.join(", ")
+        )));
+    }
+    Ok(chosen
+        .into_iter()
+        .map(|step| Planned {
             gate: name.to_string(),
             name: step.name.clone(),
             step: step.clone(),
@@ -145,9 +150,8 @@ pub fn plan_gate(policy: &Loaded, name: &str, only: Option<&str>) -> anyhow::Res
             rerun: format!("cargo xtask {name} --step {}", quote_name(&step.name)),
             hidden_env: Vec::new(),
             skip: None,
-        });
-    }
-    Ok(steps)
+        })
+        .collect())
 }
 
 /// The preparation lists `names`, each run once per plan (`done` remembers).
@@ -180,7 +184,11 @@ fn quote_name(name: &str) -> String {
 /// `check`, `test`, `audit-eval`: the policy's gate of that name.
 pub fn run_named(ctx: &Ctx, name: &str, flags: &Flags) -> anyhow::Result<()> {
     let steps = plan_gate(&ctx.policy, name, flags.step.as_deref())?;
-    let plan = Plan { command: name.to_string(), steps, bypasses: Vec::new() };
+    let plan = Plan {
+        command: name.to_string(),
+        steps,
+        bypasses: Vec::new(),
+    };
     if flags.dry_run {
         print_plan(ctx, &plan);
         return Ok(());
@@ -211,7 +219,10 @@ pub fn print_plan(ctx: &Ctx, plan: &Plan) {
             }));
         }
         Format::Human => {
-            output::say(&format!("{} (dry run: nothing is run)", output::bold(&plan.command)));
+            output::say(&format!(
+                "{} (dry run: nothing is run)",
+                output::bold(&plan.command)
+            ));
             for (i, p) in plan.steps.iter().enumerate() {
                 let mut line = format!("  {:>2}. {:<28} {}", i + 1, p.id(), p.shown);
                 if let Some(cwd) = &p.step.cwd {
@@ -271,17 +282,35 @@ pub fn execute(ctx: &Ctx, plan: &Plan) -> Report {
         match &finished.outcome {
             Outcome::Passed => {
                 report.status = Status::Passed;
-                output::say(&format!("{} {} passed in {took}", output::green("<=="), p.id()));
+                output::say(&format!(
+                    "{} {} passed in {took}",
+                    output::green("<=="),
+                    p.id()
+                ));
             }
             outcome => {
                 let interrupted = *outcome == Outcome::Interrupted;
-                report.status = if interrupted { Status::Interrupted } else { Status::Failed };
+                report.status = if interrupted {
+                    Status::Interrupted
+                } else {
+                    Status::Failed
+                };
                 report.failure = Some(outcome.kind());
                 report.reason = Some(outcome.describe());
-                let message = format!("{} {}: {} after {took}", p.id(), outcome.describe(), p.shown);
+                let message = format!(
+                    "{} {}: {} after {took}",
+                    p.id(),
+                    outcome.describe(),
+                    p.shown
+                );
                 output::say(&format!("{} {message}", output::red("<== failed:")));
                 if !interrupted {
-                    output::annotate("error", None, None, &format!("{} step {message}", plan.command));
+                    output::annotate(
+                        "error",
+                        None,
+                        None,
+                        &format!("{} step {message}", plan.command),
+                    );
                 }
                 stopped = Some((p.id(), p.rerun.clone(), interrupted));
             }
@@ -309,9 +338,19 @@ fn run_step(root: &Path, p: &Planned) -> process::Finished {
         Some(dir) => root.join(dir),
         None => root.to_path_buf(),
     };
-    let mut env: Vec<(String, String)> = p.step.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+    let mut env: Vec<(String, String)> = p
+        .step
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     env.extend(p.hidden_env.iter().cloned());
-    let spec = Spec { argv: &p.step.argv, cwd: &cwd, env, timeout: p.step.timeout() };
+    let spec = Spec {
+        argv: &p.step.argv,
+        cwd: &cwd,
+        env,
+        timeout: p.step.timeout(),
+    };
     process::run(&spec, Sink::Stream)
 }
 
@@ -322,7 +361,9 @@ pub fn finish(ctx: &Ctx, report: &Report, extra: Option<serde_json::Value>) -> a
     match ctx.format {
         Format::Json => {
             let mut value = serde_json::to_value(report).unwrap_or_default();
-            if let (Some(obj), Some(serde_json::Value::Object(more))) = (value.as_object_mut(), extra) {
+            if let (Some(obj), Some(serde_json::Value::Object(more))) =
+                (value.as_object_mut(), extra)
+            {
                 obj.extend(more);
             }
             output::json(&value);
@@ -337,8 +378,16 @@ pub fn finish(ctx: &Ctx, report: &Report, extra: Option<serde_json::Value>) -> a
 }
 
 fn summary_text(report: &Report) -> String {
-    let mut lines = vec![String::new(), output::bold(&format!("Summary: {}", report.command))];
-    let width = report.steps.iter().map(|s| id_of(s).len()).max().unwrap_or(0);
+    let mut lines = vec![
+        String::new(),
+        output::bold(&format!("Summary: {}", report.command)),
+    ];
+    let width = report
+        .steps
+        .iter()
+        .map(|s| id_of(s).len())
+        .max()
+        .unwrap_or(0);
     for s in &report.steps {
         let word = match s.status {
             Status::Passed => output::green("passed"),
@@ -346,7 +395,10 @@ fn summary_text(report: &Report) -> String {
             _ => output::yellow(s.status.word()),
         };
         let pad = " ".repeat(11usize.saturating_sub(s.status.word().len()));
-        let took = if matches!(s.status, Status::Passed | Status::Failed | Status::Interrupted) {
+        let took = if matches!(
+            s.status,
+            Status::Passed | Status::Failed | Status::Interrupted
+        ) {
             output::duration(Duration::from_millis(s.duration_ms))
         } else {
             String::new()
@@ -358,14 +410,28 @@ fn summary_text(report: &Report) -> String {
         lines.push(line);
     }
     for b in &report.bypasses {
-        lines.push(format!("  {} {}={} ({})", output::yellow("bypass"), b.variable, b.value, b.effect));
+        lines.push(format!(
+            "  {} {}={} ({})",
+            output::yellow("bypass"),
+            b.variable,
+            b.value,
+            b.effect
+        ));
     }
     let total = output::duration(Duration::from_millis(report.duration_ms));
     match (&report.status, &report.failed_step) {
-        (Status::Passed, _) => lines.push(output::green(&format!("{} passed in {total}.", report.command))),
-        (Status::Interrupted, _) => lines.push(output::red(&format!("{} interrupted.", report.command))),
+        (Status::Passed, _) => lines.push(output::green(&format!(
+            "{} passed in {total}.",
+            report.command
+        ))),
+        (Status::Interrupted, _) => {
+            lines.push(output::red(&format!("{} interrupted.", report.command)))
+        }
         (_, Some(step)) => {
-            lines.push(output::red(&format!("{} failed at {step}.", report.command)));
+            lines.push(output::red(&format!(
+                "{} failed at {step}.",
+                report.command
+            )));
             if let Some(rerun) = &report.rerun {
                 lines.push(format!("Rerun that step alone: {rerun}"));
             }
@@ -384,7 +450,11 @@ fn id_of(s: &StepReport) -> String {
 }
 
 fn summary_markdown(report: &Report) -> String {
-    let mut md = format!("### {}: {}\n\n| step | status | duration | detail |\n|---|---|---|---|\n", report.command, report.status.word());
+    let mut md = format!(
+        "### {}: {}\n\n| step | status | duration | detail |\n|---|---|---|---|\n",
+        report.command,
+        report.status.word()
+    );
     for s in &report.steps {
         md.push_str(&format!(
             "| {} | {} | {} | {} |\n",
@@ -395,7 +465,10 @@ fn summary_markdown(report: &Report) -> String {
         ));
     }
     for b in &report.bypasses {
-        md.push_str(&format!("\nBypass used: `{}={}` ({})\n", b.variable, b.value, b.effect));
+        md.push_str(&format!(
+            "\nBypass used: `{}={}` ({})\n",
+            b.variable, b.value, b.effect
+        ));
     }
     md.push('\n');
     md

@@ -48,11 +48,17 @@ impl Entry {
 
 /// The entries recorded on `sha`, oldest first.
 pub fn entries(sh: &Shell, sha: &str) -> anyhow::Result<Vec<Entry>> {
-    let Some(text) = git::note(sh, NOTES_REF, sha)? else { return Ok(Vec::new()) };
+    let Some(text) = git::note(sh, NOTES_REF, sha)? else {
+        return Ok(Vec::new());
+    };
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            serde_json::from_str(l).map_err(|e| exit::failed(format!("a deployment ledger entry on {sha} is not valid: {e}")))
+            serde_json::from_str(l).map_err(|e| {
+                exit::failed(format!(
+                    "a deployment ledger entry on {sha} is not valid: {e}"
+                ))
+            })
         })
         .collect()
 }
@@ -60,11 +66,18 @@ pub fn entries(sh: &Shell, sha: &str) -> anyhow::Result<Vec<Entry>> {
 /// Every entry of the ledger, on every commit, sorted by time (then SHA).
 pub fn all_entries(sh: &Shell) -> anyhow::Result<Vec<Entry>> {
     let notes_ref = format!("refs/notes/{NOTES_REF}");
-    let exists = cmd!(sh, "git rev-parse --verify --quiet {notes_ref}").quiet().ignore_status().output()?.status.success();
+    let exists = cmd!(sh, "git rev-parse --verify --quiet {notes_ref}")
+        .quiet()
+        .ignore_status()
+        .output()?
+        .status
+        .success();
     if !exists {
         return Ok(Vec::new());
     }
-    let list = cmd!(sh, "git notes --ref={NOTES_REF} list").quiet().read()?;
+    let list = cmd!(sh, "git notes --ref={NOTES_REF} list")
+        .quiet()
+        .read()?;
     let mut all = Vec::new();
     for line in list.lines() {
         if let Some((_, sha)) = line.split_once(' ') {
@@ -87,7 +100,10 @@ pub fn append(sh: &Shell, entry: &Entry) -> anyhow::Result<()> {
     let sha = &entry.sha;
     // Earlier lines are written back unchanged; `--force` only replaces the
     // note object, and git's "Overwriting existing notes" is noise here.
-    let mut c = cmd!(sh, "git notes --ref={NOTES_REF} add --force --file=- {sha}").quiet().ignore_status().stdin(text);
+    let mut c = cmd!(sh, "git notes --ref={NOTES_REF} add --force --file=- {sha}")
+        .quiet()
+        .ignore_status()
+        .stdin(text);
     if !has_identity(sh) {
         c = with_fallback_identity(c);
     }
@@ -104,13 +120,25 @@ pub fn append(sh: &Shell, entry: &Entry) -> anyhow::Result<()> {
 /// The operator as git knows them (`git var GIT_AUTHOR_IDENT`, which honours
 /// `GIT_AUTHOR_NAME`/`GIT_AUTHOR_EMAIL` and the configuration), for the record.
 pub fn operator(sh: &Shell) -> String {
-    let ident = cmd!(sh, "git var GIT_AUTHOR_IDENT").quiet().ignore_status().read().unwrap_or_default();
+    let ident = cmd!(sh, "git var GIT_AUTHOR_IDENT")
+        .quiet()
+        .ignore_status()
+        .read()
+        .unwrap_or_default();
     // `Name <email> 1700000000 +0000`: keep what is before the timestamp.
     if let Some(end) = ident.rfind('>') {
         return ident[..=end].trim().to_string();
     }
-    let name = cmd!(sh, "git config user.name").quiet().ignore_status().read().unwrap_or_default();
-    let email = cmd!(sh, "git config user.email").quiet().ignore_status().read().unwrap_or_default();
+    let name = cmd!(sh, "git config user.name")
+        .quiet()
+        .ignore_status()
+        .read()
+        .unwrap_or_default();
+    let email = cmd!(sh, "git config user.email")
+        .quiet()
+        .ignore_status()
+        .read()
+        .unwrap_or_default();
     match (name.trim(), email.trim()) {
         ("", "") => std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
         (n, "") => n.to_string(),
@@ -121,13 +149,22 @@ pub fn operator(sh: &Shell) -> String {
 /// Now, as the ledger writes times: RFC 3339 in UTC with a fixed nine-digit
 /// fraction, so that sorting the text sorts by time even within one second.
 pub fn now() -> String {
-    let format = time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z");
-    time::OffsetDateTime::now_utc().format(&format).unwrap_or_default()
+    let format = time::macros::format_description!(
+        "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:9]Z"
+    );
+    time::OffsetDateTime::now_utc()
+        .format(&format)
+        .unwrap_or_default()
 }
 
 /// Whether `remote` is configured in the repository.
 pub fn has_remote(sh: &Shell, remote: &str) -> bool {
-    cmd!(sh, "git remote get-url {remote}").quiet().ignore_status().output().map(|o| o.status.success()).unwrap_or(false)
+    cmd!(sh, "git remote get-url {remote}")
+        .quiet()
+        .ignore_status()
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 /// Fetches `refs/notes/<name>` from `remote` and merges it into the local
@@ -136,7 +173,10 @@ pub fn has_remote(sh: &Shell, remote: &str) -> bool {
 /// of both sides). Returns false when the remote has no such notes yet.
 pub fn fetch_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<bool> {
     let local = format!("refs/notes/{name}");
-    let listed = cmd!(sh, "git ls-remote --refs {remote} {local}").quiet().ignore_status().output()?;
+    let listed = cmd!(sh, "git ls-remote --refs {remote} {local}")
+        .quiet()
+        .ignore_status()
+        .output()?;
     if !listed.status.success() {
         return Err(exit::usage(format!(
             "cannot reach the remote {remote:?} to fetch {local}: {}\nThe ledger and the gate records are shared through it; fix the remote (git remote -v) and rerun",
@@ -152,17 +192,32 @@ pub fn fetch_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<bool>
         .quiet()
         .run()
         .map_err(|e| exit::usage(format!("cannot fetch {local} from {remote}: {e}")))?;
-    let has_local = cmd!(sh, "git rev-parse --verify --quiet {local}").quiet().ignore_status().output()?.status.success();
+    let has_local = cmd!(sh, "git rev-parse --verify --quiet {local}")
+        .quiet()
+        .ignore_status()
+        .output()?
+        .status
+        .success();
     if !has_local {
-        let fetched = cmd!(sh, "git rev-parse --verify {tracking}").quiet().read()?;
+        let fetched = cmd!(sh, "git rev-parse --verify {tracking}")
+            .quiet()
+            .read()?;
         cmd!(sh, "git update-ref {local} {fetched}").quiet().run()?;
         return Ok(true);
     }
-    let mut merge = cmd!(sh, "git notes --ref={name} merge --quiet -s cat_sort_uniq {tracking}").quiet();
+    let mut merge = cmd!(
+        sh,
+        "git notes --ref={name} merge --quiet -s cat_sort_uniq {tracking}"
+    )
+    .quiet();
     if !has_identity(sh) {
         merge = with_fallback_identity(merge);
     }
-    merge.run().map_err(|e| exit::failed(format!("cannot merge the remote {local} into the local one: {e}")))?;
+    merge.run().map_err(|e| {
+        exit::failed(format!(
+            "cannot merge the remote {local} into the local one: {e}"
+        ))
+    })?;
     Ok(true)
 }
 
@@ -171,7 +226,10 @@ pub fn fetch_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<bool>
 pub fn push_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<()> {
     let refspec = format!("refs/notes/{name}:refs/notes/{name}");
     for attempt in 0..3 {
-        let out = cmd!(sh, "git push --quiet {remote} {refspec}").quiet().ignore_status().output()?;
+        let out = cmd!(sh, "git push --quiet {remote} {refspec}")
+            .quiet()
+            .ignore_status()
+            .output()?;
         if out.status.success() {
             return Ok(());
         }
@@ -187,7 +245,12 @@ pub fn push_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<()> {
 }
 
 fn has_identity(sh: &Shell) -> bool {
-    cmd!(sh, "git var GIT_COMMITTER_IDENT").quiet().ignore_status().output().map(|o| o.status.success()).unwrap_or(false)
+    cmd!(sh, "git var GIT_COMMITTER_IDENT")
+        .quiet()
+        .ignore_status()
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
 }
 
 fn with_fallback_identity(c: xshell::Cmd<'_>) -> xshell::Cmd<'_> {

@@ -7,17 +7,26 @@
 
 mod deploy;
 mod env;
+mod env_parity;
 mod exit;
 mod gate;
 mod git;
 mod github;
+mod hooks;
 mod ledger;
 mod output;
 mod policy;
+mod preflight;
 mod process;
+mod protect_main;
 mod redact;
 mod release_gate;
+mod release_notes;
+mod release_tag;
+mod tags;
 mod task;
+mod task_finish;
+mod task_start;
 #[cfg(test)]
 mod tidy;
 
@@ -59,7 +68,9 @@ struct Global {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the release gate: check, test, docs-freshness, db-migration-gate [, audit-eval]; stop at the first failure.
-    #[command(after_help = "Example:\n  RELEASE_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask release-gate\n  make release-gate RELEASE_GATE_DATABASE_URL=postgresql://app@db/app RELEASE_GATE_INCLUDE_EVAL=true")]
+    #[command(
+        after_help = "Example:\n  RELEASE_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask release-gate\n  make release-gate RELEASE_GATE_DATABASE_URL=postgresql://app@db/app RELEASE_GATE_INCLUDE_EVAL=true"
+    )]
     ReleaseGate(release_gate::Flags),
     /// Run the policy's quality gate (format, lint, typecheck).
     #[command(after_help = "Example:\n  cargo xtask check\n  cargo xtask check --step clippy")]
@@ -73,14 +84,55 @@ enum Command {
     /// Show the release-gate record of a commit (exit 1 when none or failed).
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
+    /// Plan, apply and verify GitHub's protection of main and the repository merge policy.
+    #[command(
+        after_help = "Example:\n  cargo xtask protect-main --dry-run\n  cargo xtask protect-main --check --format json\n  GH_TOKEN_FILE=~/.config/admin-token cargo xtask protect-main"
+    )]
+    ProtectMain(protect_main::Flags),
+    /// Check that a task can start: hooks installed, on a clean main synced with the remote, no open task PR.
+    #[command(
+        after_help = "Example:\n  cargo xtask task-preflight\n  ALLOW_OPEN_TASK_PRS=1 cargo xtask task-preflight --format json"
+    )]
+    TaskPreflight(preflight::Flags),
+    /// Start a task: run the preflight, then create the task branch from main.
+    #[command(
+        after_help = "Example:\n  cargo xtask task-start TASK-117 short-name\n  cargo xtask task-start 117 'Fix the release gate' --dry-run\n  make task-start TASK=117 NAME=short-name"
+    )]
+    TaskStart(task_start::Flags),
+    /// Finish a task: merge its PR once required checks are green (--merge), sync main, delete the merged branch.
+    #[command(
+        after_help = "Example:\n  cargo xtask task-finish --merge\n  cargo xtask task-finish TASK-117 --merge --checks-timeout 45m\n  make task-finish TASK=117"
+    )]
+    TaskFinish(task_finish::Flags),
+    /// Draft the release notes for the commits since the last release tag, grouped by task.
+    #[command(
+        after_help = "Example:\n  cargo xtask release-notes\n  cargo xtask release-notes --since v1.3.0 --output target/RELEASE_NOTES.md\n  make release-notes SINCE=v1.3.0 OUTPUT=target/RELEASE_NOTES.md"
+    )]
+    ReleaseNotes(release_notes::Flags),
+    /// Tag HEAD of the synced main as the next release vX.Y.Z (gated SHA, notes as the tag message).
+    #[command(
+        after_help = "Example:\n  cargo xtask release-tag --bump minor --dry-run\n  cargo xtask release-tag --version 1.4.0 --push\n  make release-tag BUMP=patch NOTES=target/RELEASE_NOTES.md PUSH=1"
+    )]
+    ReleaseTag(release_tag::Flags),
+    /// Compare two environments' env files by the runbook's staging/prod rules.
+    #[command(
+        after_help = "Example:\n  cargo xtask env-parity staging prod\n  cargo xtask env-parity staging prod --format json"
+    )]
+    EnvParity(env_parity::Flags),
     /// Deploy a gated SHA or release tag to an environment from a clean worktree, verify it, record both.
-    #[command(after_help = "Example:\n  cargo xtask deploy staging --tag v1.4.0 --push\n  cargo xtask deploy prod --tag v1.4.0 --dry-run\n  make deploy DEPLOY_ENV=staging DEPLOY_TAG=v1.4.0")]
+    #[command(
+        after_help = "Example:\n  cargo xtask deploy staging --tag v1.4.0 --push\n  cargo xtask deploy prod --tag v1.4.0 --dry-run\n  make deploy DEPLOY_ENV=staging DEPLOY_TAG=v1.4.0"
+    )]
     Deploy(deploy::DeployFlags),
     /// Verify what the ledger says runs in an environment: HTTP checks, identity, commands; record the result.
-    #[command(after_help = "Example:\n  cargo xtask verify-deploy prod --push\n  make verify-deploy DEPLOY_ENV=staging")]
+    #[command(
+        after_help = "Example:\n  cargo xtask verify-deploy prod --push\n  make verify-deploy DEPLOY_ENV=staging"
+    )]
     VerifyDeploy(deploy::VerifyFlags),
     /// Roll an environment back to its last verified release tag (or --to TAG), re-verify, record it.
-    #[command(after_help = "Example:\n  cargo xtask rollback prod --reason \"error rate spike\" --push\n  cargo xtask rollback staging --to v1.3.2 --dry-run\n  make rollback DEPLOY_ENV=prod ROLLBACK_REASON=\"health failing\"")]
+    #[command(
+        after_help = "Example:\n  cargo xtask rollback prod --reason \"error rate spike\" --push\n  cargo xtask rollback staging --to v1.3.2 --dry-run\n  make rollback DEPLOY_ENV=prod ROLLBACK_REASON=\"health failing\""
+    )]
     Rollback(deploy::RollbackFlags),
 }
 
@@ -116,7 +168,11 @@ fn main() {
             code
         }
     };
-    let code = if process::interrupted().is_some() { exit::INTERRUPTED } else { code };
+    let code = if process::interrupted().is_some() {
+        exit::INTERRUPTED
+    } else {
+        code
+    };
     std::process::exit(code);
 }
 
@@ -124,7 +180,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let root = match cli.global.root {
         Some(root) => {
             if !root.is_dir() {
-                return Err(exit::usage(format!("--root {}: no such directory", root.display())));
+                return Err(exit::usage(format!(
+                    "--root {}: no such directory",
+                    root.display()
+                )));
             }
             std::path::absolute(&root)?
         }
@@ -134,13 +193,24 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(p) => std::path::absolute(&p)?,
         None => root.join("xtask.toml"),
     };
-    let ctx = Ctx { root, policy: policy::load(&policy_path)?, format: cli.global.format };
+    let ctx = Ctx {
+        root,
+        policy: policy::load(&policy_path)?,
+        format: cli.global.format,
+    };
     match &cli.command {
         Command::ReleaseGate(flags) => release_gate::run(&ctx, flags),
         Command::Check(flags) => gate::run_named(&ctx, "check", flags),
         Command::Test(flags) => gate::run_named(&ctx, "test", flags),
         Command::AuditEval(flags) => gate::run_named(&ctx, "audit-eval", flags),
         Command::GateStatus(flags) => release_gate::status(&ctx, flags),
+        Command::ProtectMain(flags) => protect_main::run(&ctx, flags),
+        Command::TaskPreflight(flags) => preflight::run(&ctx, flags),
+        Command::TaskStart(flags) => task_start::run(&ctx, flags),
+        Command::TaskFinish(flags) => task_finish::run(&ctx, flags),
+        Command::ReleaseNotes(flags) => release_notes::run(&ctx, flags),
+        Command::ReleaseTag(flags) => release_tag::run(&ctx, flags),
+        Command::EnvParity(flags) => env_parity::run(&ctx, flags),
         Command::Deploy(flags) => deploy::deploy(&ctx, flags),
         Command::VerifyDeploy(flags) => deploy::verify_deploy(&ctx, flags),
         Command::Rollback(flags) => deploy::rollback(&ctx, flags),

@@ -34,6 +34,9 @@ pub struct Policy {
     /// The GitHub repository.
     #[serde(default)]
     pub github: Github,
+    /// Release notes, release tags and staging/prod parity.
+    #[serde(default)]
+    pub release: Release,
     /// Deployment environments: deploy steps and post-deploy verification.
     #[serde(default)]
     pub deploy: Deploy,
@@ -111,12 +114,159 @@ pub struct HttpCheck {
     pub version_header: Option<String>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Release {
+    /// Where new migrations appear (release notes, rollback risk).
+    #[serde(default = "default_migrations_dir")]
+    pub migrations_dir: String,
+    /// Env example files whose variables the release notes diff.
+    #[serde(default = "default_env_examples")]
+    pub env_examples: Vec<String>,
+    /// The environment whose passing verification makes a tag "known good".
+    #[serde(default = "default_production_environment")]
+    pub production_environment: String,
+    /// The environment env-parity compares with production by default.
+    #[serde(default = "default_staging_environment")]
+    pub staging_environment: String,
+    /// The env file of each environment, for env-parity.
+    #[serde(default)]
+    pub env_files: BTreeMap<String, String>,
+    /// env-parity's rules.
+    #[serde(default)]
+    pub parity: Parity,
+}
+
+impl Default for Release {
+    fn default() -> Release {
+        Release {
+            migrations_dir: default_migrations_dir(),
+            env_examples: default_env_examples(),
+            production_environment: default_production_environment(),
+            staging_environment: default_staging_environment(),
+            env_files: BTreeMap::new(),
+            parity: Parity::default(),
+        }
+    }
+}
+
+fn default_migrations_dir() -> String {
+    "alembic/versions".to_string()
+}
+fn default_env_examples() -> Vec<String> {
+    vec![".env.example".to_string()]
+}
+fn default_production_environment() -> String {
+    "prod".to_string()
+}
+fn default_staging_environment() -> String {
+    "staging".to_string()
+}
+
+/// The runbook's staging/prod rules as key lists (defaults: the runbook's shape).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Parity {
+    /// Rules whose keys must have the same value in both environments.
+    #[serde(default = "default_must_match")]
+    pub must_match: BTreeMap<String, Vec<String>>,
+    /// Rules whose keys, taken together, must not be the same in both.
+    #[serde(default = "default_must_differ")]
+    pub must_differ: BTreeMap<String, Vec<String>>,
+    /// Secrets: provided as `<NAME>_FILE`, never as `<NAME>`, in deployed environments.
+    #[serde(default = "default_secrets")]
+    pub secrets: Vec<String>,
+}
+
+impl Default for Parity {
+    fn default() -> Parity {
+        Parity {
+            must_match: default_must_match(),
+            must_differ: default_must_differ(),
+            secrets: default_secrets(),
+        }
+    }
+}
+
+fn keys(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| s.to_string()).collect()
+}
+fn default_must_match() -> BTreeMap<String, Vec<String>> {
+    BTreeMap::from([(
+        "auth-posture".to_string(),
+        keys(&[
+            "API_AUTH_ENABLED",
+            "API_KEY",
+            "API_ADMIN_KEY",
+            "API_RATE_LIMIT_PER_MINUTE",
+        ]),
+    )])
+}
+fn default_must_differ() -> BTreeMap<String, Vec<String>> {
+    BTreeMap::from([
+        (
+            "database".to_string(),
+            keys(&["DATABASE_HOST", "DATABASE_NAME"]),
+        ),
+        ("redis".to_string(), keys(&["REDIS_URL"])),
+        ("data".to_string(), keys(&["DATA_DIR"])),
+        (
+            "endpoints".to_string(),
+            keys(&["PUBLIC_HOSTNAME", "TLS_ENDPOINT"]),
+        ),
+        (
+            "compose-project".to_string(),
+            keys(&["COMPOSE_PROJECT_NAME"]),
+        ),
+    ])
+}
+fn default_secrets() -> Vec<String> {
+    keys(&["DATABASE_URL", "API_KEY", "API_ADMIN_KEY"])
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Github {
     /// `owner/name`; default: `GITHUB_REPOSITORY`, else a github.com `origin` URL.
     #[serde(default)]
     pub repository: Option<String>,
+    /// Status checks (job names) that must pass before merging to main;
+    /// protect-main needs at least one.
+    #[serde(default)]
+    pub required_checks: Vec<String>,
+    /// Approving reviews a pull request needs (0 to 6).
+    #[serde(default)]
+    pub required_approving_review_count: u32,
+    /// Every review conversation must be resolved before merging.
+    #[serde(default = "default_true")]
+    pub required_conversation_resolution: bool,
+    /// A new push dismisses earlier approvals.
+    #[serde(default)]
+    pub dismiss_stale_reviews: bool,
+    /// Code owners must approve changes to what they own.
+    #[serde(default)]
+    pub require_code_owner_reviews: bool,
+    /// The last push must be approved by someone other than its author.
+    #[serde(default)]
+    pub require_last_push_approval: bool,
+}
+
+impl Default for Github {
+    fn default() -> Github {
+        Github {
+            repository: None,
+            required_checks: Vec::new(),
+            required_approving_review_count: 0,
+            required_conversation_resolution: true,
+            dismiss_stale_reviews: false,
+            require_code_owner_reviews: false,
+            require_last_push_approval: false,
+        }
+    }
+}
+
+fn default_true() -> bool {
+    true
 }
 
 #[derive(Clone, Debug, Deserialize, Serialize)]
@@ -130,7 +280,10 @@ pub struct Git {
 
 impl Default for Git {
     fn default() -> Git {
-        Git { main_branch: default_main_branch(), remote: default_remote() }
+        Git {
+            main_branch: default_main_branch(),
+            remote: default_remote(),
+        }
     }
 }
 
@@ -153,6 +306,10 @@ pub struct Task {
     /// Task branch names; `{NNN}` is the task number, `{slug}` the short name.
     #[serde(default = "default_branch_template")]
     pub branch_template: String,
+    /// The task ledger file (relative to the root) in which a task id must
+    /// appear before `task-start` creates its branch; none: no such check.
+    #[serde(default)]
+    pub ledger: Option<String>,
 }
 
 impl Default for Task {
@@ -161,6 +318,7 @@ impl Default for Task {
             id_prefix: default_id_prefix(),
             id_digits: default_id_digits(),
             branch_template: default_branch_template(),
+            ledger: None,
         }
     }
 }
@@ -205,7 +363,10 @@ pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl Step {
     pub fn timeout(&self) -> Duration {
-        self.timeout.as_deref().and_then(|t| parse_duration(t).ok()).unwrap_or(DEFAULT_STEP_TIMEOUT)
+        self.timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(DEFAULT_STEP_TIMEOUT)
     }
 }
 
@@ -221,14 +382,22 @@ pub struct Migration {
 /// `"90s"`, `"10m"`, `"2h"`: a finite, non-zero duration.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like \"90s\", \"10m\" or \"2h\""))?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like \"90s\", \"10m\" or \"2h\""))?;
     let secs = match unit {
         "s" => n,
         "m" => n.saturating_mul(60),
         "h" => n.saturating_mul(3600),
-        _ => return Err(format!("{text:?} is not a duration like \"90s\", \"10m\" or \"2h\"")),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration like \"90s\", \"10m\" or \"2h\""
+            ))
+        }
     };
     if secs == 0 || secs > 7 * 24 * 3600 {
         return Err(format!("{text:?} must be between 1s and 168h"));
@@ -248,7 +417,10 @@ pub struct Loaded {
 impl Loaded {
     /// The gate named `name`, or a usage error naming the missing section.
     pub fn gate(&self, name: &str) -> anyhow::Result<&Gate> {
-        self.policy.gates.get(name).ok_or_else(|| self.missing(&format!("gates.{name}")))
+        self.policy
+            .gates
+            .get(name)
+            .ok_or_else(|| self.missing(&format!("gates.{name}")))
     }
 
     /// The usage error for a section the command needs and the defaults
@@ -259,7 +431,9 @@ impl Loaded {
         } else {
             format!("no policy file at {} (built-in defaults apply), and the defaults have no [{section}]", self.path.display())
         };
-        exit::usage(format!("{whence}: add it (see docs/POLICY.md, \"{section}\")"))
+        exit::usage(format!(
+            "{whence}: add it (see docs/POLICY.md, \"{section}\")"
+        ))
     }
 }
 
@@ -268,12 +442,25 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Loaded { policy: Policy::default(), path: path.to_path_buf(), from_file: false })
+            return Ok(Loaded {
+                policy: Policy::default(),
+                path: path.to_path_buf(),
+                from_file: false,
+            })
         }
-        Err(e) => return Err(exit::usage(format!("{}: cannot read the policy file: {e}", path.display()))),
+        Err(e) => {
+            return Err(exit::usage(format!(
+                "{}: cannot read the policy file: {e}",
+                path.display()
+            )))
+        }
     };
     let policy = parse(&text, path)?;
-    Ok(Loaded { policy, path: path.to_path_buf(), from_file: true })
+    Ok(Loaded {
+        policy,
+        path: path.to_path_buf(),
+        from_file: true,
+    })
 }
 
 /// Parses and validates policy text; errors read `file:line:column: what`.
@@ -286,7 +473,11 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<Policy> {
     let problems = validate(&policy);
     if !problems.is_empty() {
         return Err(exit::usage(
-            problems.iter().map(|p| format!("{}: {p}", path.display())).collect::<Vec<_>>().join("\n"),
+            problems
+                .iter()
+                .map(|p| format!("{}: {p}", path.display()))
+                .collect::<Vec<_>>()
+                .join("\n"),
         ));
     }
     Ok(policy)
@@ -331,17 +522,23 @@ fn validate(policy: &Policy) -> Vec<String> {
     }
     for (name, gate) in &policy.gates {
         if gate.steps.is_empty() {
-            problems.push(format!("gates.{name}.steps: a gate needs at least one step"));
+            problems.push(format!(
+                "gates.{name}.steps: a gate needs at least one step"
+            ));
         }
         for p in &gate.prepare {
             if !policy.prepare.contains_key(p) {
-                problems.push(format!("gates.{name}.prepare: no [prepare] list named {p:?}"));
+                problems.push(format!(
+                    "gates.{name}.prepare: no [prepare] list named {p:?}"
+                ));
             }
         }
     }
     let t = &policy.task.branch_template;
     if !t.contains("{NNN}") || !t.contains("{slug}") {
-        problems.push(format!("task.branch-template {t:?} must contain {{NNN}} and {{slug}}"));
+        problems.push(format!(
+            "task.branch-template {t:?} must contain {{NNN}} and {{slug}}"
+        ));
     }
     if policy.task.id_digits == 0 || policy.task.id_digits > 9 {
         problems.push("task.id-digits must be between 1 and 9".to_string());
@@ -349,7 +546,107 @@ fn validate(policy: &Policy) -> Vec<String> {
     if policy.git.main_branch.trim().is_empty() || policy.git.remote.trim().is_empty() {
         problems.push("git.main-branch and git.remote must not be empty".to_string());
     }
+    validate_release(&policy.release, &mut problems);
     problems
+}
+
+/// An env variable name as env files and shells spell it.
+fn env_key_ok(key: &str) -> bool {
+    key.chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// An environment name (`staging`, `prod`): it appears in records and messages.
+pub fn environment_name_ok(name: &str) -> bool {
+    name.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && name.len() <= 32
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// A path inside the repository: relative, no `..`, no leading `-`.
+fn repo_path_ok(path: &str) -> bool {
+    let p = Path::new(path);
+    !path.trim().is_empty()
+        && !path.starts_with('-')
+        && p.is_relative()
+        && p.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+}
+
+fn validate_release(r: &Release, problems: &mut Vec<String>) {
+    if !repo_path_ok(&r.migrations_dir) {
+        problems.push(format!(
+            "release.migrations-dir {:?} must be a relative path inside the repository",
+            r.migrations_dir
+        ));
+    }
+    for f in &r.env_examples {
+        if !repo_path_ok(f) {
+            problems.push(format!(
+                "release.env-examples: {f:?} must be a relative path inside the repository"
+            ));
+        }
+    }
+    for name in r
+        .env_files
+        .keys()
+        .chain([&r.production_environment, &r.staging_environment])
+    {
+        if !environment_name_ok(name) {
+            problems.push(format!(
+                "release: environment name {name:?} must be lower-case letters, digits and '-'"
+            ));
+        }
+    }
+    for (name, path) in &r.env_files {
+        if path.trim().is_empty() || path.starts_with('-') {
+            problems.push(format!(
+                "release.env-files.{name}: {path:?} is not a file path"
+            ));
+        }
+    }
+    let rules = r
+        .parity
+        .must_match
+        .iter()
+        .map(|(n, k)| ("must-match", n, k));
+    for (kind, name, list) in rules.chain(
+        r.parity
+            .must_differ
+            .iter()
+            .map(|(n, k)| ("must-differ", n, k)),
+    ) {
+        if list.is_empty() {
+            problems.push(format!(
+                "release.parity.{kind}.{name}: a rule needs at least one key"
+            ));
+        }
+        for key in list.iter().filter(|k| !env_key_ok(k)) {
+            problems.push(format!(
+                "release.parity.{kind}.{name}: {key:?} is not an environment variable name"
+            ));
+        }
+    }
+    for key in r.parity.secrets.iter().filter(|k| !env_key_ok(k)) {
+        problems.push(format!(
+            "release.parity.secrets: {key:?} is not an environment variable name"
+        ));
+    }
+    for (name, list) in &r.parity.must_differ {
+        for key in list.iter().filter(|k| r.parity.secrets.contains(k)) {
+            problems.push(format!(
+                "release.parity.must-differ.{name}: {key} is a secret (release.parity.secrets), whose value env-parity never reads; list a non-secret locator instead (a host, a database name)"
+            ));
+        }
+    }
 }
 
 impl Policy {
@@ -373,12 +670,57 @@ impl Policy {
             timeout: Some("10m".into()),
         };
         Policy {
-            git: Git { main_branch: "main".into(), remote: "origin".into() },
-            task: Task { id_prefix: "TASK-".into(), id_digits: 3, branch_template: "task-{NNN}-{slug}".into() },
+            git: Git {
+                main_branch: "main".into(),
+                remote: "origin".into(),
+            },
+            task: Task {
+                id_prefix: "TASK-".into(),
+                id_digits: 3,
+                branch_template: "task-{NNN}-{slug}".into(),
+                ledger: Some("tasks/BACKLOG.md".into()),
+            },
             prepare: BTreeMap::from([("<name>".to_string(), vec![step.clone()])]),
-            gates: BTreeMap::from([("<name>".to_string(), Gate { prepare: vec!["<name>".into()], steps: vec![step] })]),
-            migration: Migration { default_database_url: Some("sqlite:///target/release-gate.db".into()) },
-            github: Github { repository: Some("acme/service".into()) },
+            gates: BTreeMap::from([(
+                "<name>".to_string(),
+                Gate {
+                    prepare: vec!["<name>".into()],
+                    steps: vec![step],
+                },
+            )]),
+            migration: Migration {
+                default_database_url: Some("sqlite:///target/release-gate.db".into()),
+            },
+            github: Github {
+                repository: Some("acme/service".into()),
+                required_checks: vec!["check".into(), "test".into()],
+                required_approving_review_count: 1,
+                required_conversation_resolution: true,
+                dismiss_stale_reviews: false,
+                require_code_owner_reviews: false,
+                require_last_push_approval: false,
+            },
+            release: Release {
+                migrations_dir: "alembic/versions".into(),
+                env_examples: vec![".env.example".into()],
+                production_environment: "prod".into(),
+                staging_environment: "staging".into(),
+                env_files: BTreeMap::from([(
+                    "<name>".to_string(),
+                    "deploy/staging.env".to_string(),
+                )]),
+                parity: Parity {
+                    must_match: BTreeMap::from([(
+                        "<name>".to_string(),
+                        vec!["API_AUTH_ENABLED".to_string()],
+                    )]),
+                    must_differ: BTreeMap::from([(
+                        "<name>".to_string(),
+                        vec!["REDIS_URL".to_string()],
+                    )]),
+                    secrets: vec!["API_KEY".into()],
+                },
+            },
             deploy: Deploy {
                 environments: BTreeMap::from([(
                     "<name>".to_string(),
@@ -414,7 +756,9 @@ mod tests {
     use super::*;
 
     fn err_of(text: &str) -> String {
-        parse(text, Path::new("xtask.toml")).unwrap_err().to_string()
+        parse(text, Path::new("xtask.toml"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -455,6 +799,31 @@ mod tests {
         assert!(err.contains("argv must name a program"), "{err}");
         assert!(err.contains("timeout"), "{err}");
         assert!(err.contains("no [prepare] list named \"deps\""), "{err}");
+    }
+
+    #[test]
+    fn release_settings_are_validated_together() {
+        let err = err_of(
+            "[release]\nmigrations-dir = \"../x\"\nproduction-environment = \"Prod\"\n[release.parity]\nsecrets = [\"API_KEY\", \"bad-key\"]\n[release.parity.must-differ]\nkeys = [\"API_KEY\"]\nempty = []\n",
+        );
+        assert!(err.contains("release.migrations-dir \"../x\""), "{err}");
+        assert!(err.contains("environment name \"Prod\""), "{err}");
+        assert!(
+            err.contains("\"bad-key\" is not an environment variable name"),
+            "{err}"
+        );
+        assert!(
+            err.contains("must-differ.keys: API_KEY is a secret"),
+            "{err}"
+        );
+        assert!(
+            err.contains("must-differ.empty: a rule needs at least one key"),
+            "{err}"
+        );
+        let p = parse("", Path::new("x")).unwrap();
+        assert_eq!(p.release.production_environment, "prod");
+        assert_eq!(p.release.migrations_dir, "alembic/versions");
+        assert!(p.release.parity.must_differ.contains_key("compose-project"));
     }
 
     #[test]

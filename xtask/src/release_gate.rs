@@ -80,10 +80,18 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         Some(url) => url,
         None => match &ctx.policy.policy.migration.default_database_url {
             Some(url) => url.clone(),
-            None => return Err(exit::usage(format!("RELEASE_GATE_DATABASE_URL is required\n{USAGE_LINE}"))),
+            None => {
+                return Err(exit::usage(format!(
+                    "RELEASE_GATE_DATABASE_URL is required\n{USAGE_LINE}"
+                )))
+            }
         },
     };
-    let missing: Vec<&str> = BUILTIN_STEPS.iter().copied().filter(|s| !builtin_available(s)).collect();
+    let missing: Vec<&str> = BUILTIN_STEPS
+        .iter()
+        .copied()
+        .filter(|s| !builtin_available(s))
+        .collect();
     if !missing.is_empty() {
         return Err(exit::usage(format!(
             "release-gate cannot run: step{} {} not available in this version of the xtask; the gate does not skip steps",
@@ -92,15 +100,12 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         )));
     }
     let policy = &ctx.policy;
-    let mut gates = vec!["check", "test"];
-    if include_eval || policy.policy.gates.contains_key("audit-eval") {
-        gates.push("audit-eval");
-    }
-    for g in &gates {
-        if *g != "audit-eval" || include_eval {
-            policy.gate(g)?;
-        }
-    }
+    let check = policy.gate("check")?;
+    let test = policy.gate("test")?;
+    let eval = match include_eval {
+        true => Some(policy.gate("audit-eval")?),
+        false => policy.policy.gates.get("audit-eval"),
+    };
 
     let mut bypasses = Vec::new();
     if skip_autogen {
@@ -110,51 +115,50 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         ));
     }
 
-    // Preparation of every gate first, each list once.
+    // Preparation of every gate that runs comes first, each list once.
     let mut done = Vec::new();
     let mut steps = Vec::new();
-    for g in &gates {
-        if let Some(gate) = policy.policy.gates.get(*g) {
-            if *g == "audit-eval" && !include_eval {
-                continue;
-            }
-            steps.extend(gate::prepare_steps(policy, &gate.prepare, &mut done));
-        }
+    for g in [Some(check), Some(test), eval.filter(|_| include_eval)]
+        .into_iter()
+        .flatten()
+    {
+        steps.extend(gate::prepare_steps(policy, &g.prepare, &mut done));
     }
-    for g in ["check", "test"] {
-        let gate = policy.gate(g)?;
-        steps.extend(gate::plan_gate(policy, g, None)?.into_iter().filter(|p| p.gate == g));
-        let _ = gate;
-    }
+    steps.extend(gate::own_steps("check", check, None)?);
+    steps.extend(gate::own_steps("test", test, None)?);
     steps.push(self_step(ctx, "docs-freshness", Vec::new()));
-    let mut migration_env = vec![("MIGRATION_GATE_DATABASE_URL".to_string(), url.clone())];
-    migration_env.push((
-        "MIGRATION_GATE_VALIDATE_AUTOGEN".to_string(),
-        if skip_autogen { "false" } else { "true" }.to_string(),
-    ));
+    let migration_env = vec![
+        ("MIGRATION_GATE_DATABASE_URL".to_string(), url.clone()),
+        (
+            "MIGRATION_GATE_VALIDATE_AUTOGEN".to_string(),
+            if skip_autogen { "false" } else { "true" }.to_string(),
+        ),
+    ];
     steps.push(self_step(ctx, "db-migration-gate", migration_env));
-    match policy.policy.gates.get("audit-eval") {
-        Some(_) => {
-            let mut eval = gate::plan_gate(policy, "audit-eval", None)?;
-            eval.retain(|p| p.gate == "audit-eval");
+    let not_included = "RELEASE_GATE_INCLUDE_EVAL is not true (set it, or pass --include-eval)";
+    match eval {
+        Some(g) => {
+            let mut eval_steps = gate::own_steps("audit-eval", g, None)?;
             if !include_eval {
-                for p in &mut eval {
-                    p.skip = Some("RELEASE_GATE_INCLUDE_EVAL is not true (set it, or pass --include-eval)".into());
-                }
+                eval_steps
+                    .iter_mut()
+                    .for_each(|p| p.skip = Some(not_included.to_string()));
             }
-            steps.extend(eval);
+            steps.extend(eval_steps);
         }
-        None => steps.push(Planned {
-            gate: "audit-eval".into(),
-            name: "audit-eval".into(),
-            step: Step { name: "audit-eval".into(), argv: vec!["cargo".into(), "xtask".into(), "audit-eval".into()], ..Step::default() },
-            shown: "cargo xtask audit-eval".into(),
-            rerun: "cargo xtask audit-eval".into(),
-            hidden_env: Vec::new(),
-            skip: Some("RELEASE_GATE_INCLUDE_EVAL is not true, and the policy has no [gates.audit-eval]".into()),
-        }),
+        None => {
+            let mut skipped = self_step(ctx, "audit-eval", Vec::new());
+            skipped.skip = Some(format!(
+                "{not_included}; the policy has no [gates.audit-eval]"
+            ));
+            steps.push(skipped);
+        }
     }
-    let plan = Plan { command: "release-gate".into(), steps, bypasses };
+    let plan = Plan {
+        command: "release-gate".into(),
+        steps,
+        bypasses,
+    };
     if flags.dry_run {
         gate::print_plan(ctx, &plan);
         return Ok(());
@@ -163,7 +167,10 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let sh = git::shell(&ctx.root)?;
     let started = OffsetDateTime::now_utc();
     let before = clean_head(&sh)?;
-    output::say(&format!("release-gate target database: {}", crate::redact::redact(&url)));
+    output::say(&format!(
+        "release-gate target database: {}",
+        crate::redact::redact(&url)
+    ));
     let report = gate::execute(ctx, &plan);
     let after = clean_head(&sh)?;
     let record = record_result(&sh, &report, before, after, started, &url);
@@ -172,13 +179,29 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
 
 /// A step that runs this binary's own subcommand, shown as `cargo xtask <name>`.
 fn self_step(ctx: &Ctx, name: &str, hidden_env: Vec<(String, String)>) -> Planned {
-    let exe = std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "xtask".into());
-    let mut argv = vec![exe, name.to_string(), "--root".into(), ctx.root.to_string_lossy().into_owned()];
-    argv.extend(["--policy".into(), ctx.policy.path.to_string_lossy().into_owned()]);
+    let exe = std::env::current_exe()
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "xtask".into());
+    let mut argv = vec![
+        exe,
+        name.to_string(),
+        "--root".into(),
+        ctx.root.to_string_lossy().into_owned(),
+    ];
+    argv.extend([
+        "--policy".into(),
+        ctx.policy.path.to_string_lossy().into_owned(),
+    ]);
     Planned {
         gate: name.into(),
         name: name.into(),
-        step: Step { name: name.into(), argv, cwd: None, env: BTreeMap::new(), timeout: None },
+        step: Step {
+            name: name.into(),
+            argv,
+            cwd: None,
+            env: BTreeMap::new(),
+            timeout: None,
+        },
         shown: format!("cargo xtask {name}"),
         rerun: format!("cargo xtask {name}"),
         hidden_env,
@@ -213,13 +236,18 @@ fn record_result(
     let (sha, tree) = match (before, after) {
         (Some(b), Some(a)) if b == a => b,
         (None, _) => {
-            let why = "the working tree had uncommitted changes, which are not what the commit SHA holds";
-            output::warning(&format!("no gate record written: {why}; commit, then rerun release-gate"));
+            let why =
+                "the working tree had uncommitted changes, which are not what the commit SHA holds";
+            output::warning(&format!(
+                "no gate record written: {why}; commit, then rerun release-gate"
+            ));
             return json!({ "written": false, "reason": why });
         }
         _ => {
             let why = "the working tree or HEAD changed while the gate ran";
-            output::warning(&format!("no gate record written: {why}; rerun release-gate on a clean tree"));
+            output::warning(&format!(
+                "no gate record written: {why}; rerun release-gate on a clean tree"
+            ));
             return json!({ "written": false, "reason": why });
         }
     };
@@ -227,13 +255,23 @@ fn record_result(
     let record = GateRecord {
         sha: sha.clone(),
         tree,
-        status: if report.status == Status::Passed { "passed" } else { "failed" }.to_string(),
+        status: if report.status == Status::Passed {
+            "passed"
+        } else {
+            "failed"
+        }
+        .to_string(),
         started_at: started.format(&Rfc3339).unwrap_or_default(),
         finished_at: now.format(&Rfc3339).unwrap_or_default(),
         steps: report
             .steps
             .iter()
-            .map(|s| RecordStep { gate: s.gate.clone(), name: s.name.clone(), status: s.status.clone(), duration_ms: s.duration_ms })
+            .map(|s| RecordStep {
+                gate: s.gate.clone(),
+                name: s.name.clone(),
+                status: s.status.clone(),
+                duration_ms: s.duration_ms,
+            })
             .collect(),
         bypasses: report.bypasses.clone(),
         database: Some(crate::redact::redact(url)),
@@ -242,7 +280,10 @@ fn record_result(
     let line = crate::redact::redact(&serde_json::to_string(&record).unwrap_or_default());
     match git::append_note(sh, NOTES_REF, &sha, &line) {
         Ok(()) => {
-            output::say(&format!("gate record ({}) written to refs/notes/{NOTES_REF} for {sha}", record.status));
+            output::say(&format!(
+                "gate record ({}) written to refs/notes/{NOTES_REF} for {sha}",
+                record.status
+            ));
             json!({ "written": true, "sha": sha, "notes_ref": format!("refs/notes/{NOTES_REF}") })
         }
         Err(e) => {
@@ -254,7 +295,9 @@ fn record_result(
 
 /// Every gate record on `sha`, oldest first.
 pub fn records(sh: &xshell::Shell, sha: &str) -> anyhow::Result<Vec<GateRecord>> {
-    let Some(text) = git::note(sh, NOTES_REF, sha)? else { return Ok(Vec::new()) };
+    let Some(text) = git::note(sh, NOTES_REF, sha)? else {
+        return Ok(Vec::new());
+    };
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let record: GateRecord = serde_json::from_str(line)
@@ -272,7 +315,11 @@ pub fn latest_record(sh: &xshell::Shell, sha: &str) -> anyhow::Result<Option<Gat
 pub fn status(ctx: &Ctx, flags: &StatusFlags) -> anyhow::Result<()> {
     let sh = git::shell(&ctx.root)?;
     let Some(sha) = git::resolve_commit(&sh, &flags.rev)? else {
-        return Err(exit::usage(format!("{} does not name a commit in {}", flags.rev, ctx.root.display())));
+        return Err(exit::usage(format!(
+            "{} does not name a commit in {}",
+            flags.rev,
+            ctx.root.display()
+        )));
     };
     let record = latest_record(&sh, &sha)?;
     match ctx.format {

@@ -504,18 +504,13 @@ fn validate_url(url: &str) -> Result<(), String> {
 
 /// `vX.Y.Z`, nothing else.
 fn validate_tag(tag: &str) -> anyhow::Result<()> {
-    if release_version(tag).is_some() {
+    if crate::tags::parse(tag).is_some() {
         Ok(())
     } else {
         Err(exit::usage(format!(
             "{tag:?} is not a release tag: use vMAJOR.MINOR.PATCH, e.g. v1.4.0"
         )))
     }
-}
-
-fn release_version(tag: &str) -> Option<semver::Version> {
-    let v = semver::Version::parse(tag.strip_prefix('v')?).ok()?;
-    (v.pre.is_empty() && v.build.is_empty()).then_some(v)
 }
 
 fn validate_reason(reason: &str) -> anyhow::Result<()> {
@@ -627,7 +622,7 @@ fn release_tag_of(sh: &Shell, sha: &str) -> anyhow::Result<Option<String>> {
         .read()?;
     Ok(out
         .lines()
-        .filter_map(|t| release_version(t.trim()).map(|v| (v, t.trim().to_string())))
+        .filter_map(|t| crate::tags::parse(t.trim()).map(|v| (v, t.trim().to_string())))
         .max()
         .map(|(_, t)| t))
 }
@@ -646,16 +641,27 @@ pub fn current_deployment<'a>(entries: &'a [Entry], env: &str) -> Option<&'a Ent
 
 /// The last known good of `env`: the most recent passing verification of a
 /// release tag in `env` recorded before the current deployment, of another
-/// revision than the current one. `entries` are in time order.
+/// revision than the current one, and not rolled back away from since (a
+/// rollback from a revision says it was not good after all; release-notes
+/// judges the same way). `entries` are in time order.
 pub fn last_known_good<'a>(entries: &'a [Entry], env: &str) -> Option<&'a Entry> {
     let current = entries.iter().rposition(|e| is_deployment(e, env))?;
     let current_sha = &entries[current].sha;
+    let rolled_back_from = |pass: &Entry| {
+        entries.iter().any(|e| {
+            e.environment == env
+                && e.action == Action::Rollback
+                && e.from_sha.as_deref() == Some(pass.sha.as_str())
+                && e.time > pass.time
+        })
+    };
     entries[..current].iter().rev().find(|e| {
         e.environment == env
             && e.action == Action::Verify
             && e.passed()
             && e.tag.is_some()
             && &e.sha != current_sha
+            && !rolled_back_from(e)
     })
 }
 
@@ -1306,17 +1312,32 @@ mod tests {
         ];
         assert_eq!(current_deployment(&entries, "staging").unwrap().sha, c);
         assert_eq!(last_known_good(&entries, "staging").unwrap().sha, a);
-        // After rolling back to a, the last known good before it is not a itself.
+        // Rolled back from c to a: c passed its verification, but the rollback
+        // away from it says it was not good; a is what runs. Nothing is left.
         let mut later = entries.clone();
+        let mut rollback = entry(&a, "staging", Action::Rollback, true, Some("v1.0.0"), "7");
+        rollback.from_sha = Some(c.clone());
+        later.push(rollback);
         later.push(entry(
             &a,
             "staging",
-            Action::Rollback,
+            Action::Verify,
             true,
             Some("v1.0.0"),
-            "7",
+            "8",
         ));
-        assert_eq!(last_known_good(&later, "staging").unwrap().sha, c);
+        assert!(last_known_good(&later, "staging").is_none());
+        // Then d goes out: the last known good is a again, never c.
+        let d = "d".repeat(40);
+        later.push(entry(
+            &d,
+            "staging",
+            Action::Deploy,
+            true,
+            Some("v1.3.0"),
+            "9",
+        ));
+        assert_eq!(last_known_good(&later, "staging").unwrap().sha, a);
         assert!(last_known_good(&entries[..2], "staging").is_none());
         assert!(last_known_good(&entries, "dev").is_none());
     }

@@ -6,4 +6,8 @@ mod support;
 
 mod deploy;
 mod gates;
+mod protect_main;
+mod release;
+mod task_finish;
+mod task_start;
 mod workflows;

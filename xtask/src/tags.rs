@@ -1,0 +1,217 @@
+//! Release tags: `vMAJOR.MINOR.PATCH`, ordered by semver precedence (never
+//! by string: `v1.10.0` comes after `v1.9.0`), locally and on the remote.
+
+use semver::Version;
+use xshell::{cmd, Shell};
+
+/// A release tag and the commit it names (annotated tags are peeled).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Tag {
+    pub name: String,
+    pub version: Version,
+    pub sha: String,
+}
+
+/// The version of a release tag name: `v` then a strict `X.Y.Z` (no
+/// pre-release, no build metadata, no leading zeros), else `None`.
+pub fn parse(name: &str) -> Option<Version> {
+    let rest = name.strip_prefix('v')?;
+    let version = Version::parse(rest).ok()?;
+    (version.pre.is_empty() && version.build.is_empty()).then_some(version)
+}
+
+/// A version the user typed (`1.2.3` or `v1.2.3`), or what is wrong with it.
+pub fn parse_user_version(input: &str) -> Result<Version, String> {
+    let text = input.trim();
+    let bare = text.strip_prefix('v').unwrap_or(text);
+    match Version::parse(bare) {
+        Ok(v) if v.pre.is_empty() && v.build.is_empty() => Ok(v),
+        Ok(_) => Err(format!(
+            "{input:?} has a pre-release or build part: release tags are plain vMAJOR.MINOR.PATCH"
+        )),
+        Err(e) => Err(format!(
+            "{input:?} is not a semantic version MAJOR.MINOR.PATCH (e.g. 1.4.0): {e}"
+        )),
+    }
+}
+
+/// Tags that look like release tags (`v` and a digit) but are not strict
+/// semver, so that they can be reported instead of silently ignored.
+pub fn looks_like_release(name: &str) -> bool {
+    name.strip_prefix('v')
+        .and_then(|r| r.chars().next())
+        .is_some_and(|c| c.is_ascii_digit())
+}
+
+/// Parses `<name> <sha>` lines into tags sorted by version (lowest first);
+/// also returns the `v<digit>…` names that are not strict semver.
+pub fn from_lines(lines: &[(String, String)]) -> (Vec<Tag>, Vec<String>) {
+    let mut tags = Vec::new();
+    let mut odd = Vec::new();
+    for (name, sha) in lines {
+        match parse(name) {
+            Some(version) => tags.push(Tag {
+                name: name.clone(),
+                version,
+                sha: sha.clone(),
+            }),
+            None if looks_like_release(name) => odd.push(name.clone()),
+            None => {}
+        }
+    }
+    tags.sort_by(|a, b| a.version.cmp(&b.version).then_with(|| a.name.cmp(&b.name)));
+    tags.dedup_by(|a, b| a.name == b.name);
+    (tags, odd)
+}
+
+/// The local release tags, lowest version first.
+pub fn local(sh: &Shell) -> anyhow::Result<(Vec<Tag>, Vec<String>)> {
+    let format = "%(refname:short) %(objectname) %(*objectname)";
+    let out = cmd!(sh, "git for-each-ref --format={format} refs/tags/v*")
+        .quiet()
+        .read()?;
+    let lines: Vec<(String, String)> = out
+        .lines()
+        .filter_map(|l| {
+            let mut parts = l.split_whitespace();
+            let name = parts.next()?;
+            let object = parts.next()?;
+            // The peeled object (annotated tags) wins over the tag object.
+            let sha = parts.next().unwrap_or(object);
+            Some((name.to_string(), sha.to_string()))
+        })
+        .collect();
+    Ok(from_lines(&lines))
+}
+
+/// `<sha>\trefs/tags/<name>[^{}]` lines as (name, commit sha), peeled
+/// entries winning over the tag objects.
+pub fn ls_remote_tags(text: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    for line in text.lines() {
+        let Some((sha, refname)) = line.split_once('\t') else {
+            continue;
+        };
+        let Some(name) = refname.trim().strip_prefix("refs/tags/") else {
+            continue;
+        };
+        let (name, peeled) = match name.strip_suffix("^{}") {
+            Some(n) => (n, true),
+            None => (name, false),
+        };
+        match out.iter_mut().find(|(n, _)| n == name) {
+            Some(entry) if peeled => entry.1 = sha.trim().to_string(),
+            Some(_) => {}
+            None => out.push((name.to_string(), sha.trim().to_string())),
+        }
+    }
+    out
+}
+
+/// The highest tag, if any.
+pub fn latest(tags: &[Tag]) -> Option<&Tag> {
+    tags.iter().max_by(|a, b| a.version.cmp(&b.version))
+}
+
+/// The next version after `current` for a bump of `part`.
+pub fn bump(current: Option<&Version>, part: Bump) -> Version {
+    let base = current.cloned().unwrap_or(Version::new(0, 0, 0));
+    match part {
+        Bump::Major => Version::new(base.major + 1, 0, 0),
+        Bump::Minor => Version::new(base.major, base.minor + 1, 0),
+        Bump::Patch => Version::new(base.major, base.minor, base.patch + 1),
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Bump {
+    Patch,
+    Minor,
+    Major,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(lines: &[(&str, &str)]) -> Vec<String> {
+        let owned: Vec<(String, String)> = lines
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        from_lines(&owned).0.into_iter().map(|t| t.name).collect()
+    }
+
+    #[test]
+    fn tags_are_ordered_by_semver_not_by_string() {
+        let got = names(&[
+            ("v1.10.0", "a"),
+            ("v1.9.0", "b"),
+            ("v1.9.10", "c"),
+            ("v0.1.0", "d"),
+            ("v1.9.2", "e"),
+        ]);
+        assert_eq!(got, ["v0.1.0", "v1.9.0", "v1.9.2", "v1.9.10", "v1.10.0"]);
+    }
+
+    #[test]
+    fn only_strict_release_tags_count() {
+        let lines: Vec<(String, String)> = [
+            "v1.2",
+            "v1.2.3-rc.1",
+            "v01.2.3",
+            "vendor-x",
+            "1.2.3",
+            "v1.2.3+b",
+            "v2.0.0",
+        ]
+        .iter()
+        .map(|n| (n.to_string(), "s".to_string()))
+        .collect();
+        let (tags, odd) = from_lines(&lines);
+        assert_eq!(
+            tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
+            ["v2.0.0"]
+        );
+        assert_eq!(odd, ["v1.2", "v1.2.3-rc.1", "v01.2.3", "v1.2.3+b"]);
+    }
+
+    #[test]
+    fn bumps_follow_semver() {
+        let v = Version::new(1, 4, 2);
+        assert_eq!(bump(Some(&v), Bump::Patch), Version::new(1, 4, 3));
+        assert_eq!(bump(Some(&v), Bump::Minor), Version::new(1, 5, 0));
+        assert_eq!(bump(Some(&v), Bump::Major), Version::new(2, 0, 0));
+        assert_eq!(bump(None, Bump::Patch), Version::new(0, 0, 1));
+        assert_eq!(bump(None, Bump::Minor), Version::new(0, 1, 0));
+    }
+
+    #[test]
+    fn user_versions_are_strict() {
+        assert_eq!(parse_user_version("v1.2.3").unwrap(), Version::new(1, 2, 3));
+        assert_eq!(parse_user_version("1.2.3").unwrap(), Version::new(1, 2, 3));
+        for bad in [
+            "1.2",
+            "x",
+            "1.2.3-rc.1",
+            "1.2.3+meta",
+            "",
+            "--force",
+            "01.2.3",
+        ] {
+            assert!(parse_user_version(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn ls_remote_peels_annotated_tags() {
+        let text = "aaa\trefs/tags/v1.0.0\nbbb\trefs/tags/v1.0.0^{}\nccc\trefs/tags/v1.1.0\n";
+        assert_eq!(
+            ls_remote_tags(text),
+            vec![
+                ("v1.0.0".to_string(), "bbb".to_string()),
+                ("v1.1.0".to_string(), "ccc".to_string())
+            ]
+        );
+    }
+}

@@ -1,0 +1,868 @@
+//! `task-finish [TASK] [--merge]`: the runbook's last steps (merge only when
+//! the required checks are green, delete the merged branch, sync main).
+//!
+//! With a GitHub repository it finds the task's PR through the REST API;
+//! `--merge` waits for the required checks on the PR head and squash-merges
+//! it. Once the PR is merged it switches to main, pulls, verifies that the
+//! merge commit is on main, and only then deletes the task branch, locally
+//! and on the remote. Without GitHub, the branch tip must be reachable from
+//! the remote main. Every step looks at the state first, so running it again
+//! after a partial run continues where it stopped; a branch whose work is
+//! not on main is never deleted.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use xshell::{cmd, Shell};
+
+use crate::output::{self, Format};
+use crate::preflight::{self, is_ancestor, short};
+use crate::{env, exit, git, github, task, Ctx};
+
+const DEFAULT_POLL: Duration = Duration::from_secs(10);
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+#[derive(clap::Args, Debug)]
+pub struct Flags {
+    /// The task id [default: the current task branch's, else env TASK].
+    #[arg(value_name = "TASK")]
+    pub task: Option<String>,
+    /// Wait for the PR's required checks, then squash-merge it through GitHub's API.
+    #[arg(long)]
+    pub merge: bool,
+    /// How often to look at the checks, e.g. 10s or 500ms [default: 10s; env TASK_FINISH_POLL_INTERVAL].
+    #[arg(long, value_name = "DURATION")]
+    pub poll_interval: Option<String>,
+    /// How long to wait for the checks, e.g. 30m [default: 30m; env TASK_FINISH_CHECKS_TIMEOUT].
+    #[arg(long, value_name = "DURATION")]
+    pub checks_timeout: Option<String>,
+}
+
+/// What is known about the merged work: the squash/merge commit and the
+/// PR head that was merged (GitHub), or nothing beyond the branch tips
+/// (plain git, where the tips themselves must be on main).
+struct Merged {
+    merge_commit: Option<String>,
+    head: Option<String>,
+}
+
+struct Finish<'a> {
+    ctx: &'a Ctx,
+    sh: Shell,
+    main: String,
+    remote: String,
+    id: String,
+    branch: Option<String>,
+    log: Vec<String>,
+}
+
+impl Finish<'_> {
+    fn say(&mut self, line: String) {
+        if self.ctx.format == Format::Human {
+            output::say(&format!("  {line}"));
+        }
+        self.log.push(line);
+    }
+}
+
+pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
+    // Validate everything before looking anything up.
+    let poll = duration_setting(
+        "--poll-interval",
+        flags.poll_interval.clone(),
+        "TASK_FINISH_POLL_INTERVAL",
+        DEFAULT_POLL,
+    )?;
+    let timeout = duration_setting(
+        "--checks-timeout",
+        flags.checks_timeout.clone(),
+        "TASK_FINISH_CHECKS_TIMEOUT",
+        DEFAULT_TIMEOUT,
+    )?;
+    let (main, remote) = preflight::validate_names(ctx)?;
+    let sh = git::shell(&ctx.root)?;
+    let policy = &ctx.policy.policy;
+    let given = match flags.task.clone().or_else(|| env::var("TASK")) {
+        Some(raw) => Some(task::normalize_id(&policy.task, &raw)?),
+        None => None,
+    };
+    let current = git::current_branch(&sh)?;
+    let on_task = current
+        .as_deref()
+        .and_then(|b| task::task_of_branch(&policy.task, b).map(|id| (b.to_string(), id)));
+    let (id, branch) = match (on_task, given) {
+        (Some((b, id)), Some(g)) if g != id => {
+            return Err(exit::usage(format!(
+                "the current branch {b} belongs to {id}, not {g}: run task-finish on {g}'s branch, or from {main} with TASK={g}"
+            )))
+        }
+        (Some((b, id)), _) => (id, Some(b)),
+        (None, Some(id)) => {
+            let branch = find_branch(ctx, &sh, &remote, &id)?;
+            (id, branch)
+        }
+        (None, None) => {
+            return Err(exit::usage(format!(
+                "{} is not a task branch: run task-finish on the task's branch, or name the task: cargo xtask task-finish TASK-117",
+                current.as_deref().unwrap_or("detached HEAD")
+            )))
+        }
+    };
+    let repo = github::repository(&sh, policy.github.repository.as_deref(), &remote)?;
+    if flags.merge && repo.is_none() {
+        return Err(exit::usage(
+            "--merge needs a GitHub repository (GITHUB_REPOSITORY, [github] repository, or a github.com origin URL); without one, merge with your own tools, then run cargo xtask task-finish",
+        ));
+    }
+    // Branches are switched below: the tree must be clean and idle.
+    let dirty = git::dirty_paths(&sh)?;
+    let busy = preflight::operations_in_progress(&sh)?;
+    if !dirty.is_empty() || !busy.is_empty() {
+        let mut evidence: Vec<String> = busy
+            .iter()
+            .map(|(w, f)| format!("{w} is in progress ({f})"))
+            .collect();
+        evidence.extend(dirty.iter().take(20).cloned());
+        return Err(exit::failed(format!(
+            "task-finish switches to {main}, so the working tree must be clean with nothing in progress:\n  {}\nfix: commit the work on its task branch, or git stash push --include-untracked",
+            evidence.join("\n  ")
+        )));
+    }
+
+    if ctx.format == Format::Human {
+        output::say(&format!(
+            "task-finish {id}{}:",
+            branch
+                .as_deref()
+                .map(|b| format!(" ({b})"))
+                .unwrap_or_default()
+        ));
+    }
+    let mut f = Finish {
+        ctx,
+        sh,
+        main,
+        remote,
+        id,
+        branch,
+        log: Vec::new(),
+    };
+    let mut pr_report = Value::Null;
+    let merged = match (&repo, f.branch.clone()) {
+        (_, None) => {
+            f.say(format!(
+                "no branch of {} is left locally or on {}: nothing to merge or delete",
+                f.id, f.remote
+            ));
+            Merged {
+                merge_commit: None,
+                head: None,
+            }
+        }
+        (Some(repo), Some(branch)) => {
+            let token = github::token()?.ok_or_else(|| {
+                exit::usage("task-finish needs a GitHub token: set GH_TOKEN (or GH_TOKEN_FILE / GITHUB_TOKEN), or run gh auth login")
+            })?;
+            let client = github::Client::new(repo.clone(), token);
+            let (merged, pr) =
+                merge_on_github(&mut f, &client, &branch, flags.merge, poll, timeout)?;
+            pr_report = pr;
+            merged
+        }
+        (None, Some(branch)) => merged_in_git(&mut f, &branch)?,
+    };
+    let main_head = sync_and_clean(&mut f, repo.as_deref(), &merged)?;
+    match ctx.format {
+        Format::Json => output::json(&json!({
+            "command": "task-finish",
+            "status": "finished",
+            "task": f.id,
+            "branch": f.branch,
+            "pr": pr_report,
+            "merge_commit": merged.merge_commit,
+            "main": main_head,
+            "steps": f.log,
+        })),
+        Format::Human => {
+            output::say(&format!(
+                "{} {main_head}",
+                output::green(&format!("Task {} finished; {} is at", f.id, f.main))
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A duration from the flag, else the environment, else the default:
+/// `500ms`, `10s`, `5m`, `1h`.
+fn duration_setting(
+    flag: &str,
+    value: Option<String>,
+    var: &str,
+    default: Duration,
+) -> anyhow::Result<Duration> {
+    let (from, value) = match value {
+        Some(v) => (flag.to_string(), v),
+        None => match env::var(var) {
+            Some(v) => (var.to_string(), v),
+            None => return Ok(default),
+        },
+    };
+    parse_duration(&value).map_err(|e| exit::usage(format!("{from}: {e}")))
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match text.trim().strip_suffix("ms") {
+        Some(ms) => match ms.parse::<u64>() {
+            Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
+            _ => Err(format!(
+                "{text:?} is not a duration like \"500ms\", \"10s\" or \"30m\""
+            )),
+        },
+        None => crate::policy::parse_duration(text),
+    }
+}
+
+/// The task's branch when not on it: the one local or remote branch of that
+/// task, `None` when none is left (a finished task), an error when several.
+fn find_branch(ctx: &Ctx, sh: &Shell, remote: &str, id: &str) -> anyhow::Result<Option<String>> {
+    let t = &ctx.policy.policy.task;
+    let local = cmd!(sh, "git for-each-ref --format=%(refname:short) refs/heads/")
+        .quiet()
+        .read()?;
+    let listing = cmd!(sh, "git ls-remote --heads {remote}")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    if !listing.status.success() {
+        return Err(exit::failed(format!(
+            "cannot list the branches of {remote}: {}",
+            String::from_utf8_lossy(&listing.stderr).trim()
+        )));
+    }
+    let remote_listing = String::from_utf8_lossy(&listing.stdout).into_owned();
+    let remote_names = remote_listing
+        .lines()
+        .filter_map(|l| l.split_once('\t')?.1.strip_prefix("refs/heads/"));
+    let mut found: Vec<String> = local
+        .lines()
+        .chain(remote_names)
+        .filter(|b| task::task_of_branch(t, b).as_deref() == Some(id))
+        .map(str::to_string)
+        .collect();
+    found.sort();
+    found.dedup();
+    match found.len() {
+        0 | 1 => Ok(found.pop()),
+        _ => Err(exit::usage(format!(
+            "{id} has several branches ({}): switch to the one to finish (git switch <branch>) and run task-finish there",
+            found.join(", ")
+        ))),
+    }
+}
+
+/// Local and remote tips of `branch`.
+fn tips(f: &Finish, branch: &str) -> anyhow::Result<(Option<String>, Option<String>)> {
+    let sh = &f.sh;
+    let local = preflight::rev(sh, &format!("refs/heads/{branch}"));
+    let full = format!("refs/heads/{branch}");
+    let remote = &f.remote;
+    let out = cmd!(sh, "git ls-remote --exit-code --heads {remote} {full}")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    let remote_tip = match out.status.code() {
+        Some(0) => String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .next()
+            .map(str::to_string),
+        Some(2) => None,
+        _ => {
+            return Err(exit::failed(format!(
+                "cannot tell whether {branch} exists on {remote}: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )))
+        }
+    };
+    Ok((local, remote_tip))
+}
+
+/// Without GitHub: the branch's tips must already be on the remote main.
+fn merged_in_git(f: &mut Finish, branch: &str) -> anyhow::Result<Merged> {
+    fetch_main(f)?;
+    let upstream = format!("refs/remotes/{}/{}", f.remote, f.main);
+    let (local, remote_tip) = tips(f, branch)?;
+    let mut missing = Vec::new();
+    for (what, tip) in [("local", &local), (f.remote.as_str(), &remote_tip)] {
+        if let Some(tip) = tip {
+            if !is_ancestor(&f.sh, tip, &upstream) {
+                missing.push(format!(
+                    "{what} {branch} at {} is not reachable from {}/{}",
+                    short(tip),
+                    f.remote,
+                    f.main
+                ));
+            }
+        }
+    }
+    if !missing.is_empty() {
+        return Err(exit::failed(format!(
+            "the work of {branch} is not on {r}/{m} (no GitHub repository: the branch tip must be reachable from {r}/{m}):\n  {}\nfix: merge it into {m} through its one PR, then rerun cargo xtask task-finish; nothing was changed",
+            missing.join("\n  "),
+            r = f.remote,
+            m = f.main
+        )));
+    }
+    f.say(format!(
+        "{branch} is merged: its tip is reachable from {}/{}",
+        f.remote, f.main
+    ));
+    Ok(Merged {
+        merge_commit: None,
+        head: None,
+    })
+}
+
+fn fetch_main(f: &Finish) -> anyhow::Result<()> {
+    let (sh, remote) = (&f.sh, &f.remote);
+    let refspec = format!("+refs/heads/{m}:refs/remotes/{remote}/{m}", m = f.main);
+    let out = cmd!(sh, "git fetch --quiet --no-tags {remote} {refspec}")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    if !out.status.success() {
+        return Err(exit::failed(format!(
+            "git fetch {remote} {} failed: {}",
+            f.main,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Finds the branch's PR, merges it when asked, and returns what was merged.
+fn merge_on_github(
+    f: &mut Finish,
+    client: &github::Client,
+    branch: &str,
+    merge: bool,
+    poll: Duration,
+    timeout: Duration,
+) -> anyhow::Result<(Merged, Value)> {
+    let repo = client.repo.clone();
+    let owner = repo.split('/').next().unwrap_or_default();
+    let pulls = client.get_all(&format!(
+        "/repos/{repo}/pulls?state=all&head={owner}:{branch}&per_page=100"
+    ))?;
+    let pulls: Vec<&Value> = pulls
+        .iter()
+        .filter(|p| p.pointer("/head/ref").and_then(Value::as_str) == Some(branch))
+        .collect();
+    let open: Vec<&&Value> = pulls.iter().filter(|p| p["state"] == "open").collect();
+    let merged_pr = pulls
+        .iter()
+        .filter(|p| !p["merged_at"].is_null())
+        .max_by_key(|p| p["number"].as_u64());
+    let number = match (open.as_slice(), merged_pr) {
+        ([one], _) => one["number"].as_u64().unwrap_or(0),
+        ([], Some(m)) => m["number"].as_u64().unwrap_or(0),
+        ([], None) if !pulls.is_empty() => {
+            let numbers: Vec<String> = pulls.iter().map(|p| format!("#{}", p["number"])).collect();
+            return Err(exit::failed(format!(
+                "the PR(s) of {branch} ({}) were closed without merging: reopen one, or open a new PR for {branch} with `Primary-Task: {}` in its body",
+                numbers.join(", "),
+                f.id
+            )));
+        }
+        ([], None) => {
+            return Err(exit::failed(format!(
+                "{branch} has no PR in {repo}: push it and open one PR against {m} with this line in its body:\n  Primary-Task: {id}\nfix: git push -u {r} {branch}, then open the PR (gh pr create --base {m} --head {branch} --body 'Primary-Task: {id}')",
+                m = f.main,
+                r = f.remote,
+                id = f.id
+            )))
+        }
+        (several, _) => {
+            let numbers: Vec<String> = several.iter().map(|p| format!("#{}", p["number"])).collect();
+            return Err(exit::failed(format!(
+                "{branch} has {} open PRs ({}): one task = one PR; close the extra ones and rerun",
+                several.len(),
+                numbers.join(", ")
+            )));
+        }
+    };
+    let mut pr = get_pull(client, number)?;
+    let url = pr["html_url"].as_str().unwrap_or_default().to_string();
+    f.say(format!(
+        "PR #{number} {url} ({})",
+        if pr["merged"] == true {
+            "merged"
+        } else {
+            pr["state"].as_str().unwrap_or("?")
+        }
+    ));
+
+    if pr["merged"] != true {
+        if pr["state"] != "open" {
+            return Err(exit::failed(format!(
+                "PR #{number} {url} is {} and not merged",
+                pr["state"]
+            )));
+        }
+        if !merge {
+            return Err(exit::failed(format!(
+                "PR #{number} {url} is open, not merged: merge it when its required checks are green with cargo xtask task-finish --merge (or merge it on GitHub, then rerun cargo xtask task-finish); nothing was changed"
+            )));
+        }
+        if pr["draft"] == true {
+            return Err(exit::failed(format!(
+                "PR #{number} {url} is a draft; refusing to merge: mark it ready for review (gh pr ready {number}) and rerun"
+            )));
+        }
+        let head = pr
+            .pointer("/head/sha")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        anyhow::ensure!(
+            head.len() == 40 && head.chars().all(|c| c.is_ascii_hexdigit()),
+            "PR #{number}: no head SHA"
+        );
+        if let (Some(local), _) = tips(f, branch)? {
+            if local != head {
+                return Err(exit::failed(format!(
+                    "local {branch} is at {local}, but PR #{number}'s head is {head}: push (git push) or pull (git pull --ff-only) so that they agree, then rerun; nothing was merged"
+                )));
+            }
+        }
+        wait_for_checks(f, client, &head, poll, timeout)?;
+        let body = json!({ "merge_method": "squash", "sha": head });
+        let path = format!("/repos/{repo}/pulls/{number}/merge");
+        let resp = client.request("PUT", &path, Some(&body))?;
+        match resp.status {
+            200 => f.say(format!("squash-merged PR #{number} ({})", resp.body["sha"].as_str().unwrap_or("?"))),
+            405 => {
+                return Err(exit::failed(format!(
+                    "GitHub refused to merge PR #{number}: {msg}\nIf main's protection requires more than green checks (reviews, a merge queue, auto-merge), note that auto-merge can only be enabled through GitHub's GraphQL API, which this tool does not use: enable it with `gh pr merge {number} --auto --squash` or in the web UI, then run cargo xtask task-finish once the PR is merged. Nothing was changed locally.",
+                    msg = resp.message()
+                )))
+            }
+            409 => {
+                return Err(exit::failed(format!(
+                    "PR #{number}'s head moved while checks ran ({}): rerun cargo xtask task-finish --merge",
+                    resp.message()
+                )))
+            }
+            _ => return Err(github::http_error(&resp, "PUT", &path)),
+        }
+        pr = get_pull(client, number)?;
+        if pr["merged"] != true {
+            return Err(exit::failed(format!(
+                "PR #{number} is not merged after the merge request; rerun cargo xtask task-finish"
+            )));
+        }
+    }
+    let merge_commit = pr["merge_commit_sha"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let head = pr
+        .pointer("/head/sha")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    if merge_commit.len() != 40 || !merge_commit.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(exit::failed(format!(
+            "PR #{number} is merged but GitHub names no merge commit; nothing was deleted"
+        )));
+    }
+    let report = json!({ "number": number, "url": url, "head": head });
+    Ok((
+        Merged {
+            merge_commit: Some(merge_commit),
+            head,
+        },
+        report,
+    ))
+}
+
+fn get_pull(client: &github::Client, number: u64) -> anyhow::Result<Value> {
+    let path = format!("/repos/{}/pulls/{number}", client.repo);
+    let resp = client.request("GET", &path, None)?;
+    if resp.status != 200 {
+        return Err(github::http_error(&resp, "GET", &path));
+    }
+    Ok(resp.body)
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    Pass,
+    Pending,
+    Fail,
+}
+
+/// The state of one reported check run or commit status.
+fn state_of_run(run: &Value) -> State {
+    if run["status"] != "completed" {
+        return State::Pending;
+    }
+    match run["conclusion"].as_str() {
+        Some("success" | "neutral" | "skipped") => State::Pass,
+        _ => State::Fail,
+    }
+}
+
+fn state_of_status(status: &Value) -> State {
+    match status["state"].as_str() {
+        Some("success") => State::Pass,
+        Some("pending") => State::Pending,
+        _ => State::Fail,
+    }
+}
+
+/// Judges the required checks against what was reported: each required name
+/// is pending until reported, failed when any report of it failed.
+fn judge_checks(required: &[String], reported: &[(String, State)]) -> (State, Vec<String>) {
+    let mut worst = State::Pass;
+    let mut lines = Vec::new();
+    for name in required {
+        let states: Vec<State> = reported
+            .iter()
+            .filter(|(n, _)| n == name)
+            .map(|(_, s)| *s)
+            .collect();
+        let state = if states.contains(&State::Fail) {
+            State::Fail
+        } else if states.is_empty() || states.contains(&State::Pending) {
+            State::Pending
+        } else {
+            State::Pass
+        };
+        let word = match (state, states.is_empty()) {
+            (State::Pass, _) => "passed",
+            (State::Fail, _) => "failed",
+            (State::Pending, true) => "not reported yet",
+            (State::Pending, false) => "pending",
+        };
+        lines.push(format!("{name}: {word}"));
+        worst = match (worst, state) {
+            (State::Fail, _) | (_, State::Fail) => State::Fail,
+            (State::Pending, _) | (_, State::Pending) => State::Pending,
+            _ => State::Pass,
+        };
+    }
+    (worst, lines)
+}
+
+/// The status checks main's protection requires (readable with read access
+/// through the branch endpoint).
+fn required_checks(f: &Finish, client: &github::Client) -> anyhow::Result<Vec<String>> {
+    let path = format!("/repos/{}/branches/{}", client.repo, f.main);
+    let resp = client.request("GET", &path, None)?;
+    if resp.status != 200 {
+        return Err(github::http_error(&resp, "GET", &path));
+    }
+    let p = &resp.body;
+    let mut names: Vec<String> = p
+        .pointer("/protection/required_status_checks/contexts")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default();
+    if let Some(checks) = p
+        .pointer("/protection/required_status_checks/checks")
+        .and_then(Value::as_array)
+    {
+        for c in checks.iter().filter_map(|c| c["context"].as_str()) {
+            if !names.iter().any(|n| n == c) {
+                names.push(c.to_string());
+            }
+        }
+    }
+    Ok(names)
+}
+
+/// Check runs and commit statuses reported on `sha`.
+fn reported_checks(client: &github::Client, sha: &str) -> anyhow::Result<Vec<(String, State)>> {
+    let mut out = Vec::new();
+    let mut next = Some(format!(
+        "/repos/{}/commits/{sha}/check-runs?per_page=100",
+        client.repo
+    ));
+    let mut pages = 0;
+    while let Some(page) = next {
+        pages += 1;
+        anyhow::ensure!(pages <= 20, "check runs of {sha}: more than 20 pages");
+        let resp = client.request("GET", &page, None)?;
+        if resp.status != 200 {
+            return Err(github::http_error(&resp, "GET", &page));
+        }
+        for run in resp.body["check_runs"].as_array().into_iter().flatten() {
+            out.push((
+                run["name"].as_str().unwrap_or_default().to_string(),
+                state_of_run(run),
+            ));
+        }
+        next = resp.next_page();
+    }
+    let path = format!("/repos/{}/commits/{sha}/status", client.repo);
+    let resp = client.request("GET", &path, None)?;
+    if resp.status != 200 {
+        return Err(github::http_error(&resp, "GET", &path));
+    }
+    for s in resp.body["statuses"].as_array().into_iter().flatten() {
+        out.push((
+            s["context"].as_str().unwrap_or_default().to_string(),
+            state_of_status(s),
+        ));
+    }
+    Ok(out)
+}
+
+fn wait_for_checks(
+    f: &mut Finish,
+    client: &github::Client,
+    sha: &str,
+    poll: Duration,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let required = required_checks(f, client)?;
+    if required.is_empty() {
+        return Err(exit::failed(format!(
+            "{} has no required status checks in its branch protection, so \"merge only when all required checks are green\" cannot be verified: protect it (cargo xtask protect-main), or merge on GitHub yourself and rerun cargo xtask task-finish; nothing was merged",
+            f.main
+        )));
+    }
+    let started = Instant::now();
+    loop {
+        let (state, lines) = judge_checks(&required, &reported_checks(client, sha)?);
+        match state {
+            State::Pass => {
+                f.say(format!("required checks green on {}: {}", short(sha), required.join(", ")));
+                return Ok(());
+            }
+            State::Fail => {
+                return Err(exit::failed(format!(
+                    "required checks on {} did not pass; nothing was merged:\n  {}\nfix: fix the failure, push, and rerun cargo xtask task-finish --merge",
+                    short(sha),
+                    lines.join("\n  ")
+                )))
+            }
+            State::Pending if started.elapsed() + poll > timeout => {
+                return Err(exit::failed(format!(
+                    "required checks on {} did not pass within {}; nothing was merged:\n  {}\nfix: rerun cargo xtask task-finish --merge later (or --checks-timeout 1h)",
+                    short(sha),
+                    output::duration(timeout),
+                    lines.join("\n  ")
+                )))
+            }
+            State::Pending => {
+                if f.ctx.format == Format::Human {
+                    output::say(&format!("  waiting for required checks: {}", lines.join(", ")));
+                }
+                std::thread::sleep(poll);
+            }
+        }
+    }
+}
+
+/// Once merged: switch to main, pull, verify, then delete the branch
+/// locally and on the remote, each only when its work is on main.
+fn sync_and_clean(f: &mut Finish, repo: Option<&str>, merged: &Merged) -> anyhow::Result<String> {
+    let (main, remote) = (f.main.clone(), f.remote.clone());
+    if git::current_branch(&f.sh)?.as_deref() != Some(main.as_str()) {
+        let sh = &f.sh;
+        let out = cmd!(sh, "git switch --quiet {main}")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        if !out.status.success() {
+            return Err(exit::failed(format!(
+                "git switch {main} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+        f.say(format!("switched to {main}"));
+    }
+    let sh = &f.sh;
+    let out = cmd!(sh, "git pull --quiet --ff-only --no-rebase {remote} {main}")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    if !out.status.success() {
+        return Err(exit::failed(format!(
+            "git pull --ff-only {remote} {main} failed (the task branch is kept): {}\nfix: local {main} must not have commits of its own; move them to a task branch, reset {main} (git reset --keep {remote}/{main}), and rerun cargo xtask task-finish",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let main_ref = format!("refs/heads/{main}");
+    if let Some(commit) = &merged.merge_commit {
+        if !is_ancestor(&f.sh, commit, &main_ref) {
+            return Err(exit::failed(format!(
+                "the merge commit {commit} is not on local {main} after git pull --ff-only; the task branch is kept: check {remote}/{main} (git log {remote}/{main}) and rerun cargo xtask task-finish"
+            )));
+        }
+        f.say(format!("merge commit {} is on {main}", short(commit)));
+    }
+    let mut kept = Vec::new();
+    if let Some(branch) = f.branch.clone() {
+        let (local, remote_tip) = tips(f, &branch)?;
+        let safe = |tip: &Option<String>| {
+            tip.as_deref().is_some_and(|t| {
+                merged.head.as_deref() == Some(t) || is_ancestor(&f.sh, t, &main_ref)
+            })
+        };
+        let (local_safe, remote_safe) = (safe(&local), safe(&remote_tip));
+        if let Some(tip) = local {
+            if local_safe {
+                let sh = &f.sh;
+                cmd!(sh, "git branch --quiet -D {branch}").quiet().run()?;
+                f.say(format!("deleted local {branch} (was {})", short(&tip)));
+            } else {
+                kept.push(format!(
+                    "local {branch} at {tip} has work that is not on {main}{}: kept; move that work to a new task, or if it is truly unwanted: git branch -D {branch}",
+                    merged.head.as_deref().map(|h| format!(" (the merged PR head was {})", short(h))).unwrap_or_default()
+                ));
+            }
+        }
+        if let Some(tip) = remote_tip {
+            if remote_safe {
+                delete_remote_branch(f, repo, &branch)?;
+                f.say(format!("deleted {remote}/{branch} (was {})", short(&tip)));
+            } else {
+                kept.push(format!(
+                    "{remote}/{branch} at {tip} has work that is not on {main}: kept"
+                ));
+            }
+        }
+    }
+    let sh = &f.sh;
+    let last = cmd!(sh, "git log --oneline -n 1").quiet().read()?;
+    if !kept.is_empty() {
+        return Err(exit::failed(format!(
+            "{main} is synced ({last}), but branches were kept because their work is not on {main}:\n  {}",
+            kept.join("\n  ")
+        )));
+    }
+    if f.ctx.format == Format::Human {
+        output::say(&format!("  git log --oneline -n 1: {last}"));
+    }
+    Ok(last)
+}
+
+/// Deletes the remote branch: through the API with GitHub, else with git.
+fn delete_remote_branch(f: &Finish, repo: Option<&str>, branch: &str) -> anyhow::Result<()> {
+    if let Some(repo) = repo {
+        let token = github::token()?
+            .ok_or_else(|| exit::usage("no GitHub token to delete the remote branch"))?;
+        let client = github::Client::new(repo.to_string(), token);
+        let path = format!("/repos/{repo}/git/refs/heads/{branch}");
+        let resp = client.request("DELETE", &path, None)?;
+        // 422 "Reference does not exist": already deleted (GitHub can delete
+        // head branches on merge).
+        if resp.status != 204 && resp.status != 422 {
+            return Err(github::http_error(&resp, "DELETE", &path));
+        }
+        // The remote-tracking ref would otherwise linger until a prune.
+        let (sh, tracking) = (&f.sh, format!("refs/remotes/{}/{branch}", f.remote));
+        cmd!(sh, "git update-ref -d {tracking}")
+            .quiet()
+            .ignore_status()
+            .run()?;
+        return Ok(());
+    }
+    // Runs from main after the work was verified on main. The push hooks
+    // guard pushes of work from task branches (their branch guard refuses
+    // any push from main), so they are not run for this deletion.
+    let (sh, remote) = (&f.sh, &f.remote);
+    let full = format!("refs/heads/{branch}");
+    let out = cmd!(sh, "git push --quiet --no-verify {remote} --delete {full}")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    if !out.status.success() {
+        return Err(exit::failed(format!(
+            "git push {remote} --delete {branch} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(required: &[&str], reported: &[(&str, State)], expected: State) {
+        let required: Vec<String> = required.iter().map(|s| s.to_string()).collect();
+        let reported: Vec<(String, State)> =
+            reported.iter().map(|(n, s)| (n.to_string(), *s)).collect();
+        assert_eq!(
+            judge_checks(&required, &reported).0,
+            expected,
+            "{required:?} {reported:?}"
+        );
+    }
+
+    #[test]
+    fn required_checks_are_judged_fail_closed() {
+        use State::*;
+        check(&["test"], &[("test", Pass)], Pass);
+        check(&["test"], &[], Pending);
+        check(&["test", "lint"], &[("test", Pass)], Pending);
+        check(&["test"], &[("test", Pass), ("test", Fail)], Fail);
+        check(
+            &["test", "lint"],
+            &[("test", Pending), ("lint", Fail)],
+            Fail,
+        );
+        check(&["test"], &[("test", Pass), ("other", Fail)], Pass);
+    }
+
+    #[test]
+    fn runs_and_statuses_map_to_states() {
+        assert_eq!(
+            state_of_run(&json!({"status": "in_progress", "conclusion": null})),
+            State::Pending
+        );
+        assert_eq!(
+            state_of_run(&json!({"status": "completed", "conclusion": "success"})),
+            State::Pass
+        );
+        assert_eq!(
+            state_of_run(&json!({"status": "completed", "conclusion": "skipped"})),
+            State::Pass
+        );
+        for bad in [
+            "failure",
+            "cancelled",
+            "timed_out",
+            "action_required",
+            "stale",
+        ] {
+            assert_eq!(
+                state_of_run(&json!({"status": "completed", "conclusion": bad})),
+                State::Fail,
+                "{bad}"
+            );
+        }
+        assert_eq!(
+            state_of_status(&json!({"state": "pending"})),
+            State::Pending
+        );
+        assert_eq!(state_of_status(&json!({"state": "error"})), State::Fail);
+    }
+
+    #[test]
+    fn durations_accept_milliseconds_for_fast_polls() {
+        assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        for bad in ["0ms", "ms", "10", "-5ms", "1d"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
+}

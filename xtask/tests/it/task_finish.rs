@@ -1,0 +1,588 @@
+//! task-finish against real git repositories with a bare origin, and a
+//! local server standing in for GitHub's REST API (pulls, a pull, branch
+//! protection, check runs, statuses, merge, ref deletion). The fake's merge
+//! moves origin's main to a squash commit prepared by the test, as GitHub
+//! would.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use serde_json::{json, Value};
+
+use crate::fake_github::{FakeGithub, Reply, Request};
+use crate::support::{git_env, Repo, Run};
+
+const TOKEN: &str = "ghp_finishtoken987654321";
+const BRANCH: &str = "task-117-add-x";
+
+fn install_hooks(repo: &Repo) {
+    let dir = repo.root.join(".git/hooks");
+    for name in ["pre-commit", "pre-push", "commit-msg"] {
+        let path = dir.join(name);
+        std::fs::write(
+            &path,
+            "#!/bin/sh\n# installed by cargo xtask hooks\nexit 0\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+}
+
+/// A repository on the pushed task branch `task-117-add-x` (one commit),
+/// with the squash commit GitHub would create already stored in origin
+/// (under refs/tmp/squash, not on main). Returns (repo, head, squash).
+fn on_task_branch(label: &str) -> (Repo, String, String) {
+    let repo = Repo::new(label);
+    install_hooks(&repo);
+    repo.git(&["switch", "--quiet", "-c", BRANCH]);
+    repo.write("x.txt", "x\n");
+    repo.commit_all("TASK-117: add x");
+    repo.git(&["push", "--quiet", "-u", "origin", BRANCH]);
+    let head = repo.head();
+    let tree = format!("{head}^{{tree}}");
+    let squash = repo.git(&[
+        "commit-tree",
+        &tree,
+        "-p",
+        "main",
+        "-m",
+        "TASK-117: add x (#5)",
+    ]);
+    repo.git(&[
+        "push",
+        "--quiet",
+        "origin",
+        &format!("{squash}:refs/tmp/squash"),
+    ]);
+    (repo, head, squash)
+}
+
+/// What GitHub's merge does to the repository: origin's main moves.
+fn move_origin_main(origin: &Path, home: &Path, sha: &str) {
+    let mut cmd = Command::new("git");
+    cmd.arg("--git-dir")
+        .arg(origin)
+        .args(["update-ref", "refs/heads/main", sha]);
+    for (k, v) in git_env(home) {
+        cmd.env(k, v);
+    }
+    assert!(cmd.status().unwrap().success());
+}
+
+struct Gh {
+    merged: bool,
+    draft: bool,
+    head: String,
+    squash: String,
+    origin: PathBuf,
+    home: PathBuf,
+    required: Vec<&'static str>,
+    /// Check runs per poll; the last one repeats.
+    polls: Vec<Value>,
+    seen_polls: usize,
+    merge_reply: Option<Reply>,
+    no_pr: bool,
+}
+
+impl Gh {
+    fn new(repo: &Repo, head: &str, squash: &str) -> Gh {
+        Gh {
+            merged: false,
+            draft: false,
+            head: head.to_string(),
+            squash: squash.to_string(),
+            origin: repo.origin.clone(),
+            home: repo.home.clone(),
+            required: vec!["test"],
+            polls: vec![json!([run("test", "completed", Some("success"))])],
+            seen_polls: 0,
+            merge_reply: None,
+            no_pr: false,
+        }
+    }
+
+    fn pull(&self) -> Value {
+        json!({
+            "number": 5,
+            "state": if self.merged { "closed" } else { "open" },
+            "merged": self.merged,
+            "merged_at": if self.merged { json!("2026-01-02T00:00:00Z") } else { Value::Null },
+            "draft": self.draft,
+            "html_url": "https://github.com/acme/app/pull/5",
+            "head": { "ref": BRANCH, "sha": self.head },
+            "merge_commit_sha": if self.merged { json!(self.squash) } else { Value::Null },
+            "user": { "login": "octo" },
+        })
+    }
+
+    fn answer(&mut self, req: &Request) -> Reply {
+        let runs = format!("/repos/acme/app/commits/{}/check-runs", self.head);
+        let status = format!("/repos/acme/app/commits/{}/status", self.head);
+        match (req.method.as_str(), req.route()) {
+            ("GET", "/repos/acme/app/pulls") if self.no_pr => Reply::json(200, json!([])),
+            ("GET", "/repos/acme/app/pulls") => Reply::json(200, json!([self.pull()])),
+            ("GET", "/repos/acme/app/pulls/5") => Reply::json(200, self.pull()),
+            ("GET", "/repos/acme/app/branches/main") => Reply::json(
+                200,
+                json!({ "name": "main", "protected": true, "protection": { "enabled": true,
+                    "required_status_checks": { "enforcement_level": "everyone", "contexts": self.required } } }),
+            ),
+            ("GET", r) if r == runs => {
+                let list = self.polls[self.seen_polls.min(self.polls.len() - 1)].clone();
+                self.seen_polls += 1;
+                Reply::json(
+                    200,
+                    json!({ "total_count": list.as_array().unwrap().len(), "check_runs": list }),
+                )
+            }
+            ("GET", r) if r == status => {
+                Reply::json(200, json!({ "state": "success", "statuses": [] }))
+            }
+            ("PUT", "/repos/acme/app/pulls/5/merge") => {
+                if let Some(reply) = self.merge_reply.clone() {
+                    return reply;
+                }
+                move_origin_main(&self.origin, &self.home, &self.squash);
+                self.merged = true;
+                Reply::json(
+                    200,
+                    json!({ "sha": self.squash, "merged": true, "message": "Pull Request successfully merged" }),
+                )
+            }
+            ("DELETE", r) if r == format!("/repos/acme/app/git/refs/heads/{BRANCH}") => {
+                Reply::json(204, Value::Null)
+            }
+            _ => Reply::status(404, "Not Found"),
+        }
+    }
+}
+
+fn run(name: &str, status: &str, conclusion: Option<&str>) -> Value {
+    json!({ "name": name, "status": status, "conclusion": conclusion, "html_url": format!("https://github.com/acme/app/runs/{name}") })
+}
+
+fn serve(gh: Gh) -> (FakeGithub, Arc<Mutex<Gh>>) {
+    let state = Arc::new(Mutex::new(gh));
+    let shared = state.clone();
+    (
+        FakeGithub::start(move |req: &Request, _| shared.lock().unwrap().answer(req)),
+        state,
+    )
+}
+
+fn with_github(run: Run, github: &FakeGithub) -> Run {
+    run.env("GITHUB_API_URL", &github.url)
+        .env("GITHUB_REPOSITORY", "acme/app")
+        .env("GH_TOKEN", TOKEN)
+        .env("TASK_FINISH_POLL_INTERVAL", "50ms")
+        .env("TASK_FINISH_CHECKS_TIMEOUT", "20s")
+}
+
+fn state(repo: &Repo) -> String {
+    [
+        repo.git(&[
+            "for-each-ref",
+            "--format=%(refname) %(objectname)",
+            "refs/heads",
+            "refs/tags",
+        ]),
+        repo.git(&["rev-parse", "--symbolic-full-name", "HEAD"]),
+        repo.git(&["status", "--porcelain", "--untracked-files=all"]),
+        repo.git(&["ls-remote", "origin"]),
+    ]
+    .join("\n---\n")
+}
+
+fn branch_exists(repo: &Repo, branch: &str) -> bool {
+    repo.git_output(&[
+        "show-ref",
+        "--verify",
+        "--quiet",
+        &format!("refs/heads/{branch}"),
+    ])
+    .status
+    .success()
+}
+
+fn current(repo: &Repo) -> String {
+    repo.git(&["symbolic-ref", "--short", "HEAD"])
+}
+
+#[test]
+fn merge_waits_for_required_checks_squash_merges_syncs_main_and_deletes_the_branch() {
+    let (repo, head, squash) = on_task_branch("tf-merge");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.polls = vec![
+        json!([
+            run("test", "in_progress", None),
+            run("lint", "completed", Some("success"))
+        ]),
+        json!([
+            run("test", "completed", Some("success")),
+            run("lint", "completed", Some("success"))
+        ]),
+    ];
+    let (github, fake) = serve(gh);
+    let done = with_github(repo.xtask(&["task-finish", "--merge"]), &github).run();
+    done.code(0)
+        .stderr_has("PR #5 https://github.com/acme/app/pull/5 (open)")
+        .stderr_has("waiting for required checks: test: pending")
+        .stderr_has("required checks green")
+        .stderr_has(&format!("squash-merged PR #5 ({squash})"))
+        .stderr_has("switched to main")
+        .stderr_has(&format!("deleted local {BRANCH}"))
+        .stderr_has(&format!("deleted origin/{BRANCH}"))
+        .stderr_has(&format!(
+            "git log --oneline -n 1: {} TASK-117: add x (#5)",
+            &squash[..7]
+        ))
+        .nowhere(TOKEN);
+    assert_eq!(current(&repo), "main");
+    assert_eq!(repo.head(), squash);
+    assert!(!branch_exists(&repo, BRANCH));
+    assert!(
+        !repo.git(&["for-each-ref", "refs/remotes"]).contains(BRANCH),
+        "no stale origin/{BRANCH}"
+    );
+    assert_eq!(fake.lock().unwrap().seen_polls, 2);
+
+    let writes = github.writes();
+    let seen: Vec<_> = writes
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "PUT /repos/acme/app/pulls/5/merge",
+            &format!("DELETE /repos/acme/app/git/refs/heads/{BRANCH}")
+        ]
+    );
+    assert_eq!(
+        writes[0].json(),
+        json!({ "merge_method": "squash", "sha": head })
+    );
+    for r in github.requests() {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {TOKEN}").as_str()),
+            "{r:?}"
+        );
+    }
+
+    // Run again from main: nothing is merged twice; what is left is cleaned.
+    let done = with_github(
+        repo.xtask(&["task-finish", "TASK-117", "--format", "json"]),
+        &github,
+    )
+    .run();
+    let json = done.code(0).json();
+    assert_eq!(json["status"], "finished");
+    assert_eq!(json["merge_commit"], squash);
+    assert_eq!(
+        github.writes().iter().filter(|r| r.method == "PUT").count(),
+        1
+    );
+}
+
+#[test]
+fn a_failed_required_check_stops_before_anything_changes() {
+    let (repo, head, squash) = on_task_branch("tf-fail");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.polls = vec![json!([run("test", "completed", Some("failure"))])];
+    let (github, _) = serve(gh);
+    let before = state(&repo);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("required checks on")
+        .stderr_has("test: failed")
+        .stderr_has("nothing was merged");
+    assert_eq!(state(&repo), before);
+    assert!(github.writes().is_empty());
+}
+
+#[test]
+fn cancelled_checks_also_stop_the_merge() {
+    let (repo, head, squash) = on_task_branch("tf-cancel");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.polls = vec![json!([run("test", "completed", Some("cancelled"))])];
+    let (github, _) = serve(gh);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("test: failed");
+    assert!(github.writes().is_empty());
+}
+
+#[test]
+fn checks_that_never_finish_time_out_without_merging() {
+    let (repo, head, squash) = on_task_branch("tf-timeout");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.polls = vec![json!([run("test", "queued", None)])];
+    gh.required = vec!["test", "build"];
+    let (github, fake) = serve(gh);
+    let before = state(&repo);
+    with_github(
+        repo.xtask(&[
+            "task-finish",
+            "--merge",
+            "--poll-interval",
+            "50ms",
+            "--checks-timeout",
+            "1s",
+        ]),
+        &github,
+    )
+    .run()
+    .code(1)
+    .stderr_has("did not pass within 1.0s")
+    .stderr_has("test: pending")
+    .stderr_has("build: not reported yet");
+    assert!(
+        fake.lock().unwrap().seen_polls >= 2,
+        "it polled more than once"
+    );
+    assert_eq!(state(&repo), before);
+    assert!(github.writes().is_empty());
+}
+
+#[test]
+fn a_draft_pr_is_not_merged() {
+    let (repo, head, squash) = on_task_branch("tf-draft");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.draft = true;
+    let (github, fake) = serve(gh);
+    let before = state(&repo);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("is a draft; refusing to merge")
+        .stderr_has("gh pr ready 5");
+    assert_eq!(fake.lock().unwrap().seen_polls, 0);
+    assert!(github.writes().is_empty());
+    assert_eq!(state(&repo), before);
+}
+
+#[test]
+fn an_open_pr_without_merge_changes_nothing() {
+    let (repo, head, squash) = on_task_branch("tf-open");
+    let (github, _) = serve(Gh::new(&repo, &head, &squash));
+    let before = state(&repo);
+    with_github(repo.xtask(&["task-finish"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("is open, not merged")
+        .stderr_has("cargo xtask task-finish --merge");
+    assert!(github.writes().is_empty());
+    assert_eq!(state(&repo), before);
+}
+
+#[test]
+fn a_refused_merge_is_explained_and_auto_merge_is_not_pretended() {
+    let (repo, head, squash) = on_task_branch("tf-405");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.merge_reply = Some(Reply::status(
+        405,
+        "At least 1 approving review is required by reviewers with write access.",
+    ));
+    let (github, _) = serve(gh);
+    let before = state(&repo);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("GitHub refused to merge PR #5: At least 1 approving review is required")
+        .stderr_has("GraphQL")
+        .stderr_has("gh pr merge 5 --auto --squash");
+    assert_eq!(state(&repo), before);
+}
+
+#[test]
+fn main_without_required_checks_is_not_merged_blindly() {
+    let (repo, head, squash) = on_task_branch("tf-unprotected");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.required = vec![];
+    let (github, _) = serve(gh);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("main has no required status checks")
+        .stderr_has("cargo xtask protect-main");
+    assert!(github.writes().is_empty());
+}
+
+#[test]
+fn a_local_branch_ahead_of_the_pr_head_is_not_merged() {
+    let (repo, head, squash) = on_task_branch("tf-ahead");
+    repo.write("more.txt", "unpushed\n");
+    repo.commit_all("TASK-117: more");
+    let (github, _) = serve(Gh::new(&repo, &head, &squash));
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has(&format!("PR #5's head is {head}"))
+        .stderr_has("nothing was merged");
+    assert!(github.writes().is_empty());
+}
+
+#[test]
+fn a_pr_merged_on_github_is_finished_from_main_with_the_task_id() {
+    let (repo, head, squash) = on_task_branch("tf-merged");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.merged = true;
+    move_origin_main(&repo.origin, &repo.home, &squash);
+    repo.git(&["switch", "--quiet", "main"]);
+    let (github, _) = serve(gh);
+    with_github(repo.xtask(&["task-finish", "117"]), &github)
+        .run()
+        .code(0)
+        .stderr_has("PR #5 https://github.com/acme/app/pull/5 (merged)")
+        .stderr_has(&format!("merge commit {} is on main", &squash[..12]))
+        .stderr_has(&format!("deleted local {BRANCH}"));
+    assert_eq!(repo.head(), squash);
+    assert!(!branch_exists(&repo, BRANCH));
+    let seen: Vec<_> = github
+        .writes()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        seen,
+        [format!("DELETE /repos/acme/app/git/refs/heads/{BRANCH}")]
+    );
+}
+
+#[test]
+fn local_work_that_is_not_in_the_merged_pr_is_never_deleted() {
+    let (repo, head, squash) = on_task_branch("tf-keep");
+    repo.write("late.txt", "committed after the merge\n");
+    repo.commit_all("TASK-117: late work");
+    let tip = repo.head();
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.merged = true;
+    move_origin_main(&repo.origin, &repo.home, &squash);
+    let (github, _) = serve(gh);
+    with_github(repo.xtask(&["task-finish"]), &github)
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "local {BRANCH} at {tip} has work that is not on main"
+        ))
+        .stderr_has("kept");
+    assert!(branch_exists(&repo, BRANCH));
+    assert_eq!(repo.git(&["rev-parse", BRANCH]), tip);
+    assert_eq!(current(&repo), "main");
+    assert_eq!(repo.head(), squash, "main was still synced");
+}
+
+#[test]
+fn a_branch_without_a_pr_is_told_how_to_open_one() {
+    let (repo, head, squash) = on_task_branch("tf-nopr");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.no_pr = true;
+    let (github, _) = serve(gh);
+    let done = with_github(repo.xtask(&["task-finish", "--merge"]), &github).run();
+    done.code(1)
+        .stderr_has(&format!("{BRANCH} has no PR in acme/app"))
+        .stderr_has("Primary-Task: TASK-117");
+    let list = &github.requests()[0];
+    assert_eq!(
+        list.path,
+        format!("/repos/acme/app/pulls?state=all&head=acme:{BRANCH}&per_page=100")
+    );
+}
+
+#[test]
+fn without_a_token_task_finish_refuses_before_anything() {
+    let (repo, _, _) = on_task_branch("tf-notoken");
+    let before = state(&repo);
+    repo.xtask(&["task-finish", "--merge"])
+        .env("GITHUB_REPOSITORY", "acme/app")
+        .env("GITHUB_API_URL", crate::fake_github::dead_url())
+        .run()
+        .code(2)
+        .stderr_has("needs a GitHub token");
+    assert_eq!(state(&repo), before);
+}
+
+#[test]
+fn a_dirty_tree_or_a_mismatched_task_is_refused_before_anything() {
+    let (repo, head, squash) = on_task_branch("tf-refuse");
+    let (github, _) = serve(Gh::new(&repo, &head, &squash));
+    repo.write("x.txt", "edited\n");
+    let before = state(&repo);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has(" M x.txt");
+    repo.git(&["checkout", "x.txt"]);
+    with_github(repo.xtask(&["task-finish", "TASK-118", "--merge"]), &github)
+        .run()
+        .code(2)
+        .stderr_has("belongs to TASK-117, not TASK-118");
+    with_github(
+        repo.xtask(&["task-finish", "--merge", "--poll-interval", "soon"]),
+        &github,
+    )
+    .run()
+    .code(2);
+    with_github(
+        repo.xtask(&["task-finish", "--", "--upload-pack=x"]),
+        &github,
+    )
+    .run()
+    .code(2)
+    .stderr_has("invalid task id");
+    assert!(github.requests().is_empty());
+    repo.write("x.txt", "edited\n");
+    assert_eq!(state(&repo), before);
+}
+
+// ------------------------------------------------------------ without GitHub
+
+#[test]
+fn without_github_a_branch_reachable_from_the_remote_main_is_deleted() {
+    let (repo, _, _) = on_task_branch("tf-git");
+    // Merged elsewhere: origin's main now contains the branch tip.
+    let tip = repo.head();
+    move_origin_main(&repo.origin, &repo.home, &tip);
+    let done = repo.xtask(&["task-finish"]).run();
+    done.code(0)
+        .stderr_has(&format!(
+            "{BRANCH} is merged: its tip is reachable from origin/main"
+        ))
+        .stderr_has(&format!("deleted local {BRANCH}"))
+        .stderr_has(&format!("deleted origin/{BRANCH}"));
+    assert_eq!(current(&repo), "main");
+    assert_eq!(repo.head(), tip);
+    assert!(!branch_exists(&repo, BRANCH));
+    assert!(!repo.git(&["ls-remote", "origin"]).contains(BRANCH));
+    // Again, from main: nothing is left to do, and it says so.
+    repo.xtask(&["task-finish", "117"])
+        .run()
+        .code(0)
+        .stderr_has("nothing to merge or delete");
+}
+
+#[test]
+fn without_github_unmerged_work_is_kept_and_nothing_changes() {
+    let (repo, _, _) = on_task_branch("tf-git-open");
+    let before = state(&repo);
+    repo.xtask(&["task-finish"])
+        .run()
+        .code(1)
+        .stderr_has("is not reachable from origin/main")
+        .stderr_has("nothing was changed");
+    assert_eq!(state(&repo), before);
+    repo.xtask(&["task-finish", "--merge"])
+        .run()
+        .code(2)
+        .stderr_has("--merge needs a GitHub repository");
+    repo.git(&["switch", "--quiet", "main"]);
+    repo.xtask(&["task-finish"])
+        .run()
+        .code(2)
+        .stderr_has("main is not a task branch");
+}
