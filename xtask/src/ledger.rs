@@ -186,7 +186,8 @@ pub fn fetch_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<bool>
     if String::from_utf8_lossy(&listed.stdout).trim().is_empty() {
         return Ok(false);
     }
-    let tracking = format!("refs/notes/xtask-remotes/{remote}/{name}");
+    // The same tracking ref release-tag uses.
+    let tracking = format!("refs/notes/xtask-remote/{name}");
     let refspec = format!("+{local}:{tracking}");
     cmd!(sh, "git fetch --quiet --no-tags {remote} {refspec}")
         .quiet()
