@@ -106,6 +106,9 @@ impl VerifyOutcome {
             return None;
         }
         let mut text = self.failures().join("; ");
+        if process::interrupted().is_some() {
+            text = format!("interrupted before the verification finished; last attempt: {text}");
+        }
         if self.deadline_reached {
             text.push_str(&format!(
                 " (deadline {} reached)",
