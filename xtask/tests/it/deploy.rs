@@ -61,6 +61,13 @@ impl Service {
         }
     }
 
+    fn pid(&self) -> String {
+        std::fs::read_to_string(&self.pid_file)
+            .expect("the service is running")
+            .trim()
+            .to_string()
+    }
+
     fn running(&self) -> bool {
         self.pid_file.exists()
     }
@@ -99,9 +106,11 @@ impl Drop for Service {
 }
 
 struct Setup {
-    repo: Repo,
+    // Fields drop in declaration order: the services are stopped while their
+    // pid files (inside the repository's temporary directory) still exist.
     staging: Service,
     prod: Service,
+    repo: Repo,
 }
 
 /// How the tests' verification is tuned: short, so failures are quick.
@@ -341,6 +350,28 @@ fn staging_deploy_runs_in_a_clean_worktree_verifies_and_records_both_then_prod_t
         .code(0)
         .stderr_has("verified prod: v1.0.0");
     assert_eq!(ledger(&s.repo, &sha).len(), 5);
+
+    // The test's guard stops both daemons (none outlives the test).
+    let pids = [s.staging.pid(), s.prod.pid()];
+    drop(s);
+    for pid in pids {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while alive(&pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!alive(&pid), "the service {pid} outlived its test");
+    }
+}
+
+/// Running, and not a zombie waiting to be reaped.
+fn alive(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            stat.rsplit_once(')')
+                .map(|(_, rest)| rest.split_whitespace().next() != Some("Z"))
+        })
+        .unwrap_or(false)
 }
 
 #[test]
