@@ -35,13 +35,15 @@ const MARKER: &str = "# xtask-managed hook";
 /// The shell function every hook uses to run the xtask: `XTASK_BIN` when
 /// set; else the built binary when it is newer than every xtask source,
 /// `xtask/Cargo.toml` and `Cargo.lock` (no cargo start-up: this is what
-/// keeps a commit fast); else `cargo xtask`.
+/// keeps a commit fast); else `cargo xtask`. Only files count (`-type f`): an
+/// editor's temporary file changes its directory's time but not the build,
+/// and cargo would then never relink, leaving every commit on the slow path.
 const RUNNER: &str = r#"xtask() {
   bin=${CARGO_TARGET_DIR:-target}/debug/xtask
   if [ -n "${XTASK_BIN:-}" ]; then
     "$XTASK_BIN" "$@"
   elif [ -x "$bin" ] && [ -d xtask/src ] && [ -f xtask/Cargo.toml ] && [ -f Cargo.lock ] &&
-    newer=$(find xtask/src xtask/Cargo.toml Cargo.lock -newer "$bin") && [ -z "$newer" ]; then
+    newer=$(find xtask/src xtask/Cargo.toml Cargo.lock -type f -newer "$bin") && [ -z "$newer" ]; then
     "$bin" "$@"
   elif command -v cargo >/dev/null 2>&1; then
     cargo xtask "$@"
@@ -426,7 +428,7 @@ mod tests {
             let local = text.find("$0.local").expect("runs the kept hook");
             let guard = text.rfind("branch-guard").unwrap();
             assert!(local < guard, "the kept hook runs first:\n{text}");
-            assert!(text.contains("-newer \"$bin\""), "{text}");
+            assert!(text.contains("-type f -newer \"$bin\""), "{text}");
             assert!(text.contains("cargo xtask \"$@\""), "{text}");
         }
         assert!(script("commit-msg").contains("branch-guard --commit-msg \"$msg\""));

@@ -5,4 +5,6 @@ mod fake_github;
 mod support;
 
 mod gates;
+mod guards;
+mod pr_scope;
 mod workflows;
