@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status
+.PHONY: help release-gate check test audit-eval gate-status branch-guard hooks pr-scope
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -25,3 +25,12 @@ audit-eval: ## Run the policy's evaluation-audit gate (prompt/model changes)
 
 gate-status: ## Show the release-gate record of a commit (exit 1 when none or failed)
 	$(XTASK) gate-status
+
+branch-guard: ## Check that commits and pushes happen on a task branch (the installed git hooks run it)
+	$(XTASK) branch-guard
+
+hooks: ## Install, verify (--check) or remove (--uninstall) the git hooks that run branch-guard
+	$(XTASK) hooks
+
+pr-scope: ## Check a PR: a task branch, and exactly one Primary-Task line naming its task (the CI Workflow Guard)
+	$(XTASK) pr-scope

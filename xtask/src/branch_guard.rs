@@ -30,9 +30,13 @@ pub struct Flags {
     /// (and must name the branch's id when the policy sets `task.require-id-in-commit-message`).
     #[arg(long, value_name = "FILE")]
     pub commit_msg: Option<PathBuf>,
-    /// With --pre-push: the remote's name and URL, as git passes them to the hook. The URL is never printed.
-    #[arg(value_name = "REMOTE [URL]", requires = "pre_push", num_args = 0..=2)]
-    pub remote: Vec<String>,
+    /// With --pre-push: the remote's name, as git passes it to the hook.
+    #[arg(value_name = "REMOTE", requires = "pre_push")]
+    pub remote: Option<String>,
+    /// With --pre-push: the remote's URL, as git passes it to the hook. Never printed (it may hold a credential).
+    #[arg(value_name = "URL", requires = "pre_push")]
+    #[allow(dead_code)]
+    pub url: Option<String>,
 }
 
 /// What HEAD is, as far as the guard cares.
@@ -117,19 +121,14 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     } else {
         None
     };
-    if let Some(remote) = flags.remote.first() {
+    if let Some(remote) = &flags.remote {
         if remote.is_empty() || remote.chars().any(char::is_control) {
             return Err(exit::usage(format!("{remote:?} is not a remote name")));
         }
     }
 
     if let Some(pushes) = pushes {
-        report.problems = judge_pushes(
-            &policy.task,
-            &policy.git,
-            &pushes,
-            flags.remote.first().map(String::as_str),
-        );
+        report.problems = judge_pushes(&policy.task, &policy.git, &pushes, flags.remote.as_deref());
         report.pushes = pushes;
         if report.problems.is_empty() {
             let names: Vec<&str> = report
