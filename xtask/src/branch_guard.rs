@@ -512,7 +512,12 @@ mod tests {
     fn pushes_to_main_and_to_non_task_branches_are_refused() {
         let t = task();
         let g = Git::default();
-        let ok = |p: Push| assert!(judge_pushes(&t, &g, &[p.clone()], None).is_empty(), "{p:?}");
+        let ok = |p: Push| {
+            assert!(
+                judge_pushes(&t, &g, std::slice::from_ref(&p), None).is_empty(),
+                "{p:?}"
+            )
+        };
         ok(push("refs/heads/task-117-x", A, "refs/heads/task-117-x"));
         ok(push("refs/tags/v1.2.3", A, "refs/tags/v1.2.3"));
         ok(push(

@@ -95,11 +95,8 @@ pub fn judge(task: &Task, branch: &str, body: &str) -> Verdict {
     let mut near = Vec::new();
     for (i, line) in body.lines().enumerate() {
         match primary_task(task, line) {
-            Some(id) => {
-                if !verdict.primary.contains(&id) {
-                    verdict.primary.push(id);
-                }
-            }
+            Some(id) if !verdict.primary.contains(&id) => verdict.primary.push(id),
+            Some(_) => {}
             None if line.to_ascii_lowercase().contains("primary-task") => near.push((i + 1, line)),
             None => {}
         }
