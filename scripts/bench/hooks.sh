@@ -31,12 +31,17 @@ say "building the xtask"
 cargo build --quiet -p xtask 2>/dev/null || cargo build -p xtask || die "cargo build -p xtask failed"
 bin=$root/target/debug/xtask
 
-lefthook_dir=$root/target/bench/lefthook
-if [ ! -x "$lefthook_dir/node_modules/.bin/lefthook" ]; then
+# Outside any repository and with --ignore-scripts: lefthook's postinstall
+# runs `lefthook install` in the git repository around it, which would put
+# its hooks into this repository's (shared) hooks directory. The binary comes
+# in the platform package and needs no script.
+lefthook_dir=${XDG_CACHE_HOME:-$HOME/.cache}/xtask-bench/lefthook-2.2.1
+if ! find "$lefthook_dir/node_modules" -path '*/bin/lefthook' -type f 2>/dev/null | grep -q .; then
   say "installing lefthook 2.2.1 (npm) in $lefthook_dir"
   mkdir -p "$lefthook_dir"
   (cd "$lefthook_dir" && { [ -f package.json ] || npm init -y >/dev/null; } &&
-    npm i -E lefthook@2.2.1 --silent --no-audit --no-fund) || die "npm could not install lefthook@2.2.1"
+    npm i -E lefthook@2.2.1 --ignore-scripts --silent --no-audit --no-fund) ||
+    die "npm could not install lefthook@2.2.1"
 fi
 lefthook=$(find "$lefthook_dir/node_modules" -path '*/bin/lefthook' -type f -perm -u+x | head -n 1)
 [ -n "$lefthook" ] || die "no lefthook binary under $lefthook_dir/node_modules"

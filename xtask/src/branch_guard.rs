@@ -404,9 +404,9 @@ pub fn judge_message(task: &Task, id: &str, raw: &str, require_id: bool) -> Vec<
         let evidence: Vec<String> = text
             .lines()
             .filter(|l| {
-                others
+                task::ids_in_text(task, l)
                     .iter()
-                    .any(|o| !task::ids_in_text(task, l).iter().all(|i| i != *o))
+                    .any(|i| others.contains(&i))
             })
             .take(5)
             .map(|l| format!("\n  message: {:?}", l.chars().take(200).collect::<String>()))

@@ -48,17 +48,11 @@ impl Entry {
 
 /// The entries recorded on `sha`, oldest first.
 pub fn entries(sh: &Shell, sha: &str) -> anyhow::Result<Vec<Entry>> {
-    let Some(text) = git::note(sh, NOTES_REF, sha)? else {
-        return Ok(Vec::new());
-    };
+    let Some(text) = git::note(sh, NOTES_REF, sha)? else { return Ok(Vec::new()) };
     text.lines()
         .filter(|l| !l.trim().is_empty())
         .map(|l| {
-            serde_json::from_str(l).map_err(|e| {
-                exit::failed(format!(
-                    "a deployment ledger entry on {sha} is not valid: {e}"
-                ))
-            })
+            serde_json::from_str(l).map_err(|e| exit::failed(format!("a deployment ledger entry on {sha} is not valid: {e}")))
         })
         .collect()
 }
@@ -66,18 +60,11 @@ pub fn entries(sh: &Shell, sha: &str) -> anyhow::Result<Vec<Entry>> {
 /// Every entry of the ledger, on every commit, sorted by time (then SHA).
 pub fn all_entries(sh: &Shell) -> anyhow::Result<Vec<Entry>> {
     let notes_ref = format!("refs/notes/{NOTES_REF}");
-    let exists = cmd!(sh, "git rev-parse --verify --quiet {notes_ref}")
-        .quiet()
-        .ignore_status()
-        .output()?
-        .status
-        .success();
+    let exists = cmd!(sh, "git rev-parse --verify --quiet {notes_ref}").quiet().ignore_status().output()?.status.success();
     if !exists {
         return Ok(Vec::new());
     }
-    let list = cmd!(sh, "git notes --ref={NOTES_REF} list")
-        .quiet()
-        .read()?;
+    let list = cmd!(sh, "git notes --ref={NOTES_REF} list").quiet().read()?;
     let mut all = Vec::new();
     for line in list.lines() {
         if let Some((_, sha)) = line.split_once(' ') {
@@ -96,16 +83,8 @@ pub fn append(sh: &Shell, entry: &Entry) -> anyhow::Result<()> {
 
 /// The operator as git knows them, for the record.
 pub fn operator(sh: &Shell) -> String {
-    let name = cmd!(sh, "git config user.name")
-        .quiet()
-        .ignore_status()
-        .read()
-        .unwrap_or_default();
-    let email = cmd!(sh, "git config user.email")
-        .quiet()
-        .ignore_status()
-        .read()
-        .unwrap_or_default();
+    let name = cmd!(sh, "git config user.name").quiet().ignore_status().read().unwrap_or_default();
+    let email = cmd!(sh, "git config user.email").quiet().ignore_status().read().unwrap_or_default();
     match (name.trim(), email.trim()) {
         ("", "") => std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
         (n, "") => n.to_string(),

@@ -61,9 +61,7 @@ struct Global {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the release gate: check, test, docs-freshness, db-migration-gate [, audit-eval]; stop at the first failure.
-    #[command(
-        after_help = "Example:\n  RELEASE_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask release-gate\n  make release-gate RELEASE_GATE_DATABASE_URL=postgresql://app@db/app RELEASE_GATE_INCLUDE_EVAL=true"
-    )]
+    #[command(after_help = "Example:\n  RELEASE_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask release-gate\n  make release-gate RELEASE_GATE_DATABASE_URL=postgresql://app@db/app RELEASE_GATE_INCLUDE_EVAL=true")]
     ReleaseGate(release_gate::Flags),
     /// Run the policy's quality gate (format, lint, typecheck).
     #[command(after_help = "Example:\n  cargo xtask check\n  cargo xtask check --step clippy")]
@@ -78,19 +76,13 @@ enum Command {
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
     /// Check that commits and pushes happen on a task branch (the installed git hooks run it).
-    #[command(
-        after_help = "Example:\n  cargo xtask branch-guard\n  SKIP_BRANCH_GUARD=1 git commit -m 'Bootstrap the repository'   # bypass: printed and recorded\n\nThe hooks run `branch-guard` (pre-commit), `branch-guard --commit-msg FILE` (commit-msg) and\n`branch-guard --pre-push -- REMOTE URL` with git's ref lines on stdin (pre-push)."
-    )]
+    #[command(after_help = "Example:\n  cargo xtask branch-guard\n  SKIP_BRANCH_GUARD=1 git commit -m 'Bootstrap the repository'   # bypass: printed and recorded\n\nThe hooks run `branch-guard` (pre-commit), `branch-guard --commit-msg FILE` (commit-msg) and\n`branch-guard --pre-push -- REMOTE URL` with git's ref lines on stdin (pre-push).")]
     BranchGuard(branch_guard::Flags),
     /// Install, verify (--check) or remove (--uninstall) the git hooks that run branch-guard.
-    #[command(
-        after_help = "Example:\n  cargo xtask hooks\n  cargo xtask hooks --check\n  cargo xtask hooks --uninstall"
-    )]
+    #[command(after_help = "Example:\n  cargo xtask hooks\n  cargo xtask hooks --check\n  cargo xtask hooks --uninstall")]
     Hooks(hooks::Flags),
     /// Check a PR: a task branch, and exactly one Primary-Task line naming its task (the CI Workflow Guard).
-    #[command(
-        after_help = "Example:\n  cargo xtask pr-scope --branch task-125-fix-gate --body-file pr-body.md\n  PR_BRANCH=task-125-fix-gate PR_BODY=\"$(cat pr-body.md)\" make pr-scope"
-    )]
+    #[command(after_help = "Example:\n  cargo xtask pr-scope --branch task-125-fix-gate --body-file pr-body.md\n  PR_BRANCH=task-125-fix-gate PR_BODY=\"$(cat pr-body.md)\" make pr-scope")]
     PrScope(pr_scope::Flags),
 }
 
@@ -126,11 +118,7 @@ fn main() {
             code
         }
     };
-    let code = if process::interrupted().is_some() {
-        exit::INTERRUPTED
-    } else {
-        code
-    };
+    let code = if process::interrupted().is_some() { exit::INTERRUPTED } else { code };
     std::process::exit(code);
 }
 
@@ -138,10 +126,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let root = match cli.global.root {
         Some(root) => {
             if !root.is_dir() {
-                return Err(exit::usage(format!(
-                    "--root {}: no such directory",
-                    root.display()
-                )));
+                return Err(exit::usage(format!("--root {}: no such directory", root.display())));
             }
             std::path::absolute(&root)?
         }
@@ -151,11 +136,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(p) => std::path::absolute(&p)?,
         None => root.join("xtask.toml"),
     };
-    let ctx = Ctx {
-        root,
-        policy: policy::load(&policy_path)?,
-        format: cli.global.format,
-    };
+    let ctx = Ctx { root, policy: policy::load(&policy_path)?, format: cli.global.format };
     match &cli.command {
         Command::ReleaseGate(flags) => release_gate::run(&ctx, flags),
         Command::Check(flags) => gate::run_named(&ctx, "check", flags),

@@ -15,10 +15,7 @@ pub fn normalize_id(task: &Task, input: &str) -> anyhow::Result<String> {
         Some(head) if head.eq_ignore_ascii_case(&task.id_prefix) => &raw[task.id_prefix.len()..],
         _ => raw,
     };
-    if digits.len() >= task.id_digits
-        && digits.len() <= 9
-        && digits.chars().all(|c| c.is_ascii_digit())
-    {
+    if digits.len() >= task.id_digits && digits.len() <= 9 && digits.chars().all(|c| c.is_ascii_digit()) {
         Ok(format!("{}{digits}", task.id_prefix))
     } else {
         Err(exit::usage(format!(
@@ -48,10 +45,7 @@ pub fn slugify(name: &str) -> anyhow::Result<String> {
         }
     }
     let slug = slug.trim_matches('-').to_string();
-    let valid = slug
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric())
+    let valid = slug.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
         && !slug.contains("..")
         && !slug.ends_with('.')
         && !slug.ends_with(".lock")
@@ -67,24 +61,18 @@ pub fn slugify(name: &str) -> anyhow::Result<String> {
 
 /// The branch for a task: the template with `{NNN}` and `{slug}` filled in.
 pub fn branch_name(task: &Task, id: &str, slug: &str) -> String {
-    task.branch_template
-        .replace("{NNN}", number(task, id))
-        .replace("{slug}", slug)
+    task.branch_template.replace("{NNN}", number(task, id)).replace("{slug}", slug)
 }
 
 /// The template as people read it: `task-NNN-short-name`.
 pub fn branch_pattern(task: &Task) -> String {
-    task.branch_template
-        .replace("{NNN}", &"N".repeat(task.id_digits))
-        .replace("{slug}", "short-name")
+    task.branch_template.replace("{NNN}", &"N".repeat(task.id_digits)).replace("{slug}", "short-name")
 }
 
 /// An example branch name for messages.
 pub fn branch_example(task: &Task) -> String {
     let n = format!("{:0width$}", 110, width = task.id_digits);
-    task.branch_template
-        .replace("{NNN}", &n)
-        .replace("{slug}", "workflow-guards")
+    task.branch_template.replace("{NNN}", &n).replace("{slug}", "workflow-guards")
 }
 
 /// The task id of a branch that matches the template, else `None`.
@@ -93,22 +81,15 @@ pub fn task_of_branch(task: &Task, branch: &str) -> Option<String> {
     let (before_n, after_n) = t.split_once("{NNN}")?;
     let (between, after_slug) = after_n.split_once("{slug}")?;
     let rest = branch.strip_prefix(before_n)?;
-    let digits_len = rest
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(rest.len());
+    let digits_len = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
     let (digits, rest) = rest.split_at(digits_len);
     if digits.len() < task.id_digits || digits.len() > 9 {
         return None;
     }
     let rest = rest.strip_prefix(between)?;
     let slug = rest.strip_suffix(after_slug)?;
-    let slug_ok = slug
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
-        && slug
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
+    let slug_ok = slug.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && slug.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-'));
     slug_ok.then(|| format!("{}{digits}", task.id_prefix))
 }
 
@@ -123,17 +104,11 @@ pub fn ids_in_text(task: &Task, text: &str) -> Vec<String> {
     while let Some(pos) = lower[from..].find(&prefix) {
         let start = from + pos;
         from = start + prefix.len();
-        let boundary_before =
-            start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
-        let digits: String = lower[from..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit())
-            .collect();
+        let boundary_before = start == 0 || !(bytes[start - 1].is_ascii_alphanumeric() || bytes[start - 1] == b'_');
+        let digits: String = lower[from..].chars().take_while(|c| c.is_ascii_digit()).collect();
         let end = from + digits.len();
-        let boundary_after =
-            end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
-        if boundary_before && boundary_after && digits.len() >= task.id_digits && digits.len() <= 9
-        {
+        let boundary_after = end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
+        if boundary_before && boundary_after && digits.len() >= task.id_digits && digits.len() <= 9 {
             let id = format!("{}{digits}", task.id_prefix);
             if !ids.contains(&id) {
                 ids.push(id);
@@ -148,10 +123,7 @@ mod tests {
     use super::*;
 
     fn policy(template: &str) -> Task {
-        Task {
-            branch_template: template.to_string(),
-            ..Task::default()
-        }
+        Task { branch_template: template.to_string(), ..Task::default() }
     }
 
     #[test]
@@ -161,41 +133,17 @@ mod tests {
             let id = normalize_id(&t, input).unwrap();
             assert!(id == "TASK-123" || id == "TASK-0123", "{input} -> {id}");
         }
-        for bad in [
-            "12",
-            "TASK-12",
-            "TASK-12a",
-            "abc",
-            "",
-            "TASK-",
-            "--upload-pack=x",
-            "1;2",
-            "1\n23",
-        ] {
+        for bad in ["12", "TASK-12", "TASK-12a", "abc", "", "TASK-", "--upload-pack=x", "1;2", "1\n23"] {
             assert!(normalize_id(&t, bad).is_err(), "{bad:?}");
         }
     }
 
     #[test]
     fn slugs_are_safe_ref_components() {
-        assert_eq!(
-            slugify("Fix the Release Gate!").unwrap(),
-            "fix-the-release-gate"
-        );
+        assert_eq!(slugify("Fix the Release Gate!").unwrap(), "fix-the-release-gate");
         assert!(slugify("  a__b..c ").is_err());
         assert_eq!(slugify("v1.2_fix").unwrap(), "v1.2_fix");
-        for bad in [
-            "",
-            "---",
-            "../x",
-            ".hidden",
-            "_x",
-            "a..b",
-            "x.lock",
-            "trailing.",
-            "\n",
-            ";",
-        ] {
+        for bad in ["", "---", "../x", ".hidden", "_x", "a..b", "x.lock", "trailing.", "\n", ";"] {
             assert!(slugify(bad).is_err(), "{bad:?}");
         }
         assert_eq!(slugify("--upload-pack=evil").unwrap(), "upload-pack-evil");
@@ -205,34 +153,14 @@ mod tests {
     #[test]
     fn branches_follow_the_template() {
         let t = Task::default();
-        assert_eq!(
-            branch_name(&t, "TASK-117", "short-name"),
-            "task-117-short-name"
-        );
-        assert_eq!(
-            task_of_branch(&t, "task-117-short-name").as_deref(),
-            Some("TASK-117")
-        );
-        assert_eq!(
-            task_of_branch(&t, "task-1170-x").as_deref(),
-            Some("TASK-1170")
-        );
-        for bad in [
-            "main",
-            "task-17-x",
-            "task-117-",
-            "task-117-Upper",
-            "task-117",
-            "feature/task-117-x",
-            "task-117-.x",
-        ] {
+        assert_eq!(branch_name(&t, "TASK-117", "short-name"), "task-117-short-name");
+        assert_eq!(task_of_branch(&t, "task-117-short-name").as_deref(), Some("TASK-117"));
+        assert_eq!(task_of_branch(&t, "task-1170-x").as_deref(), Some("TASK-1170"));
+        for bad in ["main", "task-17-x", "task-117-", "task-117-Upper", "task-117", "feature/task-117-x", "task-117-.x"] {
             assert_eq!(task_of_branch(&t, bad), None, "{bad}");
         }
         let codex = policy("codex/task-{NNN}-{slug}");
-        assert_eq!(
-            task_of_branch(&codex, "codex/task-110-workflow-guards").as_deref(),
-            Some("TASK-110")
-        );
+        assert_eq!(task_of_branch(&codex, "codex/task-110-workflow-guards").as_deref(), Some("TASK-110"));
         assert_eq!(task_of_branch(&codex, "task-110-workflow-guards"), None);
         assert_eq!(branch_pattern(&codex), "codex/task-NNN-short-name");
         assert_eq!(branch_example(&t), "task-110-workflow-guards");
@@ -241,10 +169,7 @@ mod tests {
     #[test]
     fn ids_are_found_word_bounded() {
         let t = Task::default();
-        assert_eq!(
-            ids_in_text(&t, "TASK-101: fix; see task-102 and TASK-101"),
-            vec!["TASK-101", "TASK-102"]
-        );
+        assert_eq!(ids_in_text(&t, "TASK-101: fix; see task-102 and TASK-101"), vec!["TASK-101", "TASK-102"]);
         assert!(ids_in_text(&t, "XTASK-101 TASK-10 TASK-101a").is_empty());
     }
 }

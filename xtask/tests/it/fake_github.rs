@@ -23,10 +23,7 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
     /// The path without its query.
     pub fn route(&self) -> &str {
@@ -47,11 +44,7 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(status: u16, value: serde_json::Value) -> Reply {
-        Reply {
-            status,
-            headers: Vec::new(),
-            body: value.to_string(),
-        }
+        Reply { status, headers: Vec::new(), body: value.to_string() }
     }
     pub fn status(status: u16, message: &str) -> Reply {
         Reply::json(status, serde_json::json!({ "message": message }))
@@ -96,12 +89,7 @@ impl FakeGithub {
                 }
             });
         }
-        FakeGithub {
-            url,
-            requests,
-            stop,
-            addr,
-        }
+        FakeGithub { url, requests, stop, addr }
     }
 
     /// Every request received so far, in order.
@@ -111,10 +99,7 @@ impl FakeGithub {
 
     /// Requests other than GET.
     pub fn writes(&self) -> Vec<Request> {
-        self.requests()
-            .into_iter()
-            .filter(|r| r.method != "GET")
-            .collect()
+        self.requests().into_iter().filter(|r| r.method != "GET").collect()
     }
 }
 
@@ -153,19 +138,10 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<Request>>, handler: &Handler, u
             headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
         }
     }
-    let len = headers
-        .iter()
-        .find(|(k, _)| k == "content-length")
-        .and_then(|(_, v)| v.parse().ok())
-        .unwrap_or(0usize);
+    let len = headers.iter().find(|(k, _)| k == "content-length").and_then(|(_, v)| v.parse().ok()).unwrap_or(0usize);
     let mut body = vec![0; len.min(10 << 20)];
     let _ = reader.read_exact(&mut body);
-    let request = Request {
-        method,
-        path,
-        headers,
-        body: String::from_utf8_lossy(&body).into_owned(),
-    };
+    let request = Request { method, path, headers, body: String::from_utf8_lossy(&body).into_owned() };
     requests.lock().unwrap().push(request.clone());
     let reply = handler(&request, url);
     let reason = match reply.status {

