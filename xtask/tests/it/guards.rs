@@ -464,8 +464,9 @@ fn check_names_each_missing_non_executable_or_out_of_date_hook() {
         done.stderr_has(&format!("{name} hook is missing"));
     }
     done.stderr_has("run cargo xtask hooks");
-    install(&repo);
     let hooks = repo.root.join(".git/hooks");
+    let pristine = snapshot(&hooks);
+    install(&repo);
     std::fs::set_permissions(
         hooks.join("pre-commit"),
         std::fs::Permissions::from_mode(0o644),
@@ -489,6 +490,18 @@ fn check_names_each_missing_non_executable_or_out_of_date_hook() {
         .stderr_has("pre-commit: made executable")
         .stderr_has("commit-msg: updated");
     repo.xtask(&["hooks", "--check"]).run().code(0);
+    repo.xtask(&["hooks", "--uninstall"])
+        .run()
+        .code(0)
+        .stderr_has("pre-push: removed");
+    assert_eq!(
+        snapshot(&hooks),
+        pristine,
+        "uninstall left something behind"
+    );
+    repo.xtask(&["hooks", "--check", "--uninstall"])
+        .run()
+        .code(2);
 }
 
 #[test]
