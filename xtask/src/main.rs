@@ -5,6 +5,7 @@
 //! passed, 1 a gate or check failed, 2 usage/policy/environment error,
 //! 130 interrupted.
 
+mod branch_guard;
 mod env;
 mod env_parity;
 mod exit;
@@ -15,6 +16,7 @@ mod hooks;
 mod ledger;
 mod output;
 mod policy;
+mod pr_scope;
 mod preflight;
 mod process;
 mod protect_main;
@@ -118,6 +120,21 @@ enum Command {
         after_help = "Example:\n  cargo xtask env-parity staging prod\n  cargo xtask env-parity staging prod --format json"
     )]
     EnvParity(env_parity::Flags),
+    /// Check that commits and pushes happen on a task branch (the installed git hooks run it).
+    #[command(
+        after_help = "Example:\n  cargo xtask branch-guard\n  SKIP_BRANCH_GUARD=1 git commit -m 'Bootstrap the repository'   # bypass: printed and recorded\n\nThe hooks run `branch-guard` (pre-commit), `branch-guard --commit-msg FILE` (commit-msg) and\n`branch-guard --pre-push -- REMOTE URL` with git's ref lines on stdin (pre-push)."
+    )]
+    BranchGuard(branch_guard::Flags),
+    /// Install, verify (--check) or remove (--uninstall) the git hooks that run branch-guard.
+    #[command(
+        after_help = "Example:\n  cargo xtask hooks\n  cargo xtask hooks --check\n  cargo xtask hooks --uninstall"
+    )]
+    Hooks(hooks::Flags),
+    /// Check a PR: a task branch, and exactly one Primary-Task line naming its task (the CI Workflow Guard).
+    #[command(
+        after_help = "Example:\n  cargo xtask pr-scope --branch task-125-fix-gate --body-file pr-body.md\n  PR_BRANCH=task-125-fix-gate PR_BODY=\"$(cat pr-body.md)\" make pr-scope"
+    )]
+    PrScope(pr_scope::Flags),
 }
 
 /// What every command gets: where the repository is, its policy, the format.
@@ -195,5 +212,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ReleaseNotes(flags) => release_notes::run(&ctx, flags),
         Command::ReleaseTag(flags) => release_tag::run(&ctx, flags),
         Command::EnvParity(flags) => env_parity::run(&ctx, flags),
+        Command::BranchGuard(flags) => branch_guard::run(&ctx, flags),
+        Command::Hooks(flags) => hooks::run(&ctx, flags),
+        Command::PrScope(flags) => pr_scope::run(&ctx, flags),
     }
 }

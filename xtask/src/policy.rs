@@ -228,6 +228,10 @@ pub struct Task {
     /// The fewest digits a task id has.
     #[serde(default = "default_id_digits")]
     pub id_digits: usize,
+    /// The commit-msg hook also requires the branch's task id in every
+    /// commit message (it always refuses another task's id).
+    #[serde(default)]
+    pub require_id_in_commit_message: bool,
     /// Task branch names; `{NNN}` is the task number, `{slug}` the short name.
     #[serde(default = "default_branch_template")]
     pub branch_template: String,
@@ -242,6 +246,7 @@ impl Default for Task {
         Task {
             id_prefix: default_id_prefix(),
             id_digits: default_id_digits(),
+            require_id_in_commit_message: false,
             branch_template: default_branch_template(),
             ledger: None,
         }
@@ -597,6 +602,7 @@ impl Policy {
                 id_digits: 3,
                 branch_template: "task-{NNN}-{slug}".into(),
                 ledger: Some("tasks/BACKLOG.md".into()),
+                require_id_in_commit_message: true,
             },
             prepare: BTreeMap::from([("<name>".to_string(), vec![step.clone()])]),
             gates: BTreeMap::from([(

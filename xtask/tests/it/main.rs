@@ -5,6 +5,8 @@ mod fake_github;
 mod support;
 
 mod gates;
+mod guards;
+mod pr_scope;
 mod protect_main;
 mod release;
 mod task_finish;
