@@ -5,6 +5,7 @@
 //! passed, 1 a gate or check failed, 2 usage/policy/environment error,
 //! 130 interrupted.
 
+mod docs_freshness;
 mod env;
 mod exit;
 mod gate;
@@ -56,7 +57,9 @@ struct Global {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the release gate: check, test, docs-freshness, db-migration-gate [, audit-eval]; stop at the first failure.
-    #[command(after_help = "Example:\n  RELEASE_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask release-gate\n  make release-gate RELEASE_GATE_DATABASE_URL=postgresql://app@db/app RELEASE_GATE_INCLUDE_EVAL=true")]
+    #[command(
+        after_help = "Example:\n  RELEASE_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask release-gate\n  make release-gate RELEASE_GATE_DATABASE_URL=postgresql://app@db/app RELEASE_GATE_INCLUDE_EVAL=true"
+    )]
     ReleaseGate(release_gate::Flags),
     /// Run the policy's quality gate (format, lint, typecheck).
     #[command(after_help = "Example:\n  cargo xtask check\n  cargo xtask check --step clippy")]
@@ -70,6 +73,11 @@ enum Command {
     /// Show the release-gate record of a commit (exit 1 when none or failed).
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
+    /// Check the docs: freshness markers, stale claims, references, ledgers; overrides expire.
+    #[command(
+        after_help = "Example:\n  cargo xtask docs-freshness\n  cargo xtask docs-freshness --today 2026-02-19 --max-age-days 30 --format json"
+    )]
+    DocsFreshness(docs_freshness::Flags),
 }
 
 /// What every command gets: where the repository is, its policy, the format.
@@ -104,7 +112,11 @@ fn main() {
             code
         }
     };
-    let code = if process::interrupted().is_some() { exit::INTERRUPTED } else { code };
+    let code = if process::interrupted().is_some() {
+        exit::INTERRUPTED
+    } else {
+        code
+    };
     std::process::exit(code);
 }
 
@@ -112,7 +124,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let root = match cli.global.root {
         Some(root) => {
             if !root.is_dir() {
-                return Err(exit::usage(format!("--root {}: no such directory", root.display())));
+                return Err(exit::usage(format!(
+                    "--root {}: no such directory",
+                    root.display()
+                )));
             }
             std::path::absolute(&root)?
         }
@@ -122,12 +137,17 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(p) => std::path::absolute(&p)?,
         None => root.join("xtask.toml"),
     };
-    let ctx = Ctx { root, policy: policy::load(&policy_path)?, format: cli.global.format };
+    let ctx = Ctx {
+        root,
+        policy: policy::load(&policy_path)?,
+        format: cli.global.format,
+    };
     match &cli.command {
         Command::ReleaseGate(flags) => release_gate::run(&ctx, flags),
         Command::Check(flags) => gate::run_named(&ctx, "check", flags),
         Command::Test(flags) => gate::run_named(&ctx, "test", flags),
         Command::AuditEval(flags) => gate::run_named(&ctx, "audit-eval", flags),
         Command::GateStatus(flags) => release_gate::status(&ctx, flags),
+        Command::DocsFreshness(flags) => docs_freshness::run(&ctx, flags),
     }
 }

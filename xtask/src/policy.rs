@@ -34,6 +34,9 @@ pub struct Policy {
     /// The GitHub repository.
     #[serde(default)]
     pub github: Github,
+    /// docs-freshness rules; absent: the command exits 2 naming the section.
+    #[serde(default)]
+    pub docs: Option<Docs>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
@@ -55,7 +58,10 @@ pub struct Git {
 
 impl Default for Git {
     fn default() -> Git {
-        Git { main_branch: default_main_branch(), remote: default_remote() }
+        Git {
+            main_branch: default_main_branch(),
+            remote: default_remote(),
+        }
     }
 }
 
@@ -130,7 +136,10 @@ pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl Step {
     pub fn timeout(&self) -> Duration {
-        self.timeout.as_deref().and_then(|t| parse_duration(t).ok()).unwrap_or(DEFAULT_STEP_TIMEOUT)
+        self.timeout
+            .as_deref()
+            .and_then(|t| parse_duration(t).ok())
+            .unwrap_or(DEFAULT_STEP_TIMEOUT)
     }
 }
 
@@ -143,17 +152,234 @@ pub struct Migration {
     pub default_database_url: Option<String>,
 }
 
+/// The `[docs]` section: docs-freshness's rules. Every rule has an `id`
+/// (the finding's rule id), a `level`, a `message` and whether an override
+/// may suppress it; the rule engine is `docs_freshness/rules.rs`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Docs {
+    /// Globs of the files forbidden claims and references search by default.
+    #[serde(default)]
+    pub scope: Vec<String>,
+    /// A marker older than this many days is stale (`--max-age-days` wins).
+    #[serde(default = "default_docs_max_age_days")]
+    pub max_age_days: u32,
+    /// The overrides file, relative to the root; absent file: no overrides.
+    #[serde(default = "default_docs_overrides_file")]
+    pub overrides_file: String,
+    /// The furthest in the future an override's `expires_on` may be.
+    #[serde(default)]
+    pub max_override_days: Option<u32>,
+    #[serde(default)]
+    pub markers: Vec<DocsMarker>,
+    #[serde(default)]
+    pub forbidden: Vec<DocsForbidden>,
+    #[serde(default)]
+    pub required: Vec<DocsRequired>,
+    #[serde(default)]
+    pub references: Vec<DocsReference>,
+    #[serde(default)]
+    pub couplings: Vec<DocsCoupling>,
+    #[serde(default)]
+    pub ledgers: Vec<DocsLedger>,
+}
+
+fn default_docs_max_age_days() -> u32 {
+    45
+}
+fn default_docs_overrides_file() -> String {
+    "docs/DOCS_FRESHNESS_OVERRIDES.json".to_string()
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum DocsLevel {
+    #[default]
+    Error,
+    Warning,
+}
+
+/// `**<label>**: YYYY-MM-DD` in one file; the finding ids are fixed.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsMarker {
+    pub path: String,
+    pub label: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+}
+
+/// A text (or a regex, matched line by line) that no file in scope may contain.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsForbidden {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// Globs; default: `docs.scope`.
+    #[serde(default)]
+    pub scope: Option<Vec<String>>,
+}
+
+/// Files that must exist (no `texts`/`lines`) or must contain texts and
+/// line patterns (then a missing file is left to an existence rule).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsRequired {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub texts: Vec<String>,
+    /// Regexes that some line must match (`^###\s+reports\s*$`).
+    #[serde(default)]
+    pub lines: Vec<String>,
+    /// `each`: one finding per missing item; `all`: one listing them all.
+    #[serde(default)]
+    pub report: DocsReport,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DocsReport {
+    #[default]
+    Each,
+    All,
+}
+
+/// A pattern whose captures must resolve to a target: a file through a
+/// glob template (`docs/adr/{1}-*.md`), or a command of this xtask.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsReference {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+    /// A regex with at least one capture group, matched line by line.
+    pub pattern: String,
+    #[serde(default)]
+    pub target: DocsTarget,
+    /// For `target = "file"`: a glob with `{1}`, `{2}` … for the captures.
+    #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
+    pub scope: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocsTarget {
+    #[default]
+    File,
+    XtaskCommand,
+}
+
+/// When `if-file` exists and contains `if-contains`, `then-file` must
+/// contain `then-contains`; not evaluated when either file is absent.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsCoupling {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+    pub if_file: String,
+    pub if_contains: String,
+    pub then_file: String,
+    pub then_contains: String,
+}
+
+/// Named sets of ids collected from markdown sections, and checks between them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsLedger {
+    /// The checks run only when all of these files exist.
+    #[serde(default)]
+    pub require_files: Vec<String>,
+    /// The id regex (`\bTASK-\d{3}\b`).
+    pub id_pattern: String,
+    pub sets: BTreeMap<String, Vec<DocsSource>>,
+    pub checks: Vec<DocsLedgerCheck>,
+}
+
+/// Where a set's ids come from; a missing file contributes nothing.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsSource {
+    pub file: String,
+    /// The text after the line `## <section>` up to the next `## ` line; default: the whole file.
+    #[serde(default)]
+    pub section: Option<String>,
+    /// Only bullet lines (`-`, `*`, `+`).
+    #[serde(default)]
+    pub bullets: bool,
+    /// Only lines containing this text.
+    #[serde(default)]
+    pub lines_containing: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsLedgerCheck {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+    /// The file the finding is reported on.
+    pub path: String,
+    /// `disjoint` (no id in both) or `subset` (every id of `left` is in `right`).
+    pub kind: DocsCheckKind,
+    /// Set names; several mean their union.
+    pub left: Vec<String>,
+    pub right: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DocsCheckKind {
+    Disjoint,
+    Subset,
+}
+
 /// `"90s"`, `"10m"`, `"2h"`: a finite, non-zero duration.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like \"90s\", \"10m\" or \"2h\""))?;
+    let n: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a duration like \"90s\", \"10m\" or \"2h\""))?;
     let secs = match unit {
         "s" => n,
         "m" => n.saturating_mul(60),
         "h" => n.saturating_mul(3600),
-        _ => return Err(format!("{text:?} is not a duration like \"90s\", \"10m\" or \"2h\"")),
+        _ => {
+            return Err(format!(
+                "{text:?} is not a duration like \"90s\", \"10m\" or \"2h\""
+            ))
+        }
     };
     if secs == 0 || secs > 7 * 24 * 3600 {
         return Err(format!("{text:?} must be between 1s and 168h"));
@@ -173,7 +399,10 @@ pub struct Loaded {
 impl Loaded {
     /// The gate named `name`, or a usage error naming the missing section.
     pub fn gate(&self, name: &str) -> anyhow::Result<&Gate> {
-        self.policy.gates.get(name).ok_or_else(|| self.missing(&format!("gates.{name}")))
+        self.policy
+            .gates
+            .get(name)
+            .ok_or_else(|| self.missing(&format!("gates.{name}")))
     }
 
     /// The usage error for a section the command needs and the defaults
@@ -184,7 +413,9 @@ impl Loaded {
         } else {
             format!("no policy file at {} (built-in defaults apply), and the defaults have no [{section}]", self.path.display())
         };
-        exit::usage(format!("{whence}: add it (see docs/POLICY.md, \"{section}\")"))
+        exit::usage(format!(
+            "{whence}: add it (see docs/POLICY.md, \"{section}\")"
+        ))
     }
 }
 
@@ -193,12 +424,25 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Loaded { policy: Policy::default(), path: path.to_path_buf(), from_file: false })
+            return Ok(Loaded {
+                policy: Policy::default(),
+                path: path.to_path_buf(),
+                from_file: false,
+            })
         }
-        Err(e) => return Err(exit::usage(format!("{}: cannot read the policy file: {e}", path.display()))),
+        Err(e) => {
+            return Err(exit::usage(format!(
+                "{}: cannot read the policy file: {e}",
+                path.display()
+            )))
+        }
     };
     let policy = parse(&text, path)?;
-    Ok(Loaded { policy, path: path.to_path_buf(), from_file: true })
+    Ok(Loaded {
+        policy,
+        path: path.to_path_buf(),
+        from_file: true,
+    })
 }
 
 /// Parses and validates policy text; errors read `file:line:column: what`.
@@ -211,7 +455,11 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<Policy> {
     let problems = validate(&policy);
     if !problems.is_empty() {
         return Err(exit::usage(
-            problems.iter().map(|p| format!("{}: {p}", path.display())).collect::<Vec<_>>().join("\n"),
+            problems
+                .iter()
+                .map(|p| format!("{}: {p}", path.display()))
+                .collect::<Vec<_>>()
+                .join("\n"),
         ));
     }
     Ok(policy)
@@ -256,17 +504,23 @@ fn validate(policy: &Policy) -> Vec<String> {
     }
     for (name, gate) in &policy.gates {
         if gate.steps.is_empty() {
-            problems.push(format!("gates.{name}.steps: a gate needs at least one step"));
+            problems.push(format!(
+                "gates.{name}.steps: a gate needs at least one step"
+            ));
         }
         for p in &gate.prepare {
             if !policy.prepare.contains_key(p) {
-                problems.push(format!("gates.{name}.prepare: no [prepare] list named {p:?}"));
+                problems.push(format!(
+                    "gates.{name}.prepare: no [prepare] list named {p:?}"
+                ));
             }
         }
     }
     let t = &policy.task.branch_template;
     if !t.contains("{NNN}") || !t.contains("{slug}") {
-        problems.push(format!("task.branch-template {t:?} must contain {{NNN}} and {{slug}}"));
+        problems.push(format!(
+            "task.branch-template {t:?} must contain {{NNN}} and {{slug}}"
+        ));
     }
     if policy.task.id_digits == 0 || policy.task.id_digits > 9 {
         problems.push("task.id-digits must be between 1 and 9".to_string());
@@ -291,12 +545,103 @@ impl Policy {
             timeout: Some("30m".into()),
         };
         Policy {
-            git: Git { main_branch: "main".into(), remote: "origin".into() },
-            task: Task { id_prefix: "TASK-".into(), id_digits: 3, branch_template: "task-{NNN}-{slug}".into() },
+            git: Git {
+                main_branch: "main".into(),
+                remote: "origin".into(),
+            },
+            task: Task {
+                id_prefix: "TASK-".into(),
+                id_digits: 3,
+                branch_template: "task-{NNN}-{slug}".into(),
+            },
             prepare: BTreeMap::from([("<name>".to_string(), vec![step.clone()])]),
-            gates: BTreeMap::from([("<name>".to_string(), Gate { prepare: vec!["<name>".into()], steps: vec![step] })]),
-            migration: Migration { default_database_url: Some("sqlite:///target/release-gate.db".into()) },
-            github: Github { repository: Some("acme/service".into()) },
+            gates: BTreeMap::from([(
+                "<name>".to_string(),
+                Gate {
+                    prepare: vec!["<name>".into()],
+                    steps: vec![step],
+                },
+            )]),
+            migration: Migration {
+                default_database_url: Some("sqlite:///target/release-gate.db".into()),
+            },
+            github: Github {
+                repository: Some("acme/service".into()),
+            },
+            docs: Some(Docs {
+                scope: vec!["docs/**/*.md".into()],
+                max_age_days: 45,
+                overrides_file: "docs/DOCS_FRESHNESS_OVERRIDES.json".into(),
+                max_override_days: Some(30),
+                markers: vec![DocsMarker {
+                    path: "docs/RELEASING.md".into(),
+                    label: "Last Verified".into(),
+                    level: DocsLevel::Error,
+                    overridable: false,
+                }],
+                forbidden: vec![DocsForbidden {
+                    id: "stale_claim".into(),
+                    message: "a stale claim".into(),
+                    level: DocsLevel::Error,
+                    overridable: true,
+                    text: Some("has no authentication".into()),
+                    regex: Some(r"\bno auth\b".into()),
+                    scope: Some(vec!["docs/**/*.md".into()]),
+                }],
+                required: vec![DocsRequired {
+                    id: "data_model_table_coverage_missing".into(),
+                    message: "a table is not documented".into(),
+                    level: DocsLevel::Error,
+                    overridable: true,
+                    paths: vec!["docs/DATA_MODEL.md".into()],
+                    texts: vec!["## Tables".into()],
+                    lines: vec![r"^###\s+reports\s*$".into()],
+                    report: DocsReport::Each,
+                }],
+                references: vec![DocsReference {
+                    id: "adr_reference_target_missing".into(),
+                    message: "no such ADR".into(),
+                    level: DocsLevel::Error,
+                    overridable: true,
+                    pattern: r"\bADR-(\d{3})\b".into(),
+                    target: DocsTarget::File,
+                    template: Some("docs/adr/{1}-*.md".into()),
+                    scope: Some(vec!["docs/**/*.md".into()]),
+                }],
+                couplings: vec![DocsCoupling {
+                    id: "auth_header_doc_missing".into(),
+                    message: "the API docs do not mention the auth header".into(),
+                    level: DocsLevel::Error,
+                    overridable: false,
+                    if_file: "src/api/main.py".into(),
+                    if_contains: "APIKeyAuthMiddleware".into(),
+                    then_file: "docs/API.md".into(),
+                    then_contains: "X-API-Key".into(),
+                }],
+                ledgers: vec![DocsLedger {
+                    require_files: vec!["PROJECT_STATUS.md".into()],
+                    id_pattern: r"\bTASK-\d{3}\b".into(),
+                    sets: BTreeMap::from([(
+                        "<name>".to_string(),
+                        vec![DocsSource {
+                            file: "tasks/CURRENT_SPRINT.md".into(),
+                            section: Some("Active Tasks".into()),
+                            bullets: true,
+                            lines_containing: Some("[REQUIRES_HUMAN]".into()),
+                        }],
+                    )]),
+                    checks: vec![DocsLedgerCheck {
+                        id: "task_status_dual_listing".into(),
+                        message: "tasks listed as both active and completed".into(),
+                        level: DocsLevel::Error,
+                        overridable: true,
+                        path: "PROJECT_STATUS.md".into(),
+                        kind: DocsCheckKind::Disjoint,
+                        left: vec!["<name>".into()],
+                        right: vec!["<name>".into()],
+                    }],
+                }],
+            }),
         }
     }
 }
@@ -306,7 +651,9 @@ mod tests {
     use super::*;
 
     fn err_of(text: &str) -> String {
-        parse(text, Path::new("xtask.toml")).unwrap_err().to_string()
+        parse(text, Path::new("xtask.toml"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
