@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status
+.PHONY: help release-gate check test audit-eval gate-status docs-freshness
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -25,3 +25,6 @@ audit-eval: ## Run the policy's evaluation-audit gate (prompt/model changes)
 
 gate-status: ## Show the release-gate record of a commit (exit 1 when none or failed)
 	$(XTASK) gate-status
+
+docs-freshness: ## Check the docs: freshness markers, stale claims, references, ledgers; overrides expire
+	$(XTASK) docs-freshness

@@ -43,9 +43,11 @@ impl Glob {
                     ))
                 }
                 "**" => parts.push(Part::Any),
-                c if c.contains("**") => return Err(format!(
+                c if c.contains("**") => {
+                    return Err(format!(
                     "glob {pattern:?}: `**` must be a whole path component (like `docs/**/*.md`)"
-                )),
+                ))
+                }
                 c => parts.push(Part::One(c.chars().collect())),
             }
         }

@@ -3,4 +3,5 @@
 
 mod support;
 
+mod docs_freshness;
 mod gates;
