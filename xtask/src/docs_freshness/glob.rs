@@ -89,7 +89,7 @@ impl Glob {
             })
             .collect();
         let rest = &self.parts[n..];
-        let depth = if rest.iter().any(|p| *p == Part::Any) {
+        let depth = if rest.contains(&Part::Any) {
             None
         } else {
             Some(rest.len())

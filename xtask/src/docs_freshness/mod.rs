@@ -82,6 +82,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         today,
         max_age,
         flags.fail_on_warnings,
+        &docs.overrides_file,
     )
 }
 
@@ -213,7 +214,8 @@ fn scan(
     let workers = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .clamp(1, 8);
-    let (send, recv) = mpsc::sync_channel::<(String, Vec<bool>)>(256);
+    // Batches of files (fewer lock round trips); a few batches in flight.
+    let (send, recv) = mpsc::sync_channel::<Vec<(String, Vec<bool>)>>(4 * workers);
     let recv = Mutex::new(recv);
     std::thread::scope(|s| {
         for _ in 0..workers {
@@ -223,20 +225,11 @@ fn scan(
                 let mut resolves = |t: &Target| resolver.resolves(t);
                 loop {
                     let job = recv.lock().map(|r| r.recv());
-                    let Ok(Ok((rel, in_scope))) = job else { break };
-                    checked.fetch_add(1, Ordering::Relaxed);
-                    match named.get(&rel) {
-                        Some(Named::Text(text)) => rules::check_text(
-                            rules,
-                            &rel,
-                            text,
-                            &in_scope,
-                            &mut resolves,
-                            &mut local,
-                        ),
-                        Some(_) => {} // unreadable: already reported
-                        None => match read_text(&root.join(&rel), &mut buf) {
-                            Ok(text) => rules::check_text(
+                    let Ok(Ok(batch)) = job else { break };
+                    checked.fetch_add(batch.len(), Ordering::Relaxed);
+                    for (rel, in_scope) in batch {
+                        match named.get(&rel) {
+                            Some(Named::Text(text)) => rules::check_text(
                                 rules,
                                 &rel,
                                 text,
@@ -244,13 +237,25 @@ fn scan(
                                 &mut resolves,
                                 &mut local,
                             ),
-                            Err(reason) => local.push(rules::unreadable(&rel, &reason)),
-                        },
+                            Some(_) => {} // unreadable: already reported
+                            None => match read_text(&root.join(&rel), &mut buf) {
+                                Ok(text) => rules::check_text(
+                                    rules,
+                                    &rel,
+                                    text,
+                                    &in_scope,
+                                    &mut resolves,
+                                    &mut local,
+                                ),
+                                Err(reason) => local.push(rules::unreadable(&rel, &reason)),
+                            },
+                        }
                     }
                 }
                 out.lock().expect("no worker panicked").append(&mut local);
             });
         }
+        let mut batch = Vec::with_capacity(BATCH);
         for (start, depth) in walk_roots(rules) {
             let base = if start.is_empty() {
                 root.to_path_buf()
@@ -292,16 +297,23 @@ fn scan(
                 if !in_scope.iter().any(|x| *x) {
                     continue;
                 }
-                if send.send((rel, in_scope)).is_err() {
+                batch.push((rel, in_scope));
+                if batch.len() == BATCH && send.send(std::mem::take(&mut batch)).is_err() {
                     break;
                 }
             }
+        }
+        if !batch.is_empty() {
+            let _ = send.send(batch);
         }
         drop(send);
     });
     findings.append(&mut out.into_inner().expect("no worker panicked"));
     checked.into_inner()
 }
+
+/// Files per message from the walker to the workers.
+const BATCH: usize = 64;
 
 fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
@@ -383,6 +395,7 @@ fn report(
     today: Date,
     max_age: u32,
     fail_on_warnings: bool,
+    overrides_file: &str,
 ) -> anyhow::Result<()> {
     let errors = findings
         .iter()
@@ -424,11 +437,11 @@ fn report(
                 output::green("passed")
             };
             let hint = if errors > 0 {
-                "; fix the docs, or for temporary, intentional drift add a short-lived row to the overrides file (docs/RELEASING.md, \"Docs freshness\")"
+                format!("; fix the docs, or for intentional, temporary drift of an overridable rule add a row {{\"rule_id\", \"path\", \"reason\", \"expires_on\"}} to {overrides_file}")
             } else if failed {
-                " (--fail-on-warnings)"
+                " (--fail-on-warnings)".to_string()
             } else {
-                ""
+                String::new()
             };
             output::say(&format!(
                 "docs-freshness {status}: {errors} error{}, {warnings} warning{} ({files} file{} in scope, today {today}, max age {max_age} days){hint}",

@@ -72,8 +72,8 @@ pub struct Marker {
 /// How a text rule finds its matches: a literal, or a regex matched line by
 /// line and, when the regex requires a literal, only on lines containing it.
 pub enum Matcher {
-    Text(String),
-    Regex { re: Regex, literal: Option<String> },
+    Text(Finder),
+    Regex { re: Regex, literal: Option<Finder> },
 }
 
 pub struct Forbidden {
@@ -95,7 +95,7 @@ pub enum Target {
 pub struct Reference {
     pub meta: Meta,
     re: Regex,
-    literal: Option<String>,
+    literal: Option<Finder>,
     target: DocsTarget,
     template: Option<String>,
     pub scope: usize,
@@ -121,7 +121,15 @@ pub struct Ledger {
     pub require_files: Vec<String>,
     id_re: Regex,
     pub sets: BTreeMap<String, Vec<DocsSource>>,
-    pub checks: Vec<(Meta, String, DocsCheckKind, Vec<String>, Vec<String>)>,
+    pub checks: Vec<LedgerCheck>,
+}
+
+pub struct LedgerCheck {
+    pub meta: Meta,
+    pub path: String,
+    pub kind: DocsCheckKind,
+    pub left: Vec<String>,
+    pub right: Vec<String>,
 }
 
 /// A compiled `[docs]` section.
@@ -268,13 +276,13 @@ pub fn compile(docs: &Docs) -> Result<Rules, Vec<String>> {
             &mut problems,
         );
         let matcher = match (&f.text, &f.regex) {
-            (Some(t), None) if !t.is_empty() => Matcher::Text(t.clone()),
+            (Some(t), None) if !t.is_empty() => Matcher::Text(Finder::new(t)),
             (None, Some(r)) => {
                 let re = regex(&format!("{key}.regex"), r, &mut problems)
                     .unwrap_or_else(|| never.clone());
                 Matcher::Regex {
                     re,
-                    literal: required_literal(r),
+                    literal: required_literal(r).map(|l| Finder::new(&l)),
                 }
             }
             _ => {
@@ -282,7 +290,7 @@ pub fn compile(docs: &Docs) -> Result<Rules, Vec<String>> {
                     "{key} ({}): give exactly one of `text` (non-empty) or `regex`",
                     f.id
                 ));
-                Matcher::Text(String::new())
+                Matcher::Text(Finder::new("-"))
             }
         };
         let scope = scope_index(&key, &f.scope, &mut problems);
@@ -332,7 +340,7 @@ pub fn compile(docs: &Docs) -> Result<Rules, Vec<String>> {
         let scope = scope_index(&key, &r.scope, &mut problems);
         references.push(Reference {
             meta,
-            literal: required_literal(&r.pattern),
+            literal: required_literal(&r.pattern).map(|l| Finder::new(&l)),
             re: re.unwrap_or_else(|| never.clone()),
             target: r.target,
             template: r.template.clone(),
@@ -362,7 +370,8 @@ pub fn compile(docs: &Docs) -> Result<Rules, Vec<String>> {
         }
         for p in &r.paths {
             path_ok(&format!("{key}.paths"), p, &mut problems);
-            if !(r.texts.is_empty() && r.lines.is_empty()) && !existence.contains(p.as_str()) {
+            let content_rule = !r.texts.is_empty() || !r.lines.is_empty();
+            if content_rule && !existence.contains(p.as_str()) {
                 problems.push(format!(
                     "{key} ({}): {p:?} has content rules but no existence rule; add a [[docs.required]] with paths = [{p:?}] and no texts/lines, so a missing file is a finding",
                     r.id
@@ -454,13 +463,13 @@ pub fn compile(docs: &Docs) -> Result<Rules, Vec<String>> {
                     problems.push(format!("{ckey}: no set named {name:?} in {key}.sets"));
                 }
             }
-            checks.push((
+            checks.push(LedgerCheck {
                 meta,
-                c.path.clone(),
-                c.kind,
-                c.left.clone(),
-                c.right.clone(),
-            ));
+                path: c.path.clone(),
+                kind: c.kind,
+                left: c.left.clone(),
+                right: c.right.clone(),
+            });
         }
         ledgers.push(Ledger {
             require_files: l.require_files.clone(),
@@ -570,9 +579,7 @@ pub fn required_literal(pattern: &str) -> Option<String> {
         let quantified = |j: usize| matches!(chars.get(j), Some('*' | '?' | '+' | '{'));
         match c {
             '\\' => {
-                let Some(&e) = chars.get(i + 1) else {
-                    return None;
-                };
+                let &e = chars.get(i + 1)?;
                 i += 2;
                 if e.is_ascii_alphanumeric() {
                     // \b \d \w \s \n … : not a literal character.
@@ -647,6 +654,69 @@ pub fn required_literal(pattern: &str) -> Option<String> {
     (!best.is_empty()).then_some(best)
 }
 
+/// A substring search that jumps between occurrences of the needle's
+/// rarest ASCII byte with `memchr` (through `str::find(char)`), then
+/// compares: much faster than a general substring search on prose, where
+/// the needle (`ADR-`, a stale claim) is rare.
+#[derive(Clone, Debug)]
+pub struct Finder {
+    needle: String,
+    /// Index of the rarest ASCII byte in the needle, if it has one.
+    rare: Option<usize>,
+}
+
+impl Finder {
+    pub fn new(needle: &str) -> Finder {
+        // Rough rarity of bytes in English prose and markdown (lower: rarer).
+        let rank = |b: u8| match b {
+            b'a'..=b'z' | b' ' => 100,
+            b'\n' => 90,
+            b'-' | b'|' | b'.' | b',' | b'#' | b'*' => 60,
+            b'0'..=b'9' => 50,
+            b'A' | b'I' | b'S' | b'T' => 40,
+            b'A'..=b'Z' => 30,
+            _ => 20,
+        };
+        let rare = needle
+            .bytes()
+            .enumerate()
+            .filter(|(_, b)| b.is_ascii())
+            .min_by_key(|(_, b)| rank(*b))
+            .map(|(i, _)| i);
+        Finder {
+            needle: needle.to_string(),
+            rare,
+        }
+    }
+
+    pub fn needle(&self) -> &str {
+        &self.needle
+    }
+
+    /// The first occurrence at or after byte `from` (a char boundary).
+    pub fn find_from(&self, text: &str, from: usize) -> Option<usize> {
+        let Some(rare) = self.rare else {
+            return text[from..].find(self.needle.as_str()).map(|i| from + i);
+        };
+        let needle = self.needle.as_bytes();
+        let bytes = text.as_bytes();
+        let r = char::from(needle[rare]);
+        // `pos` is always a char boundary: `from`, or just after an ASCII byte.
+        let mut pos = from;
+        while let Some(i) = text[pos..].find(r) {
+            let hit = pos + i;
+            pos = hit + 1;
+            let Some(start) = hit.checked_sub(rare).filter(|s| *s >= from) else {
+                continue;
+            };
+            if bytes.get(start..start + needle.len()) == Some(needle) {
+                return Some(start);
+            }
+        }
+        None
+    }
+}
+
 /// 1-based line of byte `offset`, counting from a known (offset, line).
 struct LineCounter<'a> {
     text: &'a [u8],
@@ -689,24 +759,19 @@ fn line_around(text: &str, offset: usize) -> (usize, &str) {
 /// containing `literal`, or every line when there is none.
 fn candidate_lines<'t>(
     text: &'t str,
-    literal: Option<&str>,
+    literal: Option<&Finder>,
     mut f: impl FnMut(usize, &'t str) -> bool,
 ) {
     match literal {
         Some(lit) => {
-            if !text.contains(lit) {
-                return;
-            }
-            let mut done_to = 0;
-            for (at, _) in text.match_indices(lit) {
-                if at < done_to {
-                    continue;
-                }
+            let mut from = 0;
+            while let Some(at) = lit.find_from(text, from) {
                 let (start, line) = line_around(text, at);
-                done_to = start + line.len() + 1;
                 if !f(start, line) {
                     return;
                 }
+                // Go on from the next line.
+                from = text[at..].find('\n').map_or(text.len(), |i| at + i + 1);
             }
         }
         None => {
@@ -736,17 +801,15 @@ pub fn check_text(
 ) {
     for f in rules.forbidden.iter().filter(|f| in_scope[f.scope]) {
         let hit = match &f.matcher {
-            Matcher::Text(t) => text.find(t.as_str()).map(|at| (at, t.clone())),
+            Matcher::Text(t) => t.find_from(text, 0).map(|at| (at, t.needle().to_string())),
             Matcher::Regex { re, literal } => {
                 let mut hit = None;
-                candidate_lines(text, literal.as_deref(), |start, line| {
-                    match re.find(line) {
-                        Some(m) => {
-                            hit = Some((start + m.start(), m.as_str().to_string()));
-                            false
-                        }
-                        None => true,
+                candidate_lines(text, literal.as_ref(), |start, line| match re.find(line) {
+                    Some(m) => {
+                        hit = Some((start + m.start(), m.as_str().to_string()));
+                        false
                     }
+                    None => true,
                 });
                 hit
             }
@@ -759,7 +822,7 @@ pub fn check_text(
     for r in rules.references.iter().filter(|r| in_scope[r.scope]) {
         let mut counter = LineCounter::new(text);
         let mut seen: BTreeSet<Target> = BTreeSet::new();
-        candidate_lines(text, r.literal.as_deref(), |start, line| {
+        candidate_lines(text, r.literal.as_ref(), |start, line| {
             for caps in r.re.captures_iter(line) {
                 let whole = caps.get(0).map_or("", |m| m.as_str());
                 let groups: Vec<String> = (1..caps.len())
@@ -1042,7 +1105,14 @@ fn check_ledger<'a>(l: &Ledger, fact: &dyn Fn(&str) -> Fact<'a>, out: &mut Vec<F
             .flat_map(|n| sets.get(n.as_str()).into_iter().flatten().cloned())
             .collect()
     };
-    for (meta, path, kind, left, right) in &l.checks {
+    for LedgerCheck {
+        meta,
+        path,
+        kind,
+        left,
+        right,
+    } in &l.checks
+    {
         let (a, b) = (union(left), union(right));
         let offending: Vec<String> = match kind {
             DocsCheckKind::Disjoint => a.intersection(&b).cloned().collect(),
@@ -1418,6 +1488,37 @@ ledgers = [{ id-pattern = "x", sets = {}, checks = [{ id = "l", message = "m", p
             "left and right",
         ] {
             assert!(err.contains(want), "missing {want:?} in:\n{err}");
+        }
+    }
+
+    #[test]
+    fn finder_agrees_with_str_find() {
+        let texts = [
+            "",
+            "ADR-",
+            "xxADR-ADR-1",
+            "DDDADR",
+            "é ADR-001 é",
+            "a\nAll API endpoints.\n",
+            "ééé",
+        ];
+        for needle in ["ADR-", "D", "All API", "é A", "éé", "_KEY"] {
+            let f = Finder::new(needle);
+            for t in texts {
+                let mut from = 0;
+                loop {
+                    let want = t[from..].find(needle).map(|i| from + i);
+                    assert_eq!(
+                        f.find_from(t, from),
+                        want,
+                        "{needle:?} in {t:?} from {from}"
+                    );
+                    match want {
+                        Some(w) => from = w + needle.chars().next().unwrap().len_utf8(),
+                        None => break,
+                    }
+                }
+            }
         }
     }
 
