@@ -418,6 +418,9 @@ fn report(
         }
     }
     let failed = errors > 0 || (fail_on_warnings && warnings > 0);
+    if output::in_github_actions() {
+        output::step_summary(&summary_markdown(findings, errors, warnings));
+    }
     match format {
         Format::Json => output::json(&json!({
             "findings": findings.iter().map(|f| json!({
@@ -456,6 +459,29 @@ fn report(
     } else {
         Ok(())
     }
+}
+
+/// The GitHub step summary: counts, then one row per finding.
+fn summary_markdown(findings: &[Finding], errors: usize, warnings: usize) -> String {
+    let mut md = format!(
+        "### docs-freshness: {errors} error{}, {warnings} warning{}\n\n",
+        plural(errors),
+        plural(warnings)
+    );
+    if !findings.is_empty() {
+        md.push_str("| level | rule | where | message |\n|---|---|---|---|\n");
+        for f in findings {
+            let at = f.line.map_or(f.path.clone(), |l| format!("{}:{l}", f.path));
+            let message = f.message.replace('|', "\\|");
+            md.push_str(&format!(
+                "| {} | `{}` | `{at}` | {message} |\n",
+                level_name(f.level),
+                f.rule_id
+            ));
+        }
+    }
+    md.push('\n');
+    md
 }
 
 fn plural(n: usize) -> &'static str {

@@ -590,18 +590,30 @@ fn json_findings_are_sorted_and_shaped_as_documented() {
 }
 
 #[test]
-fn findings_become_github_annotations() {
+fn findings_become_github_annotations_and_a_step_summary() {
     let repo = horadus_clean("df-gha");
     repo.write(
         "docs/guide.md",
         "\nAll API endpoints have no authentication checks.\n",
     );
+    let summary = repo.tmp.path().join("summary.md");
     let done = repo
         .xtask(&["docs-freshness", "--today", TODAY])
         .env("GITHUB_ACTIONS", "true")
+        .env("GITHUB_STEP_SUMMARY", &summary)
         .run();
     done.code(1)
         .stderr_has("::error file=docs/guide.md,line=2::[stale_auth_unenforced_claim] stale claim");
+    let md = std::fs::read_to_string(&summary)
+        .unwrap_or_else(|e| panic!("no step summary: {e}{}", done.dump()));
+    assert!(
+        md.contains("### docs-freshness: 1 error, 0 warnings"),
+        "{md}"
+    );
+    assert!(
+        md.contains("| error | `stale_auth_unenforced_claim` | `docs/guide.md:2` |"),
+        "{md}"
+    );
 }
 
 #[test]
