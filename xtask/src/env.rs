@@ -21,35 +21,18 @@ pub struct Switch {
 }
 
 /// `RELEASE_GATE_INCLUDE_EVAL=true`: release-gate also runs audit-eval.
-pub const RELEASE_GATE_INCLUDE_EVAL: Switch = Switch {
-    name: "RELEASE_GATE_INCLUDE_EVAL",
-    on: "true",
-    off: "false",
-};
+pub const RELEASE_GATE_INCLUDE_EVAL: Switch =
+    Switch { name: "RELEASE_GATE_INCLUDE_EVAL", on: "true", off: "false" };
 /// `MIGRATION_GATE_VALIDATE_AUTOGEN=false`: the emergency bypass of `alembic check`.
-pub const MIGRATION_GATE_SKIP_AUTOGEN: Switch = Switch {
-    name: "MIGRATION_GATE_VALIDATE_AUTOGEN",
-    on: "false",
-    off: "true",
-};
+pub const MIGRATION_GATE_SKIP_AUTOGEN: Switch =
+    Switch { name: "MIGRATION_GATE_VALIDATE_AUTOGEN", on: "false", off: "true" };
 /// `SKIP_BRANCH_GUARD=1`: branch-guard passes without checking.
-pub const SKIP_BRANCH_GUARD: Switch = Switch {
-    name: "SKIP_BRANCH_GUARD",
-    on: "1",
-    off: "0",
-};
+pub const SKIP_BRANCH_GUARD: Switch = Switch { name: "SKIP_BRANCH_GUARD", on: "1", off: "0" };
 /// `SKIP_TASK_SEQUENCE_GUARD=1`: task-preflight passes without checking.
-pub const SKIP_TASK_SEQUENCE_GUARD: Switch = Switch {
-    name: "SKIP_TASK_SEQUENCE_GUARD",
-    on: "1",
-    off: "0",
-};
+pub const SKIP_TASK_SEQUENCE_GUARD: Switch =
+    Switch { name: "SKIP_TASK_SEQUENCE_GUARD", on: "1", off: "0" };
 /// `ALLOW_OPEN_TASK_PRS=1`: task-preflight does not look for open task PRs.
-pub const ALLOW_OPEN_TASK_PRS: Switch = Switch {
-    name: "ALLOW_OPEN_TASK_PRS",
-    on: "1",
-    off: "0",
-};
+pub const ALLOW_OPEN_TASK_PRS: Switch = Switch { name: "ALLOW_OPEN_TASK_PRS", on: "1", off: "0" };
 
 impl Switch {
     /// Reads the switch from the process environment.
@@ -82,20 +65,13 @@ pub struct Bypass {
 
 impl Bypass {
     pub fn new(switch: Switch, effect: &str) -> Bypass {
-        Bypass {
-            variable: switch.name.to_string(),
-            value: switch.on.to_string(),
-            effect: effect.to_string(),
-        }
+        Bypass { variable: switch.name.to_string(), value: switch.on.to_string(), effect: effect.to_string() }
     }
 
     /// Prints the bypass as a warning on stderr (and as a workflow warning
     /// under GitHub Actions).
     pub fn warn(&self) {
-        crate::output::warning(&format!(
-            "bypass {}={}: {}",
-            self.variable, self.value, self.effect
-        ));
+        crate::output::warning(&format!("bypass {}={}: {}", self.variable, self.value, self.effect));
     }
 }
 
@@ -106,10 +82,7 @@ pub fn secret(name: &str) -> anyhow::Result<Option<String>> {
     let value = match std::env::var_os(&file_var).filter(|v| !v.is_empty()) {
         Some(path) => {
             let text = std::fs::read_to_string(&path).map_err(|e| {
-                exit::usage(format!(
-                    "{file_var} names {}, which cannot be read: {e}",
-                    path.to_string_lossy()
-                ))
+                exit::usage(format!("{file_var} names {}, which cannot be read: {e}", path.to_string_lossy()))
             })?;
             Some(text.trim_end_matches(['\n', '\r']).to_string())
         }
@@ -146,10 +119,7 @@ mod tests {
         for bad in ["TRUE", "yes", "1", "ture", " true"] {
             let err = s.parse(Some(bad)).unwrap_err();
             assert_eq!(exit::code_of(&err), exit::USAGE, "{bad}");
-            assert!(
-                err.to_string().contains("RELEASE_GATE_INCLUDE_EVAL=true"),
-                "{err}"
-            );
+            assert!(err.to_string().contains("RELEASE_GATE_INCLUDE_EVAL=true"), "{err}");
         }
         let skip = SKIP_BRANCH_GUARD;
         assert!(skip.parse(Some("1")).unwrap());

@@ -32,29 +32,17 @@ impl std::error::Error for Exit {}
 
 /// A usage, policy or environment error (exit 2).
 pub fn usage(message: impl Into<String>) -> anyhow::Error {
-    Exit {
-        code: USAGE,
-        message: message.into(),
-    }
-    .into()
+    Exit { code: USAGE, message: message.into() }.into()
 }
 
 /// A failed gate or check (exit 1).
 pub fn failed(message: impl Into<String>) -> anyhow::Error {
-    Exit {
-        code: FAILED,
-        message: message.into(),
-    }
-    .into()
+    Exit { code: FAILED, message: message.into() }.into()
 }
 
 /// Ends with `code` once the command has already told the user why.
 pub fn silent(code: i32) -> anyhow::Error {
-    Exit {
-        code,
-        message: String::new(),
-    }
-    .into()
+    Exit { code, message: String::new() }.into()
 }
 
 /// The exit code an error stands for: its [`Exit`] code, else 2 (an error the

@@ -180,11 +180,7 @@ fn quote_name(name: &str) -> String {
 /// `check`, `test`, `audit-eval`: the policy's gate of that name.
 pub fn run_named(ctx: &Ctx, name: &str, flags: &Flags) -> anyhow::Result<()> {
     let steps = plan_gate(&ctx.policy, name, flags.step.as_deref())?;
-    let plan = Plan {
-        command: name.to_string(),
-        steps,
-        bypasses: Vec::new(),
-    };
+    let plan = Plan { command: name.to_string(), steps, bypasses: Vec::new() };
     if flags.dry_run {
         print_plan(ctx, &plan);
         return Ok(());
@@ -215,10 +211,7 @@ pub fn print_plan(ctx: &Ctx, plan: &Plan) {
             }));
         }
         Format::Human => {
-            output::say(&format!(
-                "{} (dry run: nothing is run)",
-                output::bold(&plan.command)
-            ));
+            output::say(&format!("{} (dry run: nothing is run)", output::bold(&plan.command)));
             for (i, p) in plan.steps.iter().enumerate() {
                 let mut line = format!("  {:>2}. {:<28} {}", i + 1, p.id(), p.shown);
                 if let Some(cwd) = &p.step.cwd {
@@ -278,35 +271,17 @@ pub fn execute(ctx: &Ctx, plan: &Plan) -> Report {
         match &finished.outcome {
             Outcome::Passed => {
                 report.status = Status::Passed;
-                output::say(&format!(
-                    "{} {} passed in {took}",
-                    output::green("<=="),
-                    p.id()
-                ));
+                output::say(&format!("{} {} passed in {took}", output::green("<=="), p.id()));
             }
             outcome => {
                 let interrupted = *outcome == Outcome::Interrupted;
-                report.status = if interrupted {
-                    Status::Interrupted
-                } else {
-                    Status::Failed
-                };
+                report.status = if interrupted { Status::Interrupted } else { Status::Failed };
                 report.failure = Some(outcome.kind());
                 report.reason = Some(outcome.describe());
-                let message = format!(
-                    "{} {}: {} after {took}",
-                    p.id(),
-                    outcome.describe(),
-                    p.shown
-                );
+                let message = format!("{} {}: {} after {took}", p.id(), outcome.describe(), p.shown);
                 output::say(&format!("{} {message}", output::red("<== failed:")));
                 if !interrupted {
-                    output::annotate(
-                        "error",
-                        None,
-                        None,
-                        &format!("{} step {message}", plan.command),
-                    );
+                    output::annotate("error", None, None, &format!("{} step {message}", plan.command));
                 }
                 stopped = Some((p.id(), p.rerun.clone(), interrupted));
             }
@@ -334,19 +309,9 @@ fn run_step(root: &Path, p: &Planned) -> process::Finished {
         Some(dir) => root.join(dir),
         None => root.to_path_buf(),
     };
-    let mut env: Vec<(String, String)> = p
-        .step
-        .env
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut env: Vec<(String, String)> = p.step.env.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     env.extend(p.hidden_env.iter().cloned());
-    let spec = Spec {
-        argv: &p.step.argv,
-        cwd: &cwd,
-        env,
-        timeout: p.step.timeout(),
-    };
+    let spec = Spec { argv: &p.step.argv, cwd: &cwd, env, timeout: p.step.timeout() };
     process::run(&spec, Sink::Stream)
 }
 
@@ -357,9 +322,7 @@ pub fn finish(ctx: &Ctx, report: &Report, extra: Option<serde_json::Value>) -> a
     match ctx.format {
         Format::Json => {
             let mut value = serde_json::to_value(report).unwrap_or_default();
-            if let (Some(obj), Some(serde_json::Value::Object(more))) =
-                (value.as_object_mut(), extra)
-            {
+            if let (Some(obj), Some(serde_json::Value::Object(more))) = (value.as_object_mut(), extra) {
                 obj.extend(more);
             }
             output::json(&value);
@@ -374,16 +337,8 @@ pub fn finish(ctx: &Ctx, report: &Report, extra: Option<serde_json::Value>) -> a
 }
 
 fn summary_text(report: &Report) -> String {
-    let mut lines = vec![
-        String::new(),
-        output::bold(&format!("Summary: {}", report.command)),
-    ];
-    let width = report
-        .steps
-        .iter()
-        .map(|s| id_of(s).len())
-        .max()
-        .unwrap_or(0);
+    let mut lines = vec![String::new(), output::bold(&format!("Summary: {}", report.command))];
+    let width = report.steps.iter().map(|s| id_of(s).len()).max().unwrap_or(0);
     for s in &report.steps {
         let word = match s.status {
             Status::Passed => output::green("passed"),
@@ -391,10 +346,7 @@ fn summary_text(report: &Report) -> String {
             _ => output::yellow(s.status.word()),
         };
         let pad = " ".repeat(11usize.saturating_sub(s.status.word().len()));
-        let took = if matches!(
-            s.status,
-            Status::Passed | Status::Failed | Status::Interrupted
-        ) {
+        let took = if matches!(s.status, Status::Passed | Status::Failed | Status::Interrupted) {
             output::duration(Duration::from_millis(s.duration_ms))
         } else {
             String::new()
@@ -406,28 +358,14 @@ fn summary_text(report: &Report) -> String {
         lines.push(line);
     }
     for b in &report.bypasses {
-        lines.push(format!(
-            "  {} {}={} ({})",
-            output::yellow("bypass"),
-            b.variable,
-            b.value,
-            b.effect
-        ));
+        lines.push(format!("  {} {}={} ({})", output::yellow("bypass"), b.variable, b.value, b.effect));
     }
     let total = output::duration(Duration::from_millis(report.duration_ms));
     match (&report.status, &report.failed_step) {
-        (Status::Passed, _) => lines.push(output::green(&format!(
-            "{} passed in {total}.",
-            report.command
-        ))),
-        (Status::Interrupted, _) => {
-            lines.push(output::red(&format!("{} interrupted.", report.command)))
-        }
+        (Status::Passed, _) => lines.push(output::green(&format!("{} passed in {total}.", report.command))),
+        (Status::Interrupted, _) => lines.push(output::red(&format!("{} interrupted.", report.command))),
         (_, Some(step)) => {
-            lines.push(output::red(&format!(
-                "{} failed at {step}.",
-                report.command
-            )));
+            lines.push(output::red(&format!("{} failed at {step}.", report.command)));
             if let Some(rerun) = &report.rerun {
                 lines.push(format!("Rerun that step alone: {rerun}"));
             }
@@ -446,11 +384,7 @@ fn id_of(s: &StepReport) -> String {
 }
 
 fn summary_markdown(report: &Report) -> String {
-    let mut md = format!(
-        "### {}: {}\n\n| step | status | duration | detail |\n|---|---|---|---|\n",
-        report.command,
-        report.status.word()
-    );
+    let mut md = format!("### {}: {}\n\n| step | status | duration | detail |\n|---|---|---|---|\n", report.command, report.status.word());
     for s in &report.steps {
         md.push_str(&format!(
             "| {} | {} | {} | {} |\n",
@@ -461,10 +395,7 @@ fn summary_markdown(report: &Report) -> String {
         ));
     }
     for b in &report.bypasses {
-        md.push_str(&format!(
-            "\nBypass used: `{}={}` ({})\n",
-            b.variable, b.value, b.effect
-        ));
+        md.push_str(&format!("\nBypass used: `{}={}` ({})\n", b.variable, b.value, b.effect));
     }
     md.push('\n');
     md

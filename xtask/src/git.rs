@@ -22,30 +22,20 @@ pub fn shell(root: &Path) -> anyhow::Result<Shell> {
 /// The top level of the git repository containing `dir`.
 pub fn toplevel(dir: &Path) -> anyhow::Result<PathBuf> {
     let sh = shell(dir)?;
-    let out = cmd!(sh, "git rev-parse --show-toplevel")
-        .quiet()
-        .ignore_status()
-        .output();
+    let out = cmd!(sh, "git rev-parse --show-toplevel").quiet().ignore_status().output();
     match out {
-        Ok(out) if out.status.success() => {
-            Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
-        }
+        Ok(out) if out.status.success() => Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())),
         Ok(_) => Err(exit::usage(format!(
             "{} is not inside a git repository: run from one, or pass --root DIR",
             dir.display()
         ))),
-        Err(e) => Err(exit::usage(format!(
-            "git is required but cannot be run: {e}"
-        ))),
+        Err(e) => Err(exit::usage(format!("git is required but cannot be run: {e}"))),
     }
 }
 
 pub fn head_sha(sh: &Shell) -> anyhow::Result<String> {
     let spec = "HEAD^{commit}";
-    Ok(cmd!(sh, "git rev-parse --verify {spec}")
-        .quiet()
-        .read()
-        .context("HEAD does not name a commit")?)
+    Ok(cmd!(sh, "git rev-parse --verify {spec}").quiet().read().context("HEAD does not name a commit")?)
 }
 
 pub fn tree_sha(sh: &Shell, sha: &str) -> anyhow::Result<String> {
@@ -55,22 +45,14 @@ pub fn tree_sha(sh: &Shell, sha: &str) -> anyhow::Result<String> {
 
 /// `git status --porcelain` lines: staged, unstaged and untracked changes.
 pub fn dirty_paths(sh: &Shell) -> anyhow::Result<Vec<String>> {
-    let out = cmd!(sh, "git status --porcelain --untracked-files=all")
-        .quiet()
-        .read()?;
+    let out = cmd!(sh, "git status --porcelain --untracked-files=all").quiet().read()?;
     Ok(out.lines().map(str::to_string).collect())
 }
 
 /// The checked-out branch, or `None` on a detached HEAD.
 pub fn current_branch(sh: &Shell) -> anyhow::Result<Option<String>> {
-    let out = cmd!(sh, "git symbolic-ref --quiet --short HEAD")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    let out = cmd!(sh, "git symbolic-ref --quiet --short HEAD").quiet().ignore_status().output()?;
+    Ok(out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
 }
 
 /// A revision the user typed, checked before it reaches git: no options,
@@ -79,15 +61,11 @@ pub fn validate_rev(rev: &str) -> anyhow::Result<()> {
     let ok = !rev.is_empty()
         && !rev.starts_with('-')
         && rev.len() <= 256
-        && rev
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._/~^@{}-".contains(c));
+        && rev.chars().all(|c| c.is_ascii_alphanumeric() || "._/~^@{}-".contains(c));
     if ok {
         Ok(())
     } else {
-        Err(exit::usage(format!(
-            "{rev:?} is not a revision: use a SHA, a tag or a branch name"
-        )))
+        Err(exit::usage(format!("{rev:?} is not a revision: use a SHA, a tag or a branch name")))
     }
 }
 
@@ -95,26 +73,14 @@ pub fn validate_rev(rev: &str) -> anyhow::Result<()> {
 pub fn resolve_commit(sh: &Shell, rev: &str) -> anyhow::Result<Option<String>> {
     validate_rev(rev)?;
     let spec = format!("{rev}^{{commit}}");
-    let out = cmd!(sh, "git rev-parse --verify --quiet --end-of-options {spec}")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    let out = cmd!(sh, "git rev-parse --verify --quiet --end-of-options {spec}").quiet().ignore_status().output()?;
+    Ok(out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
 }
 
 /// The note on `sha` under `refs/notes/<notes_ref>`, if any.
 pub fn note(sh: &Shell, notes_ref: &str, sha: &str) -> anyhow::Result<Option<String>> {
-    let out = cmd!(sh, "git notes --ref={notes_ref} show {sha}")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+    let out = cmd!(sh, "git notes --ref={notes_ref} show {sha}").quiet().ignore_status().output()?;
+    Ok(out.status.success().then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
 /// Appends one line to the note on `sha`; earlier lines are never rewritten.
@@ -126,15 +92,8 @@ pub fn append_note(sh: &Shell, notes_ref: &str, sha: &str, line: &str) -> anyhow
     }
     text.push_str(line.trim_end());
     text.push('\n');
-    let has_identity = cmd!(sh, "git var GIT_COMMITTER_IDENT")
-        .quiet()
-        .ignore_status()
-        .output()?
-        .status
-        .success();
-    let mut c = cmd!(sh, "git notes --ref={notes_ref} add --force --file=- {sha}")
-        .quiet()
-        .stdin(text);
+    let has_identity = cmd!(sh, "git var GIT_COMMITTER_IDENT").quiet().ignore_status().output()?.status.success();
+    let mut c = cmd!(sh, "git notes --ref={notes_ref} add --force --file=- {sha}").quiet().stdin(text);
     if !has_identity {
         c = c
             .env("GIT_AUTHOR_NAME", "xtask")
@@ -142,8 +101,7 @@ pub fn append_note(sh: &Shell, notes_ref: &str, sha: &str, line: &str) -> anyhow
             .env("GIT_COMMITTER_NAME", "xtask")
             .env("GIT_COMMITTER_EMAIL", "xtask@localhost");
     }
-    c.run()
-        .with_context(|| format!("cannot write the note refs/notes/{notes_ref} on {sha}"))?;
+    c.run().with_context(|| format!("cannot write the note refs/notes/{notes_ref} on {sha}"))?;
     Ok(())
 }
 
@@ -156,14 +114,7 @@ mod tests {
         for bad in ["--upload-pack=x", "a b", "x\ny", "", "a;b", "$(x)"] {
             assert!(validate_rev(bad).is_err(), "{bad:?}");
         }
-        for good in [
-            "HEAD",
-            "v1.2.3",
-            "abc123",
-            "main~2",
-            "HEAD^{commit}",
-            "origin/main",
-        ] {
+        for good in ["HEAD", "v1.2.3", "abc123", "main~2", "HEAD^{commit}", "origin/main"] {
             assert!(validate_rev(good).is_ok(), "{good:?}");
         }
     }

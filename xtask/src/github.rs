@@ -30,10 +30,7 @@ pub struct Response {
 
 impl Response {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
     }
 
     /// The `rel="next"` URL of a paginated answer.
@@ -41,22 +38,13 @@ impl Response {
         let link = self.header("link")?;
         link.split(',').find_map(|part| {
             let (url, rel) = part.split_once(';')?;
-            rel.contains("rel=\"next\"").then(|| {
-                url.trim()
-                    .trim_start_matches('<')
-                    .trim_end_matches('>')
-                    .to_string()
-            })
+            rel.contains("rel=\"next\"").then(|| url.trim().trim_start_matches('<').trim_end_matches('>').to_string())
         })
     }
 
     /// GitHub's own `message`, for errors.
     pub fn message(&self) -> String {
-        self.body
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or(self.text.trim())
-            .to_string()
+        self.body.get("message").and_then(Value::as_str).unwrap_or(self.text.trim()).to_string()
     }
 }
 
@@ -72,10 +60,7 @@ impl std::fmt::Display for Unreachable {
 impl std::error::Error for Unreachable {}
 
 pub fn api_base() -> String {
-    env::var("GITHUB_API_URL")
-        .unwrap_or_else(|| "https://api.github.com".to_string())
-        .trim_end_matches('/')
-        .to_string()
+    env::var("GITHUB_API_URL").unwrap_or_else(|| "https://api.github.com".to_string()).trim_end_matches('/').to_string()
 }
 
 /// The token, from `GH_TOKEN_FILE`/`GITHUB_TOKEN_FILE`, `GH_TOKEN`,
@@ -84,9 +69,8 @@ pub fn api_base() -> String {
 pub fn token() -> anyhow::Result<Option<String>> {
     for name in ["GH_TOKEN_FILE", "GITHUB_TOKEN_FILE"] {
         if let Some(path) = env::var(name) {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                exit::usage(format!("{name} names {path}, which cannot be read: {e}"))
-            })?;
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| exit::usage(format!("{name} names {path}, which cannot be read: {e}")))?;
             let token = text.trim().to_string();
             if !token.is_empty() {
                 redact::register(&token);
@@ -99,11 +83,7 @@ pub fn token() -> anyhow::Result<Option<String>> {
             return Ok(Some(token.trim().to_string()));
         }
     }
-    let gh = Command::new("gh")
-        .args(["auth", "token"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output();
+    let gh = Command::new("gh").args(["auth", "token"]).stdin(Stdio::null()).stderr(Stdio::null()).output();
     if let Ok(out) = gh {
         let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
         if out.status.success() && !token.is_empty() {
@@ -130,56 +110,33 @@ pub fn repo_from_url(url: &str) -> Option<String> {
 pub fn valid_repo(repo: &str) -> bool {
     let mut parts = repo.split('/');
     let ok = |s: &str| {
-        !s.is_empty()
-            && s != "."
-            && s != ".."
-            && s.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        !s.is_empty() && s != "." && s != ".." && s.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
     };
     matches!((parts.next(), parts.next(), parts.next()), (Some(o), Some(n), None) if ok(o) && ok(n))
 }
 
 /// The repository: `GITHUB_REPOSITORY`, else the policy's, else a github.com
 /// `origin` URL. `None` when there is no GitHub repository.
-pub fn repository(
-    sh: &xshell::Shell,
-    from_policy: Option<&str>,
-    remote: &str,
-) -> anyhow::Result<Option<String>> {
+pub fn repository(sh: &xshell::Shell, from_policy: Option<&str>, remote: &str) -> anyhow::Result<Option<String>> {
     let named = env::var("GITHUB_REPOSITORY").or_else(|| from_policy.map(str::to_string));
     if let Some(repo) = named {
         if !valid_repo(&repo) {
-            return Err(exit::usage(format!(
-                "{repo:?} is not a GitHub repository name (owner/name)"
-            )));
+            return Err(exit::usage(format!("{repo:?} is not a GitHub repository name (owner/name)")));
         }
         return Ok(Some(repo));
     }
-    let url = xshell::cmd!(sh, "git remote get-url {remote}")
-        .quiet()
-        .ignore_status()
-        .read()
-        .unwrap_or_default();
+    let url = xshell::cmd!(sh, "git remote get-url {remote}").quiet().ignore_status().read().unwrap_or_default();
     Ok(repo_from_url(&url))
 }
 
 impl Client {
     pub fn new(repo: String, token: String) -> Client {
-        Client {
-            api: api_base(),
-            repo,
-            token,
-        }
+        Client { api: api_base(), repo, token }
     }
 
     /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE` of `path` (relative to the
     /// API base, or a full URL from a `Link` header), with an optional JSON body.
-    pub fn request(
-        &self,
-        method: &str,
-        path: &str,
-        body: Option<&Value>,
-    ) -> anyhow::Result<Response> {
+    pub fn request(&self, method: &str, path: &str, body: Option<&Value>) -> anyhow::Result<Response> {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_string()
         } else {
@@ -207,23 +164,12 @@ impl Client {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| {
-                exit::usage(format!(
-                    "curl is required for GitHub's API but cannot be run: {e}"
-                ))
-            })?;
-        child
-            .stdin
-            .take()
-            .context("curl stdin")?
-            .write_all(config.as_bytes())?;
+            .map_err(|e| exit::usage(format!("curl is required for GitHub's API but cannot be run: {e}")))?;
+        child.stdin.take().context("curl stdin")?.write_all(config.as_bytes())?;
         let out = child.wait_with_output()?;
         if !out.status.success() {
             let why = redact::redact(String::from_utf8_lossy(&out.stderr).trim());
-            return Err(Unreachable(format!(
-                "{method} {url}: GitHub's API could not be reached ({why})"
-            ))
-            .into());
+            return Err(Unreachable(format!("{method} {url}: GitHub's API could not be reached ({why})")).into());
         }
         parse_response(&String::from_utf8_lossy(&out.stdout))
             .with_context(|| format!("{method} {url}: unreadable answer"))
@@ -261,11 +207,7 @@ pub fn http_error(resp: &Response, method: &str, path: &str) -> anyhow::Error {
         s if s >= 500 => "GitHub's API failed; try again later",
         _ => "unexpected answer",
     };
-    exit::failed(format!(
-        "{method} {path}: HTTP {} {}: {hint}",
-        resp.status,
-        resp.message()
-    ))
+    exit::failed(format!("{method} {path}: HTTP {} {}: {hint}", resp.status, resp.message()))
 }
 
 /// Quotes a value for curl's config syntax ("…" with backslash escapes).
@@ -292,10 +234,7 @@ fn parse_response(raw: &str) -> anyhow::Result<Response> {
     let mut head = "";
     let mut body = rest;
     while body.starts_with("HTTP/") {
-        let split = body
-            .find("\r\n\r\n")
-            .map(|i| (i, 4))
-            .or_else(|| body.find("\n\n").map(|i| (i, 2)));
+        let split = body.find("\r\n\r\n").map(|i| (i, 4)).or_else(|| body.find("\n\n").map(|i| (i, 2)));
         let Some((i, n)) = split else {
             head = body;
             body = "";
@@ -311,12 +250,7 @@ fn parse_response(raw: &str) -> anyhow::Result<Response> {
         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
         .collect();
     let json = serde_json::from_str(body).unwrap_or(Value::Null);
-    Ok(Response {
-        status,
-        headers,
-        body: json,
-        text: body.to_string(),
-    })
+    Ok(Response { status, headers, body: json, text: body.to_string() })
 }
 
 #[cfg(test)]
@@ -325,18 +259,9 @@ mod tests {
 
     #[test]
     fn origin_urls_name_the_repository() {
-        assert_eq!(
-            repo_from_url("https://github.com/acme/app.git").as_deref(),
-            Some("acme/app")
-        );
-        assert_eq!(
-            repo_from_url("git@github.com:acme/app.git").as_deref(),
-            Some("acme/app")
-        );
-        assert_eq!(
-            repo_from_url("ssh://git@github.com/acme/app").as_deref(),
-            Some("acme/app")
-        );
+        assert_eq!(repo_from_url("https://github.com/acme/app.git").as_deref(), Some("acme/app"));
+        assert_eq!(repo_from_url("git@github.com:acme/app.git").as_deref(), Some("acme/app"));
+        assert_eq!(repo_from_url("ssh://git@github.com/acme/app").as_deref(), Some("acme/app"));
         assert_eq!(repo_from_url("https://gitlab.com/acme/app.git"), None);
         assert_eq!(repo_from_url("/tmp/origin.git"), None);
         assert_eq!(repo_from_url("https://github.com/acme/../x"), None);
@@ -349,16 +274,12 @@ mod tests {
         assert_eq!(r.status, 200);
         assert_eq!(r.body, serde_json::json!([1, 2]));
         assert_eq!(r.next_page().as_deref(), Some("http://x/a?page=2"));
-        let r = parse_response("HTTP/1.1 404 Not Found\r\n\r\n{\"message\":\"Not Found\"}\n404")
-            .unwrap();
+        let r = parse_response("HTTP/1.1 404 Not Found\r\n\r\n{\"message\":\"Not Found\"}\n404").unwrap();
         assert_eq!((r.status, r.message().as_str()), (404, "Not Found"));
     }
 
     #[test]
     fn curl_config_values_cannot_break_out() {
-        assert_eq!(
-            curl_quote("a\"b\\c\nurl = \"evil\""),
-            "a\\\"b\\\\c\\nurl = \\\"evil\\\""
-        );
+        assert_eq!(curl_quote("a\"b\\c\nurl = \"evil\""), "a\\\"b\\\\c\\nurl = \\\"evil\\\"");
     }
 }

@@ -57,9 +57,7 @@ struct Global {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run the release gate: check, test, docs-freshness, db-migration-gate [, audit-eval]; stop at the first failure.
-    #[command(
-        after_help = "Example:\n  RELEASE_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask release-gate\n  make release-gate RELEASE_GATE_DATABASE_URL=postgresql://app@db/app RELEASE_GATE_INCLUDE_EVAL=true"
-    )]
+    #[command(after_help = "Example:\n  RELEASE_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask release-gate\n  make release-gate RELEASE_GATE_DATABASE_URL=postgresql://app@db/app RELEASE_GATE_INCLUDE_EVAL=true")]
     ReleaseGate(release_gate::Flags),
     /// Run the policy's quality gate (format, lint, typecheck).
     #[command(after_help = "Example:\n  cargo xtask check\n  cargo xtask check --step clippy")]
@@ -74,9 +72,7 @@ enum Command {
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
     /// Check the docs: freshness markers, stale claims, references, ledgers; overrides expire.
-    #[command(
-        after_help = "Example:\n  cargo xtask docs-freshness\n  cargo xtask docs-freshness --today 2026-02-19 --max-age-days 30 --format json"
-    )]
+    #[command(after_help = "Example:\n  cargo xtask docs-freshness\n  cargo xtask docs-freshness --today 2026-02-19 --max-age-days 30 --format json")]
     DocsFreshness(docs_freshness::Flags),
 }
 
@@ -112,11 +108,7 @@ fn main() {
             code
         }
     };
-    let code = if process::interrupted().is_some() {
-        exit::INTERRUPTED
-    } else {
-        code
-    };
+    let code = if process::interrupted().is_some() { exit::INTERRUPTED } else { code };
     std::process::exit(code);
 }
 
@@ -124,10 +116,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let root = match cli.global.root {
         Some(root) => {
             if !root.is_dir() {
-                return Err(exit::usage(format!(
-                    "--root {}: no such directory",
-                    root.display()
-                )));
+                return Err(exit::usage(format!("--root {}: no such directory", root.display())));
             }
             std::path::absolute(&root)?
         }
@@ -137,11 +126,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Some(p) => std::path::absolute(&p)?,
         None => root.join("xtask.toml"),
     };
-    let ctx = Ctx {
-        root,
-        policy: policy::load(&policy_path)?,
-        format: cli.global.format,
-    };
+    let ctx = Ctx { root, policy: policy::load(&policy_path)?, format: cli.global.format };
     match &cli.command {
         Command::ReleaseGate(flags) => release_gate::run(&ctx, flags),
         Command::Check(flags) => gate::run_named(&ctx, "check", flags),

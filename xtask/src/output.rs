@@ -95,11 +95,7 @@ pub fn annotate(level: &str, file: Option<&str>, line: Option<usize>, message: &
     if let Some(line) = line {
         props.push(format!("line={line}"));
     }
-    let props = if props.is_empty() {
-        String::new()
-    } else {
-        format!(" {}", props.join(","))
-    };
+    let props = if props.is_empty() { String::new() } else { format!(" {}", props.join(",")) };
     let mut err = std::io::stderr().lock();
     let _ = writeln!(err, "::{level}{props}::{}", escape_data(&redact(message)));
 }
@@ -109,28 +105,18 @@ pub fn step_summary(markdown: &str) {
     if !in_github_actions() {
         return;
     }
-    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else {
-        return;
-    };
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&path);
+    let Some(path) = std::env::var_os("GITHUB_STEP_SUMMARY").filter(|p| !p.is_empty()) else { return };
+    let file = std::fs::OpenOptions::new().create(true).append(true).open(&path);
     match file {
         Ok(mut f) => {
             let _ = f.write_all(redact(markdown).as_bytes());
         }
-        Err(e) => say(&format!(
-            "warning: cannot append to GITHUB_STEP_SUMMARY ({}): {e}",
-            path.to_string_lossy()
-        )),
+        Err(e) => say(&format!("warning: cannot append to GITHUB_STEP_SUMMARY ({}): {e}", path.to_string_lossy())),
     }
 }
 
 fn escape_data(s: &str) -> String {
-    s.replace('%', "%25")
-        .replace('\r', "%0D")
-        .replace('\n', "%0A")
+    s.replace('%', "%25").replace('\r', "%0D").replace('\n', "%0A")
 }
 
 fn escape_property(s: &str) -> String {

@@ -58,10 +58,7 @@ pub struct Git {
 
 impl Default for Git {
     fn default() -> Git {
-        Git {
-            main_branch: default_main_branch(),
-            remote: default_remote(),
-        }
+        Git { main_branch: default_main_branch(), remote: default_remote() }
     }
 }
 
@@ -136,10 +133,7 @@ pub const DEFAULT_STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 impl Step {
     pub fn timeout(&self) -> Duration {
-        self.timeout
-            .as_deref()
-            .and_then(|t| parse_duration(t).ok())
-            .unwrap_or(DEFAULT_STEP_TIMEOUT)
+        self.timeout.as_deref().and_then(|t| parse_duration(t).ok()).unwrap_or(DEFAULT_STEP_TIMEOUT)
     }
 }
 
@@ -364,22 +358,14 @@ pub enum DocsCheckKind {
 /// `"90s"`, `"10m"`, `"2h"`: a finite, non-zero duration.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
-    let split = text
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(text.len());
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let n: u64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like \"90s\", \"10m\" or \"2h\""))?;
+    let n: u64 = number.parse().map_err(|_| format!("{text:?} is not a duration like \"90s\", \"10m\" or \"2h\""))?;
     let secs = match unit {
         "s" => n,
         "m" => n.saturating_mul(60),
         "h" => n.saturating_mul(3600),
-        _ => {
-            return Err(format!(
-                "{text:?} is not a duration like \"90s\", \"10m\" or \"2h\""
-            ))
-        }
+        _ => return Err(format!("{text:?} is not a duration like \"90s\", \"10m\" or \"2h\"")),
     };
     if secs == 0 || secs > 7 * 24 * 3600 {
         return Err(format!("{text:?} must be between 1s and 168h"));
@@ -399,10 +385,7 @@ pub struct Loaded {
 impl Loaded {
     /// The gate named `name`, or a usage error naming the missing section.
     pub fn gate(&self, name: &str) -> anyhow::Result<&Gate> {
-        self.policy
-            .gates
-            .get(name)
-            .ok_or_else(|| self.missing(&format!("gates.{name}")))
+        self.policy.gates.get(name).ok_or_else(|| self.missing(&format!("gates.{name}")))
     }
 
     /// The usage error for a section the command needs and the defaults
@@ -413,9 +396,7 @@ impl Loaded {
         } else {
             format!("no policy file at {} (built-in defaults apply), and the defaults have no [{section}]", self.path.display())
         };
-        exit::usage(format!(
-            "{whence}: add it (see docs/POLICY.md, \"{section}\")"
-        ))
+        exit::usage(format!("{whence}: add it (see docs/POLICY.md, \"{section}\")"))
     }
 }
 
@@ -424,25 +405,12 @@ pub fn load(path: &Path) -> anyhow::Result<Loaded> {
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Loaded {
-                policy: Policy::default(),
-                path: path.to_path_buf(),
-                from_file: false,
-            })
+            return Ok(Loaded { policy: Policy::default(), path: path.to_path_buf(), from_file: false })
         }
-        Err(e) => {
-            return Err(exit::usage(format!(
-                "{}: cannot read the policy file: {e}",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(exit::usage(format!("{}: cannot read the policy file: {e}", path.display()))),
     };
     let policy = parse(&text, path)?;
-    Ok(Loaded {
-        policy,
-        path: path.to_path_buf(),
-        from_file: true,
-    })
+    Ok(Loaded { policy, path: path.to_path_buf(), from_file: true })
 }
 
 /// Parses and validates policy text; errors read `file:line:column: what`.
@@ -455,11 +423,7 @@ pub fn parse(text: &str, path: &Path) -> anyhow::Result<Policy> {
     let problems = validate(&policy);
     if !problems.is_empty() {
         return Err(exit::usage(
-            problems
-                .iter()
-                .map(|p| format!("{}: {p}", path.display()))
-                .collect::<Vec<_>>()
-                .join("\n"),
+            problems.iter().map(|p| format!("{}: {p}", path.display())).collect::<Vec<_>>().join("\n"),
         ));
     }
     Ok(policy)
@@ -504,23 +468,17 @@ fn validate(policy: &Policy) -> Vec<String> {
     }
     for (name, gate) in &policy.gates {
         if gate.steps.is_empty() {
-            problems.push(format!(
-                "gates.{name}.steps: a gate needs at least one step"
-            ));
+            problems.push(format!("gates.{name}.steps: a gate needs at least one step"));
         }
         for p in &gate.prepare {
             if !policy.prepare.contains_key(p) {
-                problems.push(format!(
-                    "gates.{name}.prepare: no [prepare] list named {p:?}"
-                ));
+                problems.push(format!("gates.{name}.prepare: no [prepare] list named {p:?}"));
             }
         }
     }
     let t = &policy.task.branch_template;
     if !t.contains("{NNN}") || !t.contains("{slug}") {
-        problems.push(format!(
-            "task.branch-template {t:?} must contain {{NNN}} and {{slug}}"
-        ));
+        problems.push(format!("task.branch-template {t:?} must contain {{NNN}} and {{slug}}"));
     }
     if policy.task.id_digits == 0 || policy.task.id_digits > 9 {
         problems.push("task.id-digits must be between 1 and 9".to_string());
@@ -545,29 +503,12 @@ impl Policy {
             timeout: Some("30m".into()),
         };
         Policy {
-            git: Git {
-                main_branch: "main".into(),
-                remote: "origin".into(),
-            },
-            task: Task {
-                id_prefix: "TASK-".into(),
-                id_digits: 3,
-                branch_template: "task-{NNN}-{slug}".into(),
-            },
+            git: Git { main_branch: "main".into(), remote: "origin".into() },
+            task: Task { id_prefix: "TASK-".into(), id_digits: 3, branch_template: "task-{NNN}-{slug}".into() },
             prepare: BTreeMap::from([("<name>".to_string(), vec![step.clone()])]),
-            gates: BTreeMap::from([(
-                "<name>".to_string(),
-                Gate {
-                    prepare: vec!["<name>".into()],
-                    steps: vec![step],
-                },
-            )]),
-            migration: Migration {
-                default_database_url: Some("sqlite:///target/release-gate.db".into()),
-            },
-            github: Github {
-                repository: Some("acme/service".into()),
-            },
+            gates: BTreeMap::from([("<name>".to_string(), Gate { prepare: vec!["<name>".into()], steps: vec![step] })]),
+            migration: Migration { default_database_url: Some("sqlite:///target/release-gate.db".into()) },
+            github: Github { repository: Some("acme/service".into()) },
             docs: Some(Docs {
                 scope: vec!["docs/**/*.md".into()],
                 max_age_days: 45,
@@ -651,9 +592,7 @@ mod tests {
     use super::*;
 
     fn err_of(text: &str) -> String {
-        parse(text, Path::new("xtask.toml"))
-            .unwrap_err()
-            .to_string()
+        parse(text, Path::new("xtask.toml")).unwrap_err().to_string()
     }
 
     #[test]

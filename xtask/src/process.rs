@@ -83,14 +83,9 @@ impl Outcome {
             Outcome::Passed => "passed".to_string(),
             Outcome::Exited(code) => format!("exited with code {code}"),
             Outcome::Signaled(sig) => format!("killed by signal {sig} ({})", signal_name(*sig)),
-            Outcome::TimedOut(limit) => format!(
-                "timed out after {} and was stopped",
-                crate::output::duration(*limit)
-            ),
+            Outcome::TimedOut(limit) => format!("timed out after {} and was stopped", crate::output::duration(*limit)),
             Outcome::NotStarted(why) => format!("could not start: {why}"),
-            Outcome::Interrupted => {
-                "interrupted (Ctrl-C): stopped with its process group".to_string()
-            }
+            Outcome::Interrupted => "interrupted (Ctrl-C): stopped with its process group".to_string(),
         }
     }
 
@@ -145,21 +140,12 @@ pub struct Finished {
 /// Runs `spec` to completion, timeout or interruption.
 pub fn run(spec: &Spec<'_>, sink: Sink) -> Finished {
     let start = Instant::now();
-    let finish = |outcome, stdout: String, stderr: String| Finished {
-        outcome,
-        duration: start.elapsed(),
-        stdout,
-        stderr,
-    };
+    let finish = |outcome, stdout: String, stderr: String| Finished { outcome, duration: start.elapsed(), stdout, stderr };
     if interrupted().is_some() {
         return finish(Outcome::Interrupted, String::new(), String::new());
     }
     let Some((program, args)) = spec.argv.split_first() else {
-        return finish(
-            Outcome::NotStarted("empty command".into()),
-            String::new(),
-            String::new(),
-        );
+        return finish(Outcome::NotStarted("empty command".into()), String::new(), String::new());
     };
     if !spec.cwd.is_dir() {
         let why = format!("working directory {} does not exist", spec.cwd.display());
@@ -178,9 +164,7 @@ pub fn run(spec: &Spec<'_>, sink: Sink) -> Finished {
         Ok(child) => child,
         Err(e) => {
             let why = match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    format!("`{program}` is not installed (not found on PATH)")
-                }
+                std::io::ErrorKind::NotFound => format!("`{program}` is not installed (not found on PATH)"),
                 std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
                 _ => format!("`{program}`: {e}"),
             };
@@ -190,14 +174,8 @@ pub fn run(spec: &Spec<'_>, sink: Sink) -> Finished {
     let pid = child.id() as i32;
     let capture = matches!(sink, Sink::Capture);
     let (done_tx, done_rx) = mpsc::channel::<(bool, String)>();
-    let out = child
-        .stdout
-        .take()
-        .map(|s| pump(s, capture, false, done_tx.clone()));
-    let err = child
-        .stderr
-        .take()
-        .map(|s| pump(s, capture, true, done_tx.clone()));
+    let out = child.stdout.take().map(|s| pump(s, capture, false, done_tx.clone()));
+    let err = child.stderr.take().map(|s| pump(s, capture, true, done_tx.clone()));
     drop(done_tx);
     let _ = (out, err);
 
@@ -211,9 +189,7 @@ pub fn run(spec: &Spec<'_>, sink: Sink) -> Finished {
         match status_rx.recv_timeout(Duration::from_millis(50)) {
             Ok(Ok(status)) => break classify(status),
             Ok(Err(e)) => break Outcome::NotStarted(format!("lost track of the process: {e}")),
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break Outcome::NotStarted("lost track of the process".into())
-            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break Outcome::NotStarted("lost track of the process".into()),
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if interrupted().is_some() {
@@ -248,11 +224,7 @@ pub fn run(spec: &Spec<'_>, sink: Sink) -> Finished {
 
 fn classify(status: ExitStatus) -> Outcome {
     if let Some(code) = status.code() {
-        return if code == 0 {
-            Outcome::Passed
-        } else {
-            Outcome::Exited(code)
-        };
+        return if code == 0 { Outcome::Passed } else { Outcome::Exited(code) };
     }
     match status.signal() {
         Some(SIGINT) | Some(SIGTERM) if interrupted().is_some() => Outcome::Interrupted,
@@ -273,12 +245,7 @@ fn stop_group(pid: i32, status_rx: &mpsc::Receiver<std::io::Result<ExitStatus>>)
 
 /// Copies a child's stream line by line, redacted: to our stderr, or into a
 /// string. Sends what it captured when the stream closes.
-fn pump(
-    stream: impl Read + Send + 'static,
-    capture: bool,
-    is_stderr: bool,
-    done: mpsc::Sender<(bool, String)>,
-) {
+fn pump(stream: impl Read + Send + 'static, capture: bool, is_stderr: bool, done: mpsc::Sender<(bool, String)>) {
     std::thread::spawn(move || {
         let mut reader = BufReader::new(stream);
         let mut captured = String::new();
@@ -308,10 +275,7 @@ pub fn display(argv: &[String]) -> String {
     let words: Vec<String> = argv
         .iter()
         .map(|a| {
-            if !a.is_empty()
-                && a.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c))
-            {
+            if !a.is_empty() && a.chars().all(|c| c.is_ascii_alphanumeric() || "-_./=:,+@%".contains(c)) {
                 a.clone()
             } else {
                 format!("'{}'", a.replace('\'', "'\\''"))
@@ -327,71 +291,33 @@ mod tests {
 
     fn sh(script: &str, timeout: Duration) -> Finished {
         let argv = vec!["sh".to_string(), "-c".to_string(), script.to_string()];
-        run(
-            &Spec {
-                argv: &argv,
-                cwd: Path::new("."),
-                env: vec![],
-                timeout,
-            },
-            Sink::Capture,
-        )
+        run(&Spec { argv: &argv, cwd: Path::new("."), env: vec![], timeout }, Sink::Capture)
     }
 
     #[test]
     fn outcomes_are_told_apart() {
-        assert_eq!(
-            sh("exit 0", Duration::from_secs(10)).outcome,
-            Outcome::Passed
-        );
-        assert_eq!(
-            sh("exit 3", Duration::from_secs(10)).outcome,
-            Outcome::Exited(3)
-        );
-        assert_eq!(
-            sh("kill -9 $$", Duration::from_secs(10)).outcome,
-            Outcome::Signaled(9)
-        );
+        assert_eq!(sh("exit 0", Duration::from_secs(10)).outcome, Outcome::Passed);
+        assert_eq!(sh("exit 3", Duration::from_secs(10)).outcome, Outcome::Exited(3));
+        assert_eq!(sh("kill -9 $$", Duration::from_secs(10)).outcome, Outcome::Signaled(9));
         let slow = sh("sleep 5", Duration::from_secs(1));
         assert_eq!(slow.outcome, Outcome::TimedOut(Duration::from_secs(1)));
         assert!(slow.duration < Duration::from_secs(4));
         let argv = vec!["definitely-not-installed-xtask-tool".to_string()];
-        let missing = run(
-            &Spec {
-                argv: &argv,
-                cwd: Path::new("."),
-                env: vec![],
-                timeout: Duration::from_secs(5),
-            },
-            Sink::Capture,
-        );
-        assert!(
-            matches!(&missing.outcome, Outcome::NotStarted(why) if why.contains("not installed")),
-            "{:?}",
-            missing.outcome
-        );
+        let missing = run(&Spec { argv: &argv, cwd: Path::new("."), env: vec![], timeout: Duration::from_secs(5) }, Sink::Capture);
+        assert!(matches!(&missing.outcome, Outcome::NotStarted(why) if why.contains("not installed")), "{:?}", missing.outcome);
     }
 
     #[test]
     fn captured_output_is_redacted() {
-        let f = sh(
-            "echo postgresql://u:hunter22@db/x; echo err >&2",
-            Duration::from_secs(10),
-        );
+        let f = sh("echo postgresql://u:hunter22@db/x; echo err >&2", Duration::from_secs(10));
         assert_eq!(f.stdout, "postgresql://u:***@db/x\n");
         assert_eq!(f.stderr, "err\n");
     }
 
     #[test]
     fn display_quotes_what_a_shell_would_split() {
-        assert_eq!(
-            display(&["cargo".into(), "fmt".into(), "--all".into()]),
-            "cargo fmt --all"
-        );
-        assert_eq!(
-            display(&["sh".into(), "-c".into(), "a b; c".into()]),
-            "sh -c 'a b; c'"
-        );
+        assert_eq!(display(&["cargo".into(), "fmt".into(), "--all".into()]), "cargo fmt --all");
+        assert_eq!(display(&["sh".into(), "-c".into(), "a b; c".into()]), "sh -c 'a b; c'");
         assert_eq!(display(&["x".into(), "it's".into()]), "x 'it'\\''s'");
     }
 }

@@ -66,11 +66,7 @@ fn mask_url_passwords(text: &str) -> String {
         rest = &rest[start..];
         // The authority ends at the path, or at anything that cannot be in a URL.
         let end = rest
-            .find(|c: char| {
-                matches!(c, '/' | '?' | '#')
-                    || c.is_whitespace()
-                    || matches!(c, '"' | '\'' | '`' | '<' | '>')
-            })
+            .find(|c: char| matches!(c, '/' | '?' | '#') || c.is_whitespace() || matches!(c, '"' | '\'' | '`' | '<' | '>'))
             .unwrap_or(rest.len());
         let authority = &rest[..end];
         match authority.rfind('@') {
@@ -123,18 +119,9 @@ mod tests {
 
     #[test]
     fn url_passwords_are_masked() {
-        check(
-            "postgresql://user:s3cret@host:5432/db",
-            "postgresql://user:***@host:5432/db",
-        );
-        check(
-            "url=postgresql+psycopg://u:p%40ss@h/db?x=1 next",
-            "url=postgresql+psycopg://u:***@h/db?x=1 next",
-        );
-        check(
-            "'mysql://root:pw@localhost'",
-            "'mysql://root:***@localhost'",
-        );
+        check("postgresql://user:s3cret@host:5432/db", "postgresql://user:***@host:5432/db");
+        check("url=postgresql+psycopg://u:p%40ss@h/db?x=1 next", "url=postgresql+psycopg://u:***@h/db?x=1 next");
+        check("'mysql://root:pw@localhost'", "'mysql://root:***@localhost'");
         check("two a://x:1@h b://y:2@k", "two a://x:***@h b://y:***@k");
     }
 
@@ -150,14 +137,8 @@ mod tests {
     fn registered_secrets_are_masked_anywhere() {
         register("tok_ABCDEF123456");
         register("postgresql://app:p%40ssw0rd!@db/x");
-        assert_eq!(
-            redact("Authorization: tok_ABCDEF123456"),
-            "Authorization: ***"
-        );
-        assert_eq!(
-            redact("password authentication failed: p@ssw0rd!"),
-            "password authentication failed: ***"
-        );
+        assert_eq!(redact("Authorization: tok_ABCDEF123456"), "Authorization: ***");
+        assert_eq!(redact("password authentication failed: p@ssw0rd!"), "password authentication failed: ***");
         assert_eq!(redact("raw p%40ssw0rd! seen"), "raw *** seen");
     }
 

@@ -80,18 +80,10 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         Some(url) => url,
         None => match &ctx.policy.policy.migration.default_database_url {
             Some(url) => url.clone(),
-            None => {
-                return Err(exit::usage(format!(
-                    "RELEASE_GATE_DATABASE_URL is required\n{USAGE_LINE}"
-                )))
-            }
+            None => return Err(exit::usage(format!("RELEASE_GATE_DATABASE_URL is required\n{USAGE_LINE}"))),
         },
     };
-    let missing: Vec<&str> = BUILTIN_STEPS
-        .iter()
-        .copied()
-        .filter(|s| !builtin_available(s))
-        .collect();
+    let missing: Vec<&str> = BUILTIN_STEPS.iter().copied().filter(|s| !builtin_available(s)).collect();
     if !missing.is_empty() {
         return Err(exit::usage(format!(
             "release-gate cannot run: step{} {} not available in this version of the xtask; the gate does not skip steps",
@@ -131,11 +123,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     }
     for g in ["check", "test"] {
         let gate = policy.gate(g)?;
-        steps.extend(
-            gate::plan_gate(policy, g, None)?
-                .into_iter()
-                .filter(|p| p.gate == g),
-        );
+        steps.extend(gate::plan_gate(policy, g, None)?.into_iter().filter(|p| p.gate == g));
         let _ = gate;
     }
     steps.push(self_step(ctx, "docs-freshness", Vec::new()));
@@ -151,10 +139,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             eval.retain(|p| p.gate == "audit-eval");
             if !include_eval {
                 for p in &mut eval {
-                    p.skip = Some(
-                        "RELEASE_GATE_INCLUDE_EVAL is not true (set it, or pass --include-eval)"
-                            .into(),
-                    );
+                    p.skip = Some("RELEASE_GATE_INCLUDE_EVAL is not true (set it, or pass --include-eval)".into());
                 }
             }
             steps.extend(eval);
@@ -162,25 +147,14 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         None => steps.push(Planned {
             gate: "audit-eval".into(),
             name: "audit-eval".into(),
-            step: Step {
-                name: "audit-eval".into(),
-                argv: vec!["cargo".into(), "xtask".into(), "audit-eval".into()],
-                ..Step::default()
-            },
+            step: Step { name: "audit-eval".into(), argv: vec!["cargo".into(), "xtask".into(), "audit-eval".into()], ..Step::default() },
             shown: "cargo xtask audit-eval".into(),
             rerun: "cargo xtask audit-eval".into(),
             hidden_env: Vec::new(),
-            skip: Some(
-                "RELEASE_GATE_INCLUDE_EVAL is not true, and the policy has no [gates.audit-eval]"
-                    .into(),
-            ),
+            skip: Some("RELEASE_GATE_INCLUDE_EVAL is not true, and the policy has no [gates.audit-eval]".into()),
         }),
     }
-    let plan = Plan {
-        command: "release-gate".into(),
-        steps,
-        bypasses,
-    };
+    let plan = Plan { command: "release-gate".into(), steps, bypasses };
     if flags.dry_run {
         gate::print_plan(ctx, &plan);
         return Ok(());
@@ -189,10 +163,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let sh = git::shell(&ctx.root)?;
     let started = OffsetDateTime::now_utc();
     let before = clean_head(&sh)?;
-    output::say(&format!(
-        "release-gate target database: {}",
-        crate::redact::redact(&url)
-    ));
+    output::say(&format!("release-gate target database: {}", crate::redact::redact(&url)));
     let report = gate::execute(ctx, &plan);
     let after = clean_head(&sh)?;
     let record = record_result(&sh, &report, before, after, started, &url);
@@ -201,29 +172,13 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
 
 /// A step that runs this binary's own subcommand, shown as `cargo xtask <name>`.
 fn self_step(ctx: &Ctx, name: &str, hidden_env: Vec<(String, String)>) -> Planned {
-    let exe = std::env::current_exe()
-        .map(|p| p.to_string_lossy().into_owned())
-        .unwrap_or_else(|_| "xtask".into());
-    let mut argv = vec![
-        exe,
-        name.to_string(),
-        "--root".into(),
-        ctx.root.to_string_lossy().into_owned(),
-    ];
-    argv.extend([
-        "--policy".into(),
-        ctx.policy.path.to_string_lossy().into_owned(),
-    ]);
+    let exe = std::env::current_exe().map(|p| p.to_string_lossy().into_owned()).unwrap_or_else(|_| "xtask".into());
+    let mut argv = vec![exe, name.to_string(), "--root".into(), ctx.root.to_string_lossy().into_owned()];
+    argv.extend(["--policy".into(), ctx.policy.path.to_string_lossy().into_owned()]);
     Planned {
         gate: name.into(),
         name: name.into(),
-        step: Step {
-            name: name.into(),
-            argv,
-            cwd: None,
-            env: BTreeMap::new(),
-            timeout: None,
-        },
+        step: Step { name: name.into(), argv, cwd: None, env: BTreeMap::new(), timeout: None },
         shown: format!("cargo xtask {name}"),
         rerun: format!("cargo xtask {name}"),
         hidden_env,
@@ -258,18 +213,13 @@ fn record_result(
     let (sha, tree) = match (before, after) {
         (Some(b), Some(a)) if b == a => b,
         (None, _) => {
-            let why =
-                "the working tree had uncommitted changes, which are not what the commit SHA holds";
-            output::warning(&format!(
-                "no gate record written: {why}; commit, then rerun release-gate"
-            ));
+            let why = "the working tree had uncommitted changes, which are not what the commit SHA holds";
+            output::warning(&format!("no gate record written: {why}; commit, then rerun release-gate"));
             return json!({ "written": false, "reason": why });
         }
         _ => {
             let why = "the working tree or HEAD changed while the gate ran";
-            output::warning(&format!(
-                "no gate record written: {why}; rerun release-gate on a clean tree"
-            ));
+            output::warning(&format!("no gate record written: {why}; rerun release-gate on a clean tree"));
             return json!({ "written": false, "reason": why });
         }
     };
@@ -277,23 +227,13 @@ fn record_result(
     let record = GateRecord {
         sha: sha.clone(),
         tree,
-        status: if report.status == Status::Passed {
-            "passed"
-        } else {
-            "failed"
-        }
-        .to_string(),
+        status: if report.status == Status::Passed { "passed" } else { "failed" }.to_string(),
         started_at: started.format(&Rfc3339).unwrap_or_default(),
         finished_at: now.format(&Rfc3339).unwrap_or_default(),
         steps: report
             .steps
             .iter()
-            .map(|s| RecordStep {
-                gate: s.gate.clone(),
-                name: s.name.clone(),
-                status: s.status.clone(),
-                duration_ms: s.duration_ms,
-            })
+            .map(|s| RecordStep { gate: s.gate.clone(), name: s.name.clone(), status: s.status.clone(), duration_ms: s.duration_ms })
             .collect(),
         bypasses: report.bypasses.clone(),
         database: Some(crate::redact::redact(url)),
@@ -302,10 +242,7 @@ fn record_result(
     let line = crate::redact::redact(&serde_json::to_string(&record).unwrap_or_default());
     match git::append_note(sh, NOTES_REF, &sha, &line) {
         Ok(()) => {
-            output::say(&format!(
-                "gate record ({}) written to refs/notes/{NOTES_REF} for {sha}",
-                record.status
-            ));
+            output::say(&format!("gate record ({}) written to refs/notes/{NOTES_REF} for {sha}", record.status));
             json!({ "written": true, "sha": sha, "notes_ref": format!("refs/notes/{NOTES_REF}") })
         }
         Err(e) => {
@@ -317,9 +254,7 @@ fn record_result(
 
 /// Every gate record on `sha`, oldest first.
 pub fn records(sh: &xshell::Shell, sha: &str) -> anyhow::Result<Vec<GateRecord>> {
-    let Some(text) = git::note(sh, NOTES_REF, sha)? else {
-        return Ok(Vec::new());
-    };
+    let Some(text) = git::note(sh, NOTES_REF, sha)? else { return Ok(Vec::new()) };
     let mut out = Vec::new();
     for line in text.lines().filter(|l| !l.trim().is_empty()) {
         let record: GateRecord = serde_json::from_str(line)
@@ -337,11 +272,7 @@ pub fn latest_record(sh: &xshell::Shell, sha: &str) -> anyhow::Result<Option<Gat
 pub fn status(ctx: &Ctx, flags: &StatusFlags) -> anyhow::Result<()> {
     let sh = git::shell(&ctx.root)?;
     let Some(sha) = git::resolve_commit(&sh, &flags.rev)? else {
-        return Err(exit::usage(format!(
-            "{} does not name a commit in {}",
-            flags.rev,
-            ctx.root.display()
-        )));
+        return Err(exit::usage(format!("{} does not name a commit in {}", flags.rev, ctx.root.display())));
     };
     let record = latest_record(&sh, &sha)?;
     match ctx.format {

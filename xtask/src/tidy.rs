@@ -4,10 +4,7 @@
 use std::path::PathBuf;
 
 fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 fn read(path: &str) -> String {
@@ -18,12 +15,7 @@ fn commands() -> Vec<(String, String)> {
     crate::cli_command()
         .get_subcommands()
         .filter(|c| !c.is_hide_set())
-        .map(|c| {
-            (
-                c.get_name().to_string(),
-                c.get_about().map(|a| a.to_string()).unwrap_or_default(),
-            )
-        })
+        .map(|c| (c.get_name().to_string(), c.get_about().map(|a| a.to_string()).unwrap_or_default()))
         .collect()
 }
 
@@ -35,13 +27,8 @@ fn makefile_and_cli_are_in_sync() {
     let mut rules = Vec::new();
     let lines: Vec<&str> = makefile.lines().collect();
     for (i, line) in lines.iter().enumerate() {
-        let Some((target, _)) = line.split_once(':') else {
-            continue;
-        };
-        if line.starts_with(['\t', ' ', '.', '#'])
-            || target.contains(['=', '$', ' '])
-            || line.contains(":=")
-        {
+        let Some((target, _)) = line.split_once(':') else { continue };
+        if line.starts_with(['\t', ' ', '.', '#']) || target.contains(['=', '$', ' ']) || line.contains(":=") {
             continue;
         }
         let recipe = lines.get(i + 1).copied().unwrap_or("");
@@ -50,11 +37,7 @@ fn makefile_and_cli_are_in_sync() {
     let names: Vec<String> = commands().into_iter().map(|(n, _)| n).collect();
     for name in &names {
         let found: Vec<_> = rules.iter().filter(|(t, _)| t == name).collect();
-        assert_eq!(
-            found.len(),
-            1,
-            "Makefile needs exactly one rule `{name}:` forwarding to cargo xtask {name}"
-        );
+        assert_eq!(found.len(), 1, "Makefile needs exactly one rule `{name}:` forwarding to cargo xtask {name}");
         let recipe = &found[0].1;
         assert!(
             recipe.starts_with(&format!("$(XTASK) {name}")),
@@ -69,8 +52,7 @@ fn makefile_and_cli_are_in_sync() {
     }
     for (name, about) in commands() {
         assert!(
-            makefile.contains(&format!("{name}: ## {about}"))
-                || makefile.contains(&format!("{name}:  ## {about}")),
+            makefile.contains(&format!("{name}: ## {about}")) || makefile.contains(&format!("{name}:  ## {about}")),
             "Makefile rule {name} must carry the command's description as `{name}: ## {about}`"
         );
     }
@@ -81,10 +63,7 @@ fn makefile_and_cli_are_in_sync() {
 fn readme_lists_every_command() {
     let readme = read("README.md");
     for (name, _) in commands() {
-        assert!(
-            readme.contains(&format!("cargo xtask {name}")),
-            "README.md has no example of `cargo xtask {name}`"
-        );
+        assert!(readme.contains(&format!("cargo xtask {name}")), "README.md has no example of `cargo xtask {name}`");
     }
 }
 
@@ -92,10 +71,7 @@ fn readme_lists_every_command() {
 #[test]
 fn every_command_has_an_example() {
     for c in crate::cli_command().get_subcommands() {
-        let after = c
-            .get_after_help()
-            .map(|s| s.to_string())
-            .unwrap_or_default();
+        let after = c.get_after_help().map(|s| s.to_string()).unwrap_or_default();
         assert!(
             after.contains("Example") && after.contains(&format!("xtask {}", c.get_name())),
             "`cargo xtask {} --help` needs an example",
@@ -111,29 +87,16 @@ fn policy_reference_documents_every_key() {
     let value = serde_json::to_value(crate::policy::Policy::reference()).unwrap();
     let mut keys = Vec::new();
     collect_keys(&value, "", &mut keys);
-    assert!(
-        keys.len() > 10,
-        "the reference policy looks empty: {keys:?}"
-    );
-    let missing: Vec<_> = keys
-        .iter()
-        .filter(|k| !doc.contains(&format!("`{k}`")))
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "docs/POLICY.md does not document these keys (as `key`): {missing:?}"
-    );
+    assert!(keys.len() > 10, "the reference policy looks empty: {keys:?}");
+    let missing: Vec<_> = keys.iter().filter(|k| !doc.contains(&format!("`{k}`"))).collect();
+    assert!(missing.is_empty(), "docs/POLICY.md does not document these keys (as `key`): {missing:?}");
 }
 
 fn collect_keys(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) {
     match value {
         serde_json::Value::Object(map) => {
             for (k, v) in map {
-                let key = if prefix.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{prefix}.{k}")
-                };
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
                 out.push(key.clone());
                 collect_keys(v, &key, out);
             }
@@ -162,17 +125,7 @@ fn ci_runs_the_readme_test_command() {
     let readme = read("README.md");
     let ci = read(".ci/run");
     let marker = "<!-- test-command -->";
-    let after = readme
-        .split(marker)
-        .nth(1)
-        .expect("README.md marks its test command with <!-- test-command -->");
-    let command = after
-        .lines()
-        .find(|l| !l.trim().is_empty() && !l.starts_with("```"))
-        .unwrap()
-        .trim();
-    assert!(
-        ci.lines().any(|l| l.trim() == command),
-        ".ci/run must run the README's test command {command:?}"
-    );
+    let after = readme.split(marker).nth(1).expect("README.md marks its test command with <!-- test-command -->");
+    let command = after.lines().find(|l| !l.trim().is_empty() && !l.starts_with("```")).unwrap().trim();
+    assert!(ci.lines().any(|l| l.trim() == command), ".ci/run must run the README's test command {command:?}");
 }

@@ -17,13 +17,7 @@ fn steps_run_in_order_and_stop_at_the_first_failure() {
     let repo = Repo::new("order");
     repo.write("xtask.toml", FAILING_CHECK);
     let done = repo.xtask(&["check"]).run();
-    done.code(1)
-        .stderr_has("check/second exited with code 3")
-        .stderr_has("Rerun that step alone: cargo xtask check --step second");
+    done.code(1).stderr_has("check/second exited with code 3").stderr_has("Rerun that step alone: cargo xtask check --step second");
     assert!(repo.path("first.out").exists(), "{}", done.dump());
-    assert!(
-        !repo.path("third.out").exists(),
-        "the step after the failure ran{}",
-        done.dump()
-    );
+    assert!(!repo.path("third.out").exists(), "the step after the failure ran{}", done.dump());
 }

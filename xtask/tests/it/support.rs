@@ -16,8 +16,7 @@ impl TempDir {
     pub fn new(label: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
-        let path =
-            std::env::temp_dir().join(format!("xtask-it-{label}-{}-{n}", std::process::id()));
+        let path = std::env::temp_dir().join(format!("xtask-it-{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path.canonicalize().unwrap())
@@ -38,10 +37,7 @@ impl Drop for TempDir {
 pub fn git_env(home: &Path) -> Vec<(&'static str, OsString)> {
     vec![
         ("HOME", home.as_os_str().to_owned()),
-        (
-            "GIT_CONFIG_GLOBAL",
-            home.join(".gitconfig").into_os_string(),
-        ),
+        ("GIT_CONFIG_GLOBAL", home.join(".gitconfig").into_os_string()),
         ("GIT_CONFIG_NOSYSTEM", "1".into()),
         ("GIT_AUTHOR_NAME", "Test Author".into()),
         ("GIT_AUTHOR_EMAIL", "author@example.com".into()),
@@ -100,22 +96,8 @@ impl Repo {
         std::fs::create_dir_all(&root).unwrap();
         std::fs::create_dir_all(&home).unwrap();
         std::fs::write(home.join(".gitconfig"), "").unwrap();
-        let repo = Repo {
-            tmp,
-            root,
-            origin,
-            home,
-        };
-        repo.git_in(
-            repo.tmp.path(),
-            &[
-                "init",
-                "--quiet",
-                "--bare",
-                "--initial-branch=main",
-                "origin.git",
-            ],
-        );
+        let repo = Repo { tmp, root, origin, home };
+        repo.git_in(repo.tmp.path(), &["init", "--quiet", "--bare", "--initial-branch=main", "origin.git"]);
         repo.git(&["init", "--quiet", "--initial-branch=main"]);
         repo.write("README.md", "# test repository\n");
         repo.git(&["add", "README.md"]);
@@ -190,10 +172,7 @@ impl Repo {
         for (k, v) in git_env(&self.home) {
             cmd.env(k, v);
         }
-        Run {
-            cmd,
-            args: args.iter().map(|s| s.to_string()).collect(),
-        }
+        Run { cmd, args: args.iter().map(|s| s.to_string()).collect() }
     }
 }
 
@@ -249,50 +228,32 @@ impl Done {
 
     #[track_caller]
     pub fn code(&self, expected: i32) -> &Done {
-        assert_eq!(
-            self.code,
-            Some(expected),
-            "unexpected exit code{}",
-            self.dump()
-        );
+        assert_eq!(self.code, Some(expected), "unexpected exit code{}", self.dump());
         self
     }
 
     #[track_caller]
     pub fn stderr_has(&self, text: &str) -> &Done {
-        assert!(
-            self.stderr.contains(text),
-            "stderr lacks {text:?}{}",
-            self.dump()
-        );
+        assert!(self.stderr.contains(text), "stderr lacks {text:?}{}", self.dump());
         self
     }
 
     #[track_caller]
     pub fn stdout_has(&self, text: &str) -> &Done {
-        assert!(
-            self.stdout.contains(text),
-            "stdout lacks {text:?}{}",
-            self.dump()
-        );
+        assert!(self.stdout.contains(text), "stdout lacks {text:?}{}", self.dump());
         self
     }
 
     #[track_caller]
     pub fn nowhere(&self, text: &str) -> &Done {
-        assert!(
-            !self.stdout.contains(text) && !self.stderr.contains(text),
-            "output contains {text:?}{}",
-            self.dump()
-        );
+        assert!(!self.stdout.contains(text) && !self.stderr.contains(text), "output contains {text:?}{}", self.dump());
         self
     }
 
     /// stdout parsed as the one JSON document it must be.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}{}", self.dump()))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}{}", self.dump()))
     }
 }
 
@@ -306,7 +267,5 @@ pub fn require_tool(name: &str, install: &str) -> PathBuf {
             return candidate;
         }
     }
-    panic!(
-        "this test needs `{name}`, which is not installed: {install} (scripts/setup.sh does it)"
-    );
+    panic!("this test needs `{name}`, which is not installed: {install} (scripts/setup.sh does it)");
 }
