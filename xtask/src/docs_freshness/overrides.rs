@@ -22,6 +22,8 @@ pub struct Override {
     pub path: String,
     pub reason: String,
     pub expires_on: Date,
+    /// The row's line in the overrides file (its findings point there).
+    pub line: Option<usize>,
 }
 
 /// Parses the file's text; the error names `file`, and line:column for JSON
@@ -42,9 +44,16 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Override>, String> {
     let Some(Value::Array(rows)) = top.get("overrides") else {
         return Err(shape);
     };
+    let starts = row_starts(text);
     let mut out = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let at = format!("{file}: overrides[{i}]");
+        let at = match starts.get(i) {
+            Some(&offset) => {
+                let (line, col) = crate::policy::line_col(text, offset);
+                format!("{file}:{line}:{col}: overrides[{i}]")
+            }
+            None => format!("{file}: overrides[{i}]"),
+        };
         let Value::Object(obj) = row else {
             return Err(format!(
                 "{at}: must be an object with {}, found {row}",
@@ -76,14 +85,65 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Override>, String> {
                 "{at} ({rule_id} on {path}): expires_on {expires:?} is not a real date (YYYY-MM-DD)"
             ));
         };
+        let line = starts
+            .get(i)
+            .map(|&offset| crate::policy::line_col(text, offset).0);
         out.push(Override {
             rule_id,
             path,
             reason,
             expires_on,
+            line,
         });
     }
     Ok(out)
+}
+
+/// Byte offsets of the rows of the top-level `"overrides"` array, found by
+/// a small scan of (already validated) JSON: serde_json's values carry no
+/// positions, and errors about a row should name its line.
+fn row_starts(text: &str) -> Vec<usize> {
+    let b = text.as_bytes();
+    let (mut depth, mut i) = (0usize, 0usize);
+    let (mut key_is_overrides, mut in_rows, mut expect_row) = (false, false, false);
+    let mut starts = Vec::new();
+    while i < b.len() {
+        let c = b[i];
+        let starts_value = !c.is_ascii_whitespace() && !matches!(c, b',' | b':' | b']' | b'}');
+        if in_rows && depth == 2 && expect_row && starts_value {
+            starts.push(i);
+            expect_row = false;
+        }
+        match c {
+            b'"' => {
+                let start = i + 1;
+                i += 1;
+                while i < b.len() && b[i] != b'"' {
+                    i += if b[i] == b'\\' { 2 } else { 1 };
+                }
+                if depth == 1 {
+                    key_is_overrides = text.get(start..i) == Some("overrides");
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth == 2 && c == b'[' && key_is_overrides {
+                    in_rows = true;
+                    expect_row = true;
+                }
+            }
+            b'}' | b']' => {
+                depth = depth.saturating_sub(1);
+                if depth < 2 {
+                    in_rows = false;
+                }
+            }
+            b',' if in_rows && depth == 2 => expect_row = true,
+            _ => {}
+        }
+        i += 1;
+    }
+    starts
 }
 
 /// Applies `overrides` to `findings` on `today`; returns the findings plus
@@ -96,9 +156,9 @@ pub fn apply(
     file: &str,
 ) -> Vec<Finding> {
     let mut out = Vec::new();
-    let row_finding = |id: &str, level: DocsLevel, message: String| Finding {
+    let row_finding = |o: &Override, id: &str, level: DocsLevel, message: String| Finding {
         path: file.to_string(),
-        line: None,
+        line: o.line,
         rule_id: id.to_string(),
         level,
         message,
@@ -111,6 +171,7 @@ pub fn apply(
         .collect();
     for (o, _) in overrides.iter().zip(&too_long).filter(|(_, t)| **t) {
         out.push(row_finding(
+            o,
             TOO_LONG,
             DocsLevel::Error,
             format!(
@@ -169,6 +230,7 @@ pub fn apply(
                 expired_reported[i] = true;
                 let o = &overrides[i];
                 out.push(row_finding(
+                    o,
                     EXPIRED,
                     DocsLevel::Error,
                     format!(
@@ -183,6 +245,7 @@ pub fn apply(
     for (i, o) in overrides.iter().enumerate() {
         if !used[i] && !too_long[i] && o.expires_on >= today {
             out.push(row_finding(
+                o,
                 UNUSED,
                 DocsLevel::Warning,
                 format!(
@@ -220,6 +283,7 @@ mod tests {
             path: path.into(),
             reason: "because".into(),
             expires_on: date(expires),
+            line: Some(7),
         }
     }
 
@@ -339,6 +403,21 @@ mod tests {
     }
 
     #[test]
+    fn rows_are_located_by_line_and_column() {
+        let text = "{\"x\": \"overrides\", \"overrides\": [\n  {\"a\": [1, {\"b\": \"],\\\"\"}]},\n  \"s\" ,\n  7]}";
+        let lines: Vec<(usize, usize)> = row_starts(text)
+            .into_iter()
+            .map(|o| crate::policy::line_col(text, o))
+            .collect();
+        assert_eq!(lines, vec![(2, 3), (3, 3), (4, 3)], "{text}");
+        let err = parse_err("{\"overrides\": [\n  {\"rule_id\": \"a\", \"path\": \"p\", \"reason\": \"r\", \"expires_on\": \"2026-01-31\"},\n  {\"rule_id\": \"a\"}\n]}");
+        assert!(
+            err.starts_with("O.json:3:3: overrides[1]: path is missing"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn parsing_is_strict_and_names_the_row() {
         assert_eq!(parse(r#"{"overrides": []}"#, "O.json").unwrap(), vec![]);
         let ok = parse(
@@ -351,7 +430,8 @@ mod tests {
                 rule_id: "a".into(),
                 path: "p".into(),
                 reason: "r".into(),
-                expires_on: date("2026-01-31")
+                expires_on: date("2026-01-31"),
+                line: Some(1),
             }]
         );
         assert!(

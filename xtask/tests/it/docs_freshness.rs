@@ -402,6 +402,48 @@ fn overrides_active_expired_unused_and_on_a_non_overridable_rule() {
     )
     .stdout_has("cannot be overridden");
     let json = done.json();
+    let line_of = |id: &str| -> Vec<u64> {
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule_id"] == id)
+            .map(|f| f["line"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        line_of("docs_freshness_override_expired"),
+        vec![3],
+        "the row's line{}",
+        done.dump()
+    );
+    assert_eq!(
+        line_of("docs_freshness_override_unused"),
+        vec![4, 5],
+        "the rows' lines{}",
+        done.dump()
+    );
+    let line_of = |id: &str| -> Vec<u64> {
+        json["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|f| f["rule_id"] == id)
+            .map(|f| f["line"].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(
+        line_of("docs_freshness_override_expired"),
+        vec![3],
+        "the row's line{}",
+        done.dump()
+    );
+    assert_eq!(
+        line_of("docs_freshness_override_unused"),
+        vec![4, 5],
+        "the rows' lines{}",
+        done.dump()
+    );
     assert_eq!(json["errors"], 20, "{}", done.dump());
     assert_eq!(json["warnings"], 3, "{}", done.dump());
 }
@@ -707,7 +749,7 @@ fn malformed_overrides_exit_2_naming_the_file_and_row() {
     repo.xtask(&["docs-freshness", "--today", TODAY])
         .run()
         .code(2)
-        .stderr_has("docs/DOCS_FRESHNESS_OVERRIDES.json: overrides[1] (b on p): expires_on \"2026-02-30\" is not a real date");
+        .stderr_has("docs/DOCS_FRESHNESS_OVERRIDES.json:1:90: overrides[1] (b on p): expires_on \"2026-02-30\" is not a real date");
     repo.write(OVERRIDES, r#"{"overrides": ["x"]}"#);
     let done = repo
         .xtask(&["docs-freshness", "--today", TODAY, "--format", "json"])
