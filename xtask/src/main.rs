@@ -72,7 +72,9 @@ enum Command {
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
     /// Check the docs: freshness markers, stale claims, references, ledgers; overrides expire.
-    #[command(after_help = "Example:\n  cargo xtask docs-freshness\n  cargo xtask docs-freshness --today 2026-02-19 --max-age-days 30 --format json")]
+    #[command(
+        after_help = "Example:\n  cargo xtask docs-freshness\n  cargo xtask docs-freshness --today 2026-02-19 --max-age-days 30 --format json"
+    )]
     DocsFreshness(docs_freshness::Flags),
 }
 
