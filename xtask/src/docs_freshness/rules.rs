@@ -206,6 +206,10 @@ pub fn compile(docs: &Docs) -> Result<Rules, Vec<String>> {
         }
         if message.trim().is_empty() {
             problems.push(format!("{key}.message is empty"));
+        } else if message.trim().contains('\n') {
+            problems.push(format!(
+                "{key}.message must be one line (findings are one line each)"
+            ));
         }
         Meta {
             id: id.to_string(),
@@ -1465,7 +1469,7 @@ checks = [
             r#"[docs]
 overrides-file = "../x.json"
 markers = [{ path = "/etc/passwd", label = "L" }]
-forbidden = [{ id = "a b", message = "", text = "x", regex = "y" }]
+forbidden = [{ id = "a b", message = "", text = "x", regex = "y" }, { id = "ok", message = "two\nlines", text = "x" }]
 references = [
   { id = "r", message = "m", pattern = "(", template = "x", scope = ["a"] },
   { id = "r2", message = "m", pattern = "ADR-(\\d+)", template = "docs/{2}.md", scope = ["a"] },
@@ -1479,6 +1483,7 @@ ledgers = [{ id-pattern = "x", sets = {}, checks = [{ id = "l", message = "m", p
             "docs.markers[0].path",
             "docs.forbidden[0].id",
             "docs.forbidden[0].message",
+            "docs.forbidden[1].message must be one line",
             "exactly one of",
             "docs.forbidden[0]: no scope",
             "docs.references[0].pattern",
