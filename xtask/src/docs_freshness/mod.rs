@@ -439,8 +439,13 @@ fn report(
             } else {
                 output::green("passed")
             };
-            let hint = if errors > 0 {
+            let overridable = findings
+                .iter()
+                .any(|f| f.level == DocsLevel::Error && f.overridable);
+            let hint = if overridable {
                 format!("; fix the docs, or for intentional, temporary drift of an overridable rule add a row {{\"rule_id\", \"path\", \"reason\", \"expires_on\"}} to {overrides_file}")
+            } else if errors > 0 {
+                "; fix the docs (none of these rules can be overridden)".to_string()
             } else if failed {
                 " (--fail-on-warnings)".to_string()
             } else {
