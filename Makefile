@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status protect-main task-preflight task-start task-finish release-notes release-tag env-parity branch-guard hooks pr-scope
+.PHONY: help release-gate check test audit-eval gate-status protect-main task-preflight task-start task-finish release-notes release-tag env-parity branch-guard hooks pr-scope docs-freshness
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -55,3 +55,6 @@ hooks: ## Install, verify (--check) or remove (--uninstall) the git hooks that r
 
 pr-scope: ## Check a PR: a task branch, and exactly one Primary-Task line naming its task (the CI Workflow Guard)
 	$(XTASK) pr-scope
+
+docs-freshness: ## Check the docs: freshness markers, stale claims, references, ledgers; overrides expire
+	$(XTASK) docs-freshness

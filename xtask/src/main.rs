@@ -6,6 +6,7 @@
 //! 130 interrupted.
 
 mod branch_guard;
+mod docs_freshness;
 mod env;
 mod env_parity;
 mod exit;
@@ -135,6 +136,11 @@ enum Command {
         after_help = "Example:\n  cargo xtask pr-scope --branch task-125-fix-gate --body-file pr-body.md\n  PR_BRANCH=task-125-fix-gate PR_BODY=\"$(cat pr-body.md)\" make pr-scope"
     )]
     PrScope(pr_scope::Flags),
+    /// Check the docs: freshness markers, stale claims, references, ledgers; overrides expire.
+    #[command(
+        after_help = "Example:\n  cargo xtask docs-freshness\n  cargo xtask docs-freshness --today 2026-02-19 --max-age-days 30 --format json"
+    )]
+    DocsFreshness(docs_freshness::Flags),
 }
 
 /// What every command gets: where the repository is, its policy, the format.
@@ -215,5 +221,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::BranchGuard(flags) => branch_guard::run(&ctx, flags),
         Command::Hooks(flags) => hooks::run(&ctx, flags),
         Command::PrScope(flags) => pr_scope::run(&ctx, flags),
+        Command::DocsFreshness(flags) => docs_freshness::run(&ctx, flags),
     }
 }

@@ -4,6 +4,7 @@
 mod fake_github;
 mod support;
 
+mod docs_freshness;
 mod gates;
 mod guards;
 mod pr_scope;
