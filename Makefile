@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status protect-main task-preflight task-start task-finish release-notes release-tag env-parity deploy verify-deploy rollback
+.PHONY: help release-gate check test audit-eval gate-status protect-main task-preflight task-start task-finish release-notes release-tag env-parity branch-guard hooks pr-scope docs-freshness deploy verify-deploy rollback
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -46,6 +46,18 @@ release-tag: ## Tag HEAD of the synced main as the next release vX.Y.Z (gated SH
 
 env-parity: ## Compare two environments' env files by the runbook's staging/prod rules
 	$(XTASK) env-parity
+
+branch-guard: ## Check that commits and pushes happen on a task branch (the installed git hooks run it)
+	$(XTASK) branch-guard
+
+hooks: ## Install, verify (--check) or remove (--uninstall) the git hooks that run branch-guard
+	$(XTASK) hooks
+
+pr-scope: ## Check a PR: a task branch, and exactly one Primary-Task line naming its task (the CI Workflow Guard)
+	$(XTASK) pr-scope
+
+docs-freshness: ## Check the docs: freshness markers, stale claims, references, ledgers; overrides expire
+	$(XTASK) docs-freshness
 
 deploy: ## Deploy a gated SHA or release tag to an environment from a clean worktree, verify it, record both
 	$(XTASK) deploy

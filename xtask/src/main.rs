@@ -5,7 +5,9 @@
 //! passed, 1 a gate or check failed, 2 usage/policy/environment error,
 //! 130 interrupted.
 
+mod branch_guard;
 mod deploy;
+mod docs_freshness;
 mod env;
 mod env_parity;
 mod exit;
@@ -16,6 +18,7 @@ mod hooks;
 mod ledger;
 mod output;
 mod policy;
+mod pr_scope;
 mod preflight;
 mod process;
 mod protect_main;
@@ -119,6 +122,26 @@ enum Command {
         after_help = "Example:\n  cargo xtask env-parity staging prod\n  cargo xtask env-parity staging prod --format json"
     )]
     EnvParity(env_parity::Flags),
+    /// Check that commits and pushes happen on a task branch (the installed git hooks run it).
+    #[command(
+        after_help = "Example:\n  cargo xtask branch-guard\n  SKIP_BRANCH_GUARD=1 git commit -m 'Bootstrap the repository'   # bypass: printed and recorded\n\nThe hooks run `branch-guard` (pre-commit), `branch-guard --commit-msg FILE` (commit-msg) and\n`branch-guard --pre-push -- REMOTE URL` with git's ref lines on stdin (pre-push)."
+    )]
+    BranchGuard(branch_guard::Flags),
+    /// Install, verify (--check) or remove (--uninstall) the git hooks that run branch-guard.
+    #[command(
+        after_help = "Example:\n  cargo xtask hooks\n  cargo xtask hooks --check\n  cargo xtask hooks --uninstall"
+    )]
+    Hooks(hooks::Flags),
+    /// Check a PR: a task branch, and exactly one Primary-Task line naming its task (the CI Workflow Guard).
+    #[command(
+        after_help = "Example:\n  cargo xtask pr-scope --branch task-125-fix-gate --body-file pr-body.md\n  PR_BRANCH=task-125-fix-gate PR_BODY=\"$(cat pr-body.md)\" make pr-scope"
+    )]
+    PrScope(pr_scope::Flags),
+    /// Check the docs: freshness markers, stale claims, references, ledgers; overrides expire.
+    #[command(
+        after_help = "Example:\n  cargo xtask docs-freshness\n  cargo xtask docs-freshness --today 2026-02-19 --max-age-days 30 --format json"
+    )]
+    DocsFreshness(docs_freshness::Flags),
     /// Deploy a gated SHA or release tag to an environment from a clean worktree, verify it, record both.
     #[command(
         after_help = "Example:\n  cargo xtask deploy staging --tag v1.4.0 --push\n  cargo xtask deploy prod --tag v1.4.0 --dry-run\n  make deploy DEPLOY_ENV=staging DEPLOY_TAG=v1.4.0"
@@ -211,6 +234,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ReleaseNotes(flags) => release_notes::run(&ctx, flags),
         Command::ReleaseTag(flags) => release_tag::run(&ctx, flags),
         Command::EnvParity(flags) => env_parity::run(&ctx, flags),
+        Command::BranchGuard(flags) => branch_guard::run(&ctx, flags),
+        Command::Hooks(flags) => hooks::run(&ctx, flags),
+        Command::PrScope(flags) => pr_scope::run(&ctx, flags),
+        Command::DocsFreshness(flags) => docs_freshness::run(&ctx, flags),
         Command::Deploy(flags) => deploy::deploy(&ctx, flags),
         Command::VerifyDeploy(flags) => deploy::verify_deploy(&ctx, flags),
         Command::Rollback(flags) => deploy::rollback(&ctx, flags),

@@ -37,6 +37,9 @@ pub struct Policy {
     /// Release notes, release tags and staging/prod parity.
     #[serde(default)]
     pub release: Release,
+    /// docs-freshness rules; absent: the command exits 2 naming the section.
+    #[serde(default)]
+    pub docs: Option<Docs>,
     /// Deployment environments: deploy steps and post-deploy verification.
     #[serde(default)]
     pub deploy: Deploy,
@@ -303,6 +306,10 @@ pub struct Task {
     /// The fewest digits a task id has.
     #[serde(default = "default_id_digits")]
     pub id_digits: usize,
+    /// The commit-msg hook also requires the branch's task id in every
+    /// commit message (it always refuses another task's id).
+    #[serde(default)]
+    pub require_id_in_commit_message: bool,
     /// Task branch names; `{NNN}` is the task number, `{slug}` the short name.
     #[serde(default = "default_branch_template")]
     pub branch_template: String,
@@ -317,6 +324,7 @@ impl Default for Task {
         Task {
             id_prefix: default_id_prefix(),
             id_digits: default_id_digits(),
+            require_id_in_commit_message: false,
             branch_template: default_branch_template(),
             ledger: None,
         }
@@ -377,6 +385,215 @@ pub struct Migration {
     /// is given in the environment. Not for secrets: it is in the repository.
     #[serde(default)]
     pub default_database_url: Option<String>,
+}
+
+/// The `[docs]` section: docs-freshness's rules. Every rule has an `id`
+/// (the finding's rule id), a `level`, a `message` and whether an override
+/// may suppress it; the rule engine is `docs_freshness/rules.rs`.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct Docs {
+    /// Globs of the files forbidden claims and references search by default.
+    #[serde(default)]
+    pub scope: Vec<String>,
+    /// A marker older than this many days is stale (`--max-age-days` wins).
+    #[serde(default = "default_docs_max_age_days")]
+    pub max_age_days: u32,
+    /// The overrides file, relative to the root; absent file: no overrides.
+    #[serde(default = "default_docs_overrides_file")]
+    pub overrides_file: String,
+    /// The furthest in the future an override's `expires_on` may be.
+    #[serde(default)]
+    pub max_override_days: Option<u32>,
+    #[serde(default)]
+    pub markers: Vec<DocsMarker>,
+    #[serde(default)]
+    pub forbidden: Vec<DocsForbidden>,
+    #[serde(default)]
+    pub required: Vec<DocsRequired>,
+    #[serde(default)]
+    pub references: Vec<DocsReference>,
+    #[serde(default)]
+    pub couplings: Vec<DocsCoupling>,
+    #[serde(default)]
+    pub ledgers: Vec<DocsLedger>,
+}
+
+fn default_docs_max_age_days() -> u32 {
+    45
+}
+fn default_docs_overrides_file() -> String {
+    "docs/DOCS_FRESHNESS_OVERRIDES.json".to_string()
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum DocsLevel {
+    #[default]
+    Error,
+    Warning,
+}
+
+/// `**<label>**: YYYY-MM-DD` in one file; the finding ids are fixed.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsMarker {
+    pub path: String,
+    pub label: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+}
+
+/// A text (or a regex, matched line by line) that no file in scope may contain.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsForbidden {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub regex: Option<String>,
+    /// Globs; default: `docs.scope`.
+    #[serde(default)]
+    pub scope: Option<Vec<String>>,
+}
+
+/// Files that must exist (no `texts`/`lines`) or must contain texts and
+/// line patterns (then a missing file is left to an existence rule).
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsRequired {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+    pub paths: Vec<String>,
+    #[serde(default)]
+    pub texts: Vec<String>,
+    /// Regexes that some line must match (`^###\s+reports\s*$`).
+    #[serde(default)]
+    pub lines: Vec<String>,
+    /// `each`: one finding per missing item; `all`: one listing them all.
+    #[serde(default)]
+    pub report: DocsReport,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DocsReport {
+    #[default]
+    Each,
+    All,
+}
+
+/// A pattern whose captures must resolve to a target: a file through a
+/// glob template (`docs/adr/{1}-*.md`), or a command of this xtask.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsReference {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+    /// A regex with at least one capture group, matched line by line.
+    pub pattern: String,
+    #[serde(default)]
+    pub target: DocsTarget,
+    /// For `target = "file"`: a glob with `{1}`, `{2}` … for the captures.
+    #[serde(default)]
+    pub template: Option<String>,
+    #[serde(default)]
+    pub scope: Option<Vec<String>>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum DocsTarget {
+    #[default]
+    File,
+    XtaskCommand,
+}
+
+/// When `if-file` exists and contains `if-contains`, `then-file` must
+/// contain `then-contains`; not evaluated when either file is absent.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsCoupling {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+    pub if_file: String,
+    pub if_contains: String,
+    pub then_file: String,
+    pub then_contains: String,
+}
+
+/// Named sets of ids collected from markdown sections, and checks between them.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsLedger {
+    /// The checks run only when all of these files exist.
+    #[serde(default)]
+    pub require_files: Vec<String>,
+    /// The id regex (`\bTASK-\d{3}\b`).
+    pub id_pattern: String,
+    pub sets: BTreeMap<String, Vec<DocsSource>>,
+    pub checks: Vec<DocsLedgerCheck>,
+}
+
+/// Where a set's ids come from; a missing file contributes nothing.
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsSource {
+    pub file: String,
+    /// The text after the line `## <section>` up to the next `## ` line; default: the whole file.
+    #[serde(default)]
+    pub section: Option<String>,
+    /// Only bullet lines (`-`, `*`, `+`).
+    #[serde(default)]
+    pub bullets: bool,
+    /// Only lines containing this text.
+    #[serde(default)]
+    pub lines_containing: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DocsLedgerCheck {
+    pub id: String,
+    pub message: String,
+    #[serde(default)]
+    pub level: DocsLevel,
+    #[serde(default)]
+    pub overridable: bool,
+    /// The file the finding is reported on.
+    pub path: String,
+    /// `disjoint` (no id in both) or `subset` (every id of `left` is in `right`).
+    pub kind: DocsCheckKind,
+    /// Set names; several mean their union.
+    pub left: Vec<String>,
+    pub right: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum DocsCheckKind {
+    Disjoint,
+    Subset,
 }
 
 /// `"90s"`, `"10m"`, `"2h"`: a finite, non-zero duration.
@@ -679,6 +896,7 @@ impl Policy {
                 id_digits: 3,
                 branch_template: "task-{NNN}-{slug}".into(),
                 ledger: Some("tasks/BACKLOG.md".into()),
+                require_id_in_commit_message: true,
             },
             prepare: BTreeMap::from([("<name>".to_string(), vec![step.clone()])]),
             gates: BTreeMap::from([(
@@ -721,6 +939,80 @@ impl Policy {
                     secrets: vec!["API_KEY".into()],
                 },
             },
+            docs: Some(Docs {
+                scope: vec!["docs/**/*.md".into()],
+                max_age_days: 45,
+                overrides_file: "docs/DOCS_FRESHNESS_OVERRIDES.json".into(),
+                max_override_days: Some(30),
+                markers: vec![DocsMarker {
+                    path: "docs/RELEASING.md".into(),
+                    label: "Last Verified".into(),
+                    level: DocsLevel::Error,
+                    overridable: false,
+                }],
+                forbidden: vec![DocsForbidden {
+                    id: "stale_claim".into(),
+                    message: "a stale claim".into(),
+                    level: DocsLevel::Error,
+                    overridable: true,
+                    text: Some("has no authentication".into()),
+                    regex: Some(r"\bno auth\b".into()),
+                    scope: Some(vec!["docs/**/*.md".into()]),
+                }],
+                required: vec![DocsRequired {
+                    id: "data_model_table_coverage_missing".into(),
+                    message: "a table is not documented".into(),
+                    level: DocsLevel::Error,
+                    overridable: true,
+                    paths: vec!["docs/DATA_MODEL.md".into()],
+                    texts: vec!["## Tables".into()],
+                    lines: vec![r"^###\s+reports\s*$".into()],
+                    report: DocsReport::Each,
+                }],
+                references: vec![DocsReference {
+                    id: "adr_reference_target_missing".into(),
+                    message: "no such ADR".into(),
+                    level: DocsLevel::Error,
+                    overridable: true,
+                    pattern: r"\bADR-(\d{3})\b".into(),
+                    target: DocsTarget::File,
+                    template: Some("docs/adr/{1}-*.md".into()),
+                    scope: Some(vec!["docs/**/*.md".into()]),
+                }],
+                couplings: vec![DocsCoupling {
+                    id: "auth_header_doc_missing".into(),
+                    message: "the API docs do not mention the auth header".into(),
+                    level: DocsLevel::Error,
+                    overridable: false,
+                    if_file: "src/api/main.py".into(),
+                    if_contains: "APIKeyAuthMiddleware".into(),
+                    then_file: "docs/API.md".into(),
+                    then_contains: "X-API-Key".into(),
+                }],
+                ledgers: vec![DocsLedger {
+                    require_files: vec!["PROJECT_STATUS.md".into()],
+                    id_pattern: r"\bTASK-\d{3}\b".into(),
+                    sets: BTreeMap::from([(
+                        "<name>".to_string(),
+                        vec![DocsSource {
+                            file: "tasks/CURRENT_SPRINT.md".into(),
+                            section: Some("Active Tasks".into()),
+                            bullets: true,
+                            lines_containing: Some("[REQUIRES_HUMAN]".into()),
+                        }],
+                    )]),
+                    checks: vec![DocsLedgerCheck {
+                        id: "task_status_dual_listing".into(),
+                        message: "tasks listed as both active and completed".into(),
+                        level: DocsLevel::Error,
+                        overridable: true,
+                        path: "PROJECT_STATUS.md".into(),
+                        kind: DocsCheckKind::Disjoint,
+                        left: vec!["<name>".into()],
+                        right: vec!["<name>".into()],
+                    }],
+                }],
+            }),
             deploy: Deploy {
                 environments: BTreeMap::from([(
                     "<name>".to_string(),

@@ -5,7 +5,10 @@ mod fake_github;
 mod support;
 
 mod deploy;
+mod docs_freshness;
 mod gates;
+mod guards;
+mod pr_scope;
 mod protect_main;
 mod release;
 mod task_finish;

@@ -50,6 +50,10 @@ pub fn git_env(home: &Path) -> Vec<(&'static str, OsString)> {
         ("GIT_AUTHOR_DATE", "2026-01-01T00:00:00Z".into()),
         ("GIT_COMMITTER_DATE", "2026-01-01T00:00:00Z".into()),
         ("GIT_TERMINAL_PROMPT", "0".into()),
+        // Hooks installed by `cargo xtask hooks` in a fixture repository run
+        // this instead of the xtask, so that a test's own setup commits are
+        // not judged; the hook tests (guards.rs) point it at the real binary.
+        ("XTASK_BIN", "true".into()),
     ]
 }
 

@@ -11,22 +11,9 @@ use crate::support::{Repo, Run};
 
 const TOKEN: &str = "ghp_testtoken0123456789";
 
-/// Writes the three required hooks as `cargo xtask hooks` would leave them
-/// (executable, with the marker line), without calling a hooks command.
+/// Installs the required hooks with the real `cargo xtask hooks`.
 fn install_hooks(repo: &Repo) {
-    let dir = repo
-        .root
-        .join(repo.git(&["rev-parse", "--git-path", "hooks"]));
-    std::fs::create_dir_all(&dir).unwrap();
-    for name in ["pre-commit", "pre-push", "commit-msg"] {
-        let path = dir.join(name);
-        std::fs::write(
-            &path,
-            "#!/bin/sh\n# installed by cargo xtask hooks\nexit 0\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
+    repo.xtask(&["hooks"]).run().code(0);
 }
 
 /// A repository where every preflight check passes (no GitHub repository).
@@ -150,7 +137,7 @@ fn preflight_reports_every_failed_check_together() {
     let done = repo.xtask(&["task-preflight"]).run();
     done.code(1)
         .stderr_has("FAILED  hooks: the required git hooks are not installed")
-        .stderr_has("hook pre-commit is missing")
+        .stderr_has("pre-commit hook is missing")
         .stderr_has("fix: cargo xtask hooks")
         .stderr_has("the current branch is somewhere-else")
         .stderr_has("fix: git switch main")
@@ -258,8 +245,8 @@ fn hooks_that_are_not_executable_or_not_ours_fail_the_preflight() {
     repo.xtask(&["task-preflight"])
         .run()
         .code(1)
-        .stderr_has("hook pre-push is not executable")
-        .stderr_has("hook commit-msg was not installed by cargo xtask hooks");
+        .stderr_has("pre-push hook is not executable")
+        .stderr_has("commit-msg hook is not installed");
 }
 
 #[test]
@@ -763,6 +750,6 @@ fn hooks_are_looked_for_where_git_runs_them() {
     repo.xtask(&["task-preflight"])
         .run()
         .code(1)
-        .stderr_has("hook commit-msg is missing")
+        .stderr_has("commit-msg hook is missing")
         .stderr_has(".githooks/commit-msg");
 }
