@@ -6,7 +6,6 @@
 //! `<NAME>_FILE` (which wins) or `<NAME>`, never from argv, and are registered
 //! for redaction the moment they are read.
 
-use anyhow::Context;
 use serde::Serialize;
 
 use crate::{exit, redact};
@@ -125,11 +124,6 @@ pub fn secret(name: &str) -> anyhow::Result<Option<String>> {
 /// A plain environment variable, empty treated as unset.
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
-/// Reads an optional non-secret file, with the path in the error.
-pub fn read_file(path: &std::path::Path) -> anyhow::Result<String> {
-    std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))
 }
 
 #[cfg(test)]

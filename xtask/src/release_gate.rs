@@ -308,8 +308,17 @@ pub fn records(sh: &xshell::Shell, sha: &str) -> anyhow::Result<Vec<GateRecord>>
 }
 
 /// The latest gate record on `sha`, if any: what release steps consult.
+/// Chosen by time, not by line order: merging notes from the remote
+/// (`git notes merge -s cat_sort_uniq`) may sort the lines of a note that
+/// both sides extended.
 pub fn latest_record(sh: &xshell::Shell, sha: &str) -> anyhow::Result<Option<GateRecord>> {
-    Ok(records(sh, sha)?.pop())
+    Ok(latest_by_time(records(sh, sha)?))
+}
+
+pub(crate) fn latest_by_time(records: Vec<GateRecord>) -> Option<GateRecord> {
+    let when = |r: &GateRecord| OffsetDateTime::parse(&r.finished_at, &Rfc3339).ok();
+    // max_by_key keeps the last of equal keys: a tie goes to the later line.
+    records.into_iter().max_by_key(when)
 }
 
 pub fn status(ctx: &Ctx, flags: &StatusFlags) -> anyhow::Result<()> {

@@ -122,7 +122,7 @@ pub fn deploy(ctx: &Ctx, flags: &DeployFlags) -> anyhow::Result<()> {
         (None, None) => resolve_rev(&sh, "HEAD")?,
     };
     let entries = ledger::all_entries(&sh)?;
-    let gate = latest_gate_record(&sh, &target.sha)?;
+    let gate = release_gate::latest_record(&sh, &target.sha)?;
     let problems = admission(&name, environment, &target, gate.as_ref(), &entries);
     if !problems.is_empty() {
         return refuse(ctx, "deploy", &name, Some(&target), &problems);
@@ -278,7 +278,7 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
             }
         },
     };
-    let gate = latest_gate_record(&sh, &target.sha)?;
+    let gate = release_gate::latest_record(&sh, &target.sha)?;
     let mut problems = admission(&name, environment, &target, gate.as_ref(), &entries);
     if target.sha == current.sha {
         problems.insert(0, format!("{} is what {name} runs already (the current deployment, {}): pick another revision with --to", target.label(), current.time));
@@ -593,26 +593,6 @@ fn resolve_rev(sh: &Shell, rev: &str) -> anyhow::Result<Target> {
     };
     let tag = release_tag_of(sh, &sha)?;
     Ok(Target { sha, tag })
-}
-
-/// The gate record of `sha` that finished last. Chosen by time, not by line
-/// order: merging notes from the remote (`cat_sort_uniq`) may sort the lines
-/// of a note that both sides extended.
-fn latest_gate_record(sh: &Shell, sha: &str) -> anyhow::Result<Option<GateRecord>> {
-    let records = release_gate::records(sh, sha)?;
-    Ok(latest_by_time(records))
-}
-
-fn latest_by_time(records: Vec<GateRecord>) -> Option<GateRecord> {
-    let when = |r: &GateRecord| {
-        time::OffsetDateTime::parse(
-            &r.finished_at,
-            &time::format_description::well_known::Rfc3339,
-        )
-        .ok()
-    };
-    // max_by_key keeps the last of equal keys: a tie goes to the later line.
-    records.into_iter().max_by_key(|r| when(r))
 }
 
 /// The highest `vX.Y.Z` tag on `sha`, if any.
@@ -1289,13 +1269,19 @@ mod tests {
             record("failed", "2026-01-02T10:00:00.5Z"),
             record("passed", "2026-01-02T09:00:00Z"),
         ];
-        assert_eq!(latest_by_time(sorted).unwrap().status, "failed");
+        assert_eq!(
+            crate::release_gate::latest_by_time(sorted).unwrap().status,
+            "failed"
+        );
         let tie = vec![
             record("passed", "2026-01-02T09:00:00Z"),
             record("failed", "2026-01-02T09:00:00Z"),
         ];
-        assert_eq!(latest_by_time(tie).unwrap().status, "failed");
-        assert!(latest_by_time(Vec::new()).is_none());
+        assert_eq!(
+            crate::release_gate::latest_by_time(tie).unwrap().status,
+            "failed"
+        );
+        assert!(crate::release_gate::latest_by_time(Vec::new()).is_none());
     }
 
     #[test]
