@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use xshell::{cmd, Shell};
+use xshell::{cmd, Cmd, Shell};
 
 use crate::exit;
 
@@ -63,14 +63,8 @@ pub fn dirty_paths(sh: &Shell) -> anyhow::Result<Vec<String>> {
 
 /// The checked-out branch, or `None` on a detached HEAD.
 pub fn current_branch(sh: &Shell) -> anyhow::Result<Option<String>> {
-    let out = cmd!(sh, "git symbolic-ref --quiet --short HEAD")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    let out = stdout_if_ok(cmd!(sh, "git symbolic-ref --quiet --short HEAD"))?;
+    Ok(out.map(|s| s.trim().to_string()))
 }
 
 /// A revision the user typed, checked before it reaches git: no options,
@@ -95,22 +89,35 @@ pub fn validate_rev(rev: &str) -> anyhow::Result<()> {
 pub fn resolve_commit(sh: &Shell, rev: &str) -> anyhow::Result<Option<String>> {
     validate_rev(rev)?;
     let spec = format!("{rev}^{{commit}}");
-    let out = cmd!(sh, "git rev-parse --verify --quiet --end-of-options {spec}")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    let out = stdout_if_ok(cmd!(
+        sh,
+        "git rev-parse --verify --quiet --end-of-options {spec}"
+    ))?;
+    Ok(out.map(|s| s.trim().to_string()))
+}
+
+/// The object `name` (a ref name built or validated by the caller) names, or
+/// `None` when it names none or git cannot be run.
+pub fn rev(sh: &Shell, name: &str) -> Option<String> {
+    stdout_if_ok(cmd!(
+        sh,
+        "git rev-parse --verify --quiet --end-of-options {name}"
+    ))
+    .ok()
+    .flatten()
+    .map(|s| s.trim().to_string())
 }
 
 /// The note on `sha` under `refs/notes/<notes_ref>`, if any.
 pub fn note(sh: &Shell, notes_ref: &str, sha: &str) -> anyhow::Result<Option<String>> {
-    let out = cmd!(sh, "git notes --ref={notes_ref} show {sha}")
-        .quiet()
-        .ignore_status()
-        .output()?;
+    stdout_if_ok(cmd!(sh, "git notes --ref={notes_ref} show {sha}"))
+}
+
+/// The standard output of `cmd` when it exits 0, `None` when it fails (how
+/// git says a ref, note or file does not exist). Errs only when the command
+/// cannot be run at all.
+pub fn stdout_if_ok(cmd: Cmd<'_>) -> anyhow::Result<Option<String>> {
+    let out = cmd.quiet().ignore_status().output()?;
     Ok(out
         .status
         .success()
