@@ -133,25 +133,43 @@ pub fn append_note(sh: &Shell, notes_ref: &str, sha: &str, line: &str) -> anyhow
     }
     text.push_str(line.trim_end());
     text.push('\n');
-    let has_identity = cmd!(sh, "git var GIT_COMMITTER_IDENT")
+    // Earlier lines are written back unchanged; `--force` only replaces the
+    // note object, and git's "Overwriting existing notes" is noise here.
+    let mut c = cmd!(sh, "git notes --ref={notes_ref} add --force --file=- {sha}")
+        .quiet()
+        .ignore_status()
+        .stdin(text);
+    if !has_identity(sh)? {
+        c = with_fallback_identity(c);
+    }
+    let out = c.output()?;
+    if !out.status.success() {
+        return Err(exit::failed(format!(
+            "cannot write to refs/notes/{notes_ref} on {sha}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether git has a committer identity (`user.name`/`user.email` or the
+/// `GIT_COMMITTER_*` variables).
+pub fn has_identity(sh: &Shell) -> anyhow::Result<bool> {
+    Ok(cmd!(sh, "git var GIT_COMMITTER_IDENT")
         .quiet()
         .ignore_status()
         .output()?
         .status
-        .success();
-    let mut c = cmd!(sh, "git notes --ref={notes_ref} add --force --file=- {sha}")
-        .quiet()
-        .stdin(text);
-    if !has_identity {
-        c = c
-            .env("GIT_AUTHOR_NAME", "xtask")
-            .env("GIT_AUTHOR_EMAIL", "xtask@localhost")
-            .env("GIT_COMMITTER_NAME", "xtask")
-            .env("GIT_COMMITTER_EMAIL", "xtask@localhost");
-    }
-    c.run()
-        .with_context(|| format!("cannot write the note refs/notes/{notes_ref} on {sha}"))?;
-    Ok(())
+        .success())
+}
+
+/// `c` with a stand-in identity, for the notes this program writes on
+/// machines that have none configured.
+pub fn with_fallback_identity(c: Cmd<'_>) -> Cmd<'_> {
+    c.env("GIT_AUTHOR_NAME", "xtask")
+        .env("GIT_AUTHOR_EMAIL", "xtask@localhost")
+        .env("GIT_COMMITTER_NAME", "xtask")
+        .env("GIT_COMMITTER_EMAIL", "xtask@localhost")
 }
 
 #[cfg(test)]

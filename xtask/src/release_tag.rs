@@ -423,11 +423,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             usage: false,
         });
     }
-    let identity = cmd!(sh, "git var GIT_COMMITTER_IDENT")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    if !identity.status.success() {
+    if !git::has_identity(&sh)? {
         refusals.push(Refusal {
             message: "git has no identity for the annotated tag: `git config user.name \"Your Name\"` and `git config user.email you@example.com`".into(),
             usage: true,
