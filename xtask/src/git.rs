@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use xshell::{cmd, Shell};
+use xshell::{cmd, Cmd, Shell};
 
 use crate::exit;
 
@@ -63,14 +63,8 @@ pub fn dirty_paths(sh: &Shell) -> anyhow::Result<Vec<String>> {
 
 /// The checked-out branch, or `None` on a detached HEAD.
 pub fn current_branch(sh: &Shell) -> anyhow::Result<Option<String>> {
-    let out = cmd!(sh, "git symbolic-ref --quiet --short HEAD")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    let out = stdout_if_ok(cmd!(sh, "git symbolic-ref --quiet --short HEAD"))?;
+    Ok(out.map(|s| s.trim().to_string()))
 }
 
 /// A revision the user typed, checked before it reaches git: no options,
@@ -95,22 +89,35 @@ pub fn validate_rev(rev: &str) -> anyhow::Result<()> {
 pub fn resolve_commit(sh: &Shell, rev: &str) -> anyhow::Result<Option<String>> {
     validate_rev(rev)?;
     let spec = format!("{rev}^{{commit}}");
-    let out = cmd!(sh, "git rev-parse --verify --quiet --end-of-options {spec}")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string()))
+    let out = stdout_if_ok(cmd!(
+        sh,
+        "git rev-parse --verify --quiet --end-of-options {spec}"
+    ))?;
+    Ok(out.map(|s| s.trim().to_string()))
+}
+
+/// The object `name` (a ref name built or validated by the caller) names, or
+/// `None` when it names none or git cannot be run.
+pub fn rev(sh: &Shell, name: &str) -> Option<String> {
+    stdout_if_ok(cmd!(
+        sh,
+        "git rev-parse --verify --quiet --end-of-options {name}"
+    ))
+    .ok()
+    .flatten()
+    .map(|s| s.trim().to_string())
 }
 
 /// The note on `sha` under `refs/notes/<notes_ref>`, if any.
 pub fn note(sh: &Shell, notes_ref: &str, sha: &str) -> anyhow::Result<Option<String>> {
-    let out = cmd!(sh, "git notes --ref={notes_ref} show {sha}")
-        .quiet()
-        .ignore_status()
-        .output()?;
+    stdout_if_ok(cmd!(sh, "git notes --ref={notes_ref} show {sha}"))
+}
+
+/// The standard output of `cmd` when it exits 0, `None` when it fails (how
+/// git says a ref, note or file does not exist). Errs only when the command
+/// cannot be run at all.
+pub fn stdout_if_ok(cmd: Cmd<'_>) -> anyhow::Result<Option<String>> {
+    let out = cmd.quiet().ignore_status().output()?;
     Ok(out
         .status
         .success()
@@ -126,25 +133,43 @@ pub fn append_note(sh: &Shell, notes_ref: &str, sha: &str, line: &str) -> anyhow
     }
     text.push_str(line.trim_end());
     text.push('\n');
-    let has_identity = cmd!(sh, "git var GIT_COMMITTER_IDENT")
+    // Earlier lines are written back unchanged; `--force` only replaces the
+    // note object, and git's "Overwriting existing notes" is noise here.
+    let mut c = cmd!(sh, "git notes --ref={notes_ref} add --force --file=- {sha}")
+        .quiet()
+        .ignore_status()
+        .stdin(text);
+    if !has_identity(sh)? {
+        c = with_fallback_identity(c);
+    }
+    let out = c.output()?;
+    if !out.status.success() {
+        return Err(exit::failed(format!(
+            "cannot write to refs/notes/{notes_ref} on {sha}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether git has a committer identity (`user.name`/`user.email` or the
+/// `GIT_COMMITTER_*` variables).
+pub fn has_identity(sh: &Shell) -> anyhow::Result<bool> {
+    Ok(cmd!(sh, "git var GIT_COMMITTER_IDENT")
         .quiet()
         .ignore_status()
         .output()?
         .status
-        .success();
-    let mut c = cmd!(sh, "git notes --ref={notes_ref} add --force --file=- {sha}")
-        .quiet()
-        .stdin(text);
-    if !has_identity {
-        c = c
-            .env("GIT_AUTHOR_NAME", "xtask")
-            .env("GIT_AUTHOR_EMAIL", "xtask@localhost")
-            .env("GIT_COMMITTER_NAME", "xtask")
-            .env("GIT_COMMITTER_EMAIL", "xtask@localhost");
-    }
-    c.run()
-        .with_context(|| format!("cannot write the note refs/notes/{notes_ref} on {sha}"))?;
-    Ok(())
+        .success())
+}
+
+/// `c` with a stand-in identity, for the notes this program writes on
+/// machines that have none configured.
+pub fn with_fallback_identity(c: Cmd<'_>) -> Cmd<'_> {
+    c.env("GIT_AUTHOR_NAME", "xtask")
+        .env("GIT_AUTHOR_EMAIL", "xtask@localhost")
+        .env("GIT_COMMITTER_NAME", "xtask")
+        .env("GIT_COMMITTER_EMAIL", "xtask@localhost")
 }
 
 #[cfg(test)]

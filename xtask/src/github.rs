@@ -11,6 +11,8 @@ use serde_json::Value;
 
 use crate::{env, exit, redact};
 
+pub mod curl;
+
 /// Where the API is and who we are.
 pub struct Client {
     pub api: String,
@@ -285,38 +287,14 @@ fn curl_quote(v: &str) -> String {
     out
 }
 
-/// Splits curl's `--include` output plus the trailing status line.
+/// Reads curl's answer; the body as JSON too (`Null` when it is not JSON).
 fn parse_response(raw: &str) -> anyhow::Result<Response> {
-    let (rest, code) = raw.rsplit_once('\n').context("no status")?;
-    let status: u16 = code.trim().parse().context("no status code")?;
-    // The last header block is the final response (after any 1xx).
-    let mut head = "";
-    let mut body = rest;
-    while body.starts_with("HTTP/") {
-        let split = body
-            .find("\r\n\r\n")
-            .map(|i| (i, 4))
-            .or_else(|| body.find("\n\n").map(|i| (i, 2)));
-        let Some((i, n)) = split else {
-            head = body;
-            body = "";
-            break;
-        };
-        head = &body[..i];
-        body = &body[i + n..];
-    }
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    let json = serde_json::from_str(body).unwrap_or(Value::Null);
+    let answer = curl::parse(raw).map_err(anyhow::Error::msg)?;
     Ok(Response {
-        status,
-        headers,
-        body: json,
-        text: body.to_string(),
+        status: answer.status,
+        headers: answer.headers().collect(),
+        body: serde_json::from_str(answer.body).unwrap_or(Value::Null),
+        text: answer.body.to_string(),
     })
 }
 

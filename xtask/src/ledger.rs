@@ -91,30 +91,7 @@ pub fn all_entries(sh: &Shell) -> anyhow::Result<Vec<Entry>> {
 /// Appends `entry` to the note of its SHA.
 pub fn append(sh: &Shell, entry: &Entry) -> anyhow::Result<()> {
     let line = crate::redact::redact(&serde_json::to_string(entry)?);
-    let mut text = git::note(sh, NOTES_REF, &entry.sha)?.unwrap_or_default();
-    if !text.is_empty() && !text.ends_with('\n') {
-        text.push('\n');
-    }
-    text.push_str(line.trim_end());
-    text.push('\n');
-    let sha = &entry.sha;
-    // Earlier lines are written back unchanged; `--force` only replaces the
-    // note object, and git's "Overwriting existing notes" is noise here.
-    let mut c = cmd!(sh, "git notes --ref={NOTES_REF} add --force --file=- {sha}")
-        .quiet()
-        .ignore_status()
-        .stdin(text);
-    if !has_identity(sh) {
-        c = with_fallback_identity(c);
-    }
-    let out = c.output()?;
-    if !out.status.success() {
-        return Err(exit::failed(format!(
-            "cannot write the ledger entry to refs/notes/{NOTES_REF} on {sha}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+    git::append_note(sh, NOTES_REF, &entry.sha, &line)
 }
 
 /// The operator as git knows them (`git var GIT_AUTHOR_IDENT`, which honours
@@ -211,8 +188,8 @@ pub fn fetch_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<bool>
         "git notes --ref={name} merge --quiet -s cat_sort_uniq {tracking}"
     )
     .quiet();
-    if !has_identity(sh) {
-        merge = with_fallback_identity(merge);
+    if !git::has_identity(sh)? {
+        merge = git::with_fallback_identity(merge);
     }
     merge.run().map_err(|e| {
         exit::failed(format!(
@@ -243,20 +220,4 @@ pub fn push_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<()> {
         fetch_notes(sh, remote, name)?;
     }
     Ok(())
-}
-
-fn has_identity(sh: &Shell) -> bool {
-    cmd!(sh, "git var GIT_COMMITTER_IDENT")
-        .quiet()
-        .ignore_status()
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-fn with_fallback_identity(c: xshell::Cmd<'_>) -> xshell::Cmd<'_> {
-    c.env("GIT_AUTHOR_NAME", "xtask")
-        .env("GIT_AUTHOR_EMAIL", "xtask@localhost")
-        .env("GIT_COMMITTER_NAME", "xtask")
-        .env("GIT_COMMITTER_EMAIL", "xtask@localhost")
 }

@@ -400,8 +400,8 @@ fn check_synced(sh: &Shell, main: &str, remote: &str, pre: &mut Preflight) -> Ch
             )
         }
     }
-    let local = rev(sh, &format!("refs/heads/{main}"));
-    let upstream = rev(sh, &format!("refs/remotes/{remote}/{main}"));
+    let local = git::rev(sh, &format!("refs/heads/{main}"));
+    let upstream = git::rev(sh, &format!("refs/remotes/{remote}/{main}"));
     pre.local_main = local.clone();
     pre.remote_main = upstream.clone();
     let (Some(local), Some(upstream)) = (local, upstream) else {
@@ -467,17 +467,6 @@ fn judge_synced(
         evidence,
         fix,
     )
-}
-
-pub fn rev(sh: &Shell, refname: &str) -> Option<String> {
-    let out = cmd!(sh, "git rev-parse --verify --quiet {refname}")
-        .quiet()
-        .ignore_status()
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
 }
 
 /// A command's output as evidence lines, without blank ones.
@@ -607,7 +596,7 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
         }
     };
     let upstream = format!("refs/remotes/{remote}/{main}");
-    if rev(sh, &upstream).is_none() {
+    if git::rev(sh, &upstream).is_none() {
         return Check::fail(
             name,
             format!("cannot tell which task branches are merged: no {remote}/{main}"),

@@ -342,14 +342,7 @@ fn empty_tree(sh: &Shell) -> anyhow::Result<String> {
 /// The text of `path` at `rev`, `None` when it does not exist there.
 fn show(sh: &Shell, rev: &str, path: &str) -> anyhow::Result<Option<String>> {
     let spec = format!("{rev}:{path}");
-    let out = cmd!(sh, "git show {spec}")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    Ok(out
-        .status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+    git::stdout_if_ok(cmd!(sh, "git show {spec}"))
 }
 
 fn commits(

@@ -119,17 +119,6 @@ fn remote_refs(sh: &Shell, remote: &str, main: &str) -> Result<RemoteRefs, Strin
     Ok(refs)
 }
 
-fn rev(sh: &Shell, name: &str) -> Option<String> {
-    let out = cmd!(sh, "git rev-parse --verify --quiet --end-of-options {name}")
-        .quiet()
-        .ignore_status()
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
-}
-
 fn is_ancestor(sh: &Shell, a: &str, b: &str) -> bool {
     cmd!(sh, "git merge-base --is-ancestor {a} {b}")
         .quiet()
@@ -189,7 +178,7 @@ fn sync(
     }
     for (name, theirs) in &refs.notes {
         let short_name = name.trim_start_matches("refs/notes/");
-        let ours = rev(sh, name);
+        let ours = git::rev(sh, name);
         match ours {
             Some(o) if &o == theirs => {}
             Some(o) if is_ancestor(sh, theirs, &o) => log.push(format!("{name}: local is ahead of {remote}'s")),
@@ -408,7 +397,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         }
     }
     if let Some(name) = &tag_name {
-        let local = rev(&sh, &format!("refs/tags/{name}"));
+        let local = git::rev(&sh, &format!("refs/tags/{name}"));
         let on_remote = remote_state
             .as_ref()
             .and_then(|r| r.tags.iter().find(|t| &t.name == name).cloned());
@@ -434,11 +423,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             usage: false,
         });
     }
-    let identity = cmd!(sh, "git var GIT_COMMITTER_IDENT")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    if !identity.status.success() {
+    if !git::has_identity(&sh)? {
         refusals.push(Refusal {
             message: "git has no identity for the annotated tag: `git config user.name \"Your Name\"` and `git config user.email you@example.com`".into(),
             usage: true,
@@ -501,7 +486,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             NOTES_REFS
                 .iter()
                 .map(|n| format!("refs/notes/{n}"))
-                .filter(|r| rev(&sh, r).is_some()),
+                .filter(|r| git::rev(&sh, r).is_some()),
         )
         .collect();
     let push_shown = format!("git push --atomic {remote} {}", push_refs.join(" "));

@@ -264,7 +264,7 @@ fn find_branch(ctx: &Ctx, sh: &Shell, remote: &str, id: &str) -> anyhow::Result<
 /// Local and remote tips of `branch`.
 fn tips(f: &Finish, branch: &str) -> anyhow::Result<(Option<String>, Option<String>)> {
     let sh = &f.sh;
-    let local = preflight::rev(sh, &format!("refs/heads/{branch}"));
+    let local = git::rev(sh, &format!("refs/heads/{branch}"));
     let full = format!("refs/heads/{branch}");
     let remote = &f.remote;
     let out = cmd!(sh, "git ls-remote --exit-code --heads {remote} {full}")

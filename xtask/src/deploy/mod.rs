@@ -1122,9 +1122,10 @@ mod tests {
     use super::*;
     use crate::policy::HttpCheck;
 
-    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
+    pub(super) const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
-    fn target(tag: Option<&str>) -> Target {
+    /// Also used by `verify`'s tests.
+    pub(super) fn target(tag: Option<&str>) -> Target {
         Target {
             sha: SHA.into(),
             tag: tag.map(str::to_string),

@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::{rollback_command, Target};
+use crate::github::curl;
 use crate::output;
 use crate::policy::{self, Environment, HttpCheck};
 use crate::process::{self, Outcome, Sink, Spec};
@@ -402,38 +403,13 @@ fn fetch(url: &str, left: Duration) -> Result<Response, String> {
     }
 }
 
-/// Splits curl's `--include` output and the `--write-out` status line.
+/// Reads curl's answer (`--include` plus the `--write-out` status line).
 fn parse_response(raw: &str) -> Result<Response, String> {
-    let (rest, code) = raw.rsplit_once('\n').ok_or("no status from curl")?;
-    let status: u16 = code
-        .trim()
-        .parse()
-        .map_err(|_| format!("no HTTP status from curl ({:?})", code.trim()))?;
-    let mut head = "";
-    let mut body = rest;
-    while body.starts_with("HTTP/") {
-        let split = body
-            .find("\r\n\r\n")
-            .map(|i| (i, 4))
-            .or_else(|| body.find("\n\n").map(|i| (i, 2)));
-        let Some((i, n)) = split else {
-            head = body;
-            body = "";
-            break;
-        };
-        head = &body[..i];
-        body = &body[i + n..];
-    }
-    let headers = head
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
+    let answer = curl::parse(raw)?;
     Ok(Response {
-        status,
-        headers,
-        body: body.to_string(),
+        status: answer.status,
+        headers: answer.headers().collect(),
+        body: answer.body.to_string(),
     })
 }
 
@@ -612,15 +588,7 @@ pub(super) fn report_verification(env: &str, target: &Target, o: &VerifyOutcome)
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
-
-    fn target(tag: Option<&str>) -> Target {
-        Target {
-            sha: SHA.into(),
-            tag: tag.map(str::to_string),
-        }
-    }
+    use crate::deploy::tests::{target, SHA};
 
     #[test]
     fn identity_is_the_full_sha_an_abbreviation_or_the_tag() {

@@ -228,28 +228,18 @@ fn scan(
                     let Ok(Ok(batch)) = job else { break };
                     checked.fetch_add(batch.len(), Ordering::Relaxed);
                     for (rel, in_scope) in batch {
-                        match named.get(&rel) {
-                            Some(Named::Text(text)) => rules::check_text(
-                                rules,
-                                &rel,
-                                text,
-                                &in_scope,
-                                &mut resolves,
-                                &mut local,
-                            ),
-                            Some(_) => {} // unreadable: already reported
+                        let text = match named.get(&rel) {
+                            Some(Named::Text(text)) => text.as_str(),
+                            Some(_) => continue, // unreadable: already reported
                             None => match read_text(&root.join(&rel), &mut buf) {
-                                Ok(text) => rules::check_text(
-                                    rules,
-                                    &rel,
-                                    text,
-                                    &in_scope,
-                                    &mut resolves,
-                                    &mut local,
-                                ),
-                                Err(reason) => local.push(rules::unreadable(&rel, &reason)),
+                                Ok(text) => text,
+                                Err(reason) => {
+                                    local.push(rules::unreadable(&rel, &reason));
+                                    continue;
+                                }
                             },
-                        }
+                        };
+                        rules::check_text(rules, &rel, text, &in_scope, &mut resolves, &mut local);
                     }
                 }
                 out.lock().expect("no worker panicked").append(&mut local);
