@@ -152,7 +152,9 @@ impl Alembic<'_> {
         let url = redact(&self.url);
         let mut fix = format!("(cd {} && DATABASE_URL='{url}' {})", self.directory, self.shown(args));
         if url != self.url || url.contains("***") {
-            fix.push_str(" — *** stands for the password; or put the URL in a file and use DATABASE_URL_FILE=<file>");
+            fix.push_str(
+                " (*** hides the secret URL or its password: put the URL in a file and use DATABASE_URL_FILE=<file>)",
+            );
         }
         fix
     }
@@ -185,19 +187,16 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         bypass.warn();
         bypasses.push(bypass);
     }
-    let human = ctx.format == Format::Human;
-    if human {
-        output::say(&format!(
-            "{} database {} (from {source}); alembic: {} in {}",
-            output::bold("db-migration-gate:"),
-            redact(&target.url),
-            process::display(&m.alembic),
-            m.directory
-        ));
-    }
+    output::say(&format!(
+        "{} database {} (from {source}); alembic: {} in {}",
+        output::bold("db-migration-gate:"),
+        redact(&target.url),
+        process::display(&m.alembic),
+        m.directory
+    ));
 
     let start = Instant::now();
-    let mut gate = Gate { human, checks: Vec::new(), head: None, current: Vec::new() };
+    let mut gate = Gate { checks: Vec::new(), head: None, current: Vec::new() };
     let failure = gate.run_checks(&alembic, &target, skip_autogen).err();
     let (status, code) = match &failure {
         None => ("passed", exit::OK),
@@ -225,7 +224,6 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
 
 /// The checks in order; the first failure stops them.
 struct Gate {
-    human: bool,
     checks: Vec<CheckReport>,
     head: Option<String>,
     current: Vec<String>,
@@ -320,10 +318,8 @@ impl Gate {
         result.map(|(_, value)| value)
     }
 
+    /// One line per check on stderr, in both formats (stdout carries the JSON report).
     fn line(&self, status: &str, title: &str, detail: &str, took: Option<Duration>) {
-        if !self.human {
-            return;
-        }
         let word = match status {
             "passed" => output::green("passed"),
             "failed" => output::red("failed"),
@@ -513,31 +509,32 @@ fn first_line(text: &str) -> &str {
     text.lines().next().unwrap_or("")
 }
 
-/// Prints the outcome (human) or the report (JSON), writes the GitHub step
-/// summary, and ends with the report's exit code.
+/// Prints the outcome for people (stderr, both formats) and the report
+/// (JSON: stdout), writes the GitHub step summary, and ends with the
+/// report's exit code.
 fn finish(ctx: &Ctx, report: &Report) -> anyhow::Result<()> {
-    match ctx.format {
-        Format::Json => output::json(&serde_json::to_value(report).unwrap_or_default()),
-        Format::Human => match &report.failure {
-            None => output::say(&output::green(&format!(
-                "db-migration-gate passed: the database is at head {}{}.",
-                report.head.as_deref().unwrap_or("?"),
-                if report.bypasses.is_empty() {
-                    " and the models match the migrations"
-                } else {
-                    " (model parity NOT checked: bypass)"
-                }
-            ))),
-            Some(f) => {
-                output::error(&format!("db-migration-gate failed ({}): {}", f.class.word(), f.message));
-                for line in &f.evidence {
-                    output::say(&format!("  {line}"));
-                }
-                if let Some(fix) = &f.fix {
-                    output::say(&format!("  fix: {fix}"));
-                }
+    match &report.failure {
+        None => output::say(&output::green(&format!(
+            "db-migration-gate passed: the database is at head {}{}.",
+            report.head.as_deref().unwrap_or("?"),
+            if report.bypasses.is_empty() {
+                " and the models match the migrations"
+            } else {
+                " (model parity NOT checked: bypass)"
             }
-        },
+        ))),
+        Some(f) => {
+            output::error(&format!("db-migration-gate failed ({}): {}", f.class.word(), f.message));
+            for line in &f.evidence {
+                output::say(&format!("  {line}"));
+            }
+            if let Some(fix) = &f.fix {
+                output::say(&format!("  fix: {fix}"));
+            }
+        }
+    }
+    if ctx.format == Format::Json {
+        output::json(&serde_json::to_value(report).unwrap_or_default());
     }
     let mut md = format!("### db-migration-gate: {}\n\n| check | status | detail |\n|---|---|---|\n", report.status);
     for c in &report.checks {
