@@ -493,3 +493,23 @@ fn invalid_migration_policy_exits_2() {
     let done = repo.xtask(&["db-migration-gate"]).env("MIGRATION_GATE_DATABASE_URL", "sqlite:///x.db").run();
     done.code(2).stderr_has("xtask.toml:2:1").stderr_has("directroy");
 }
+
+/// Every alembic command runs under the policy's timeout: one that hangs
+/// is stopped and the gate fails with class `timeout`.
+#[test]
+fn a_hanging_alembic_is_stopped_at_the_timeout() {
+    let repo = Repo::new("mg-timeout");
+    repo.write("xtask.toml", "[migration]\nalembic = [\"sh\", \"-c\", \"sleep 30\"]\ntimeout = \"1s\"\n");
+    let started = std::time::Instant::now();
+    let done = repo
+        .xtask(&["db-migration-gate", "--format", "json"])
+        .env("MIGRATION_GATE_DATABASE_URL", "sqlite:///app.db")
+        .run();
+    done.code(1).stderr_has("timed out after 1.0s");
+    assert_eq!(failure_class(&done.json()), "timeout", "{}", done.dump());
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(15),
+        "the gate waited for the hanging command{}",
+        done.dump()
+    );
+}
