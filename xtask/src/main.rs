@@ -86,7 +86,9 @@ enum Command {
     #[command(after_help = "Example:\n  cargo xtask audit-eval")]
     AuditEval(gate::Flags),
     /// Prove the target database is at the single alembic head and the models match (alembic check).
-    #[command(after_help = "Example:\n  MIGRATION_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask db-migration-gate\n  make db-migration-gate MIGRATION_GATE_DATABASE_URL=postgresql://app@db/app MIGRATION_GATE_VALIDATE_AUTOGEN=false")]
+    #[command(
+        after_help = "Example:\n  MIGRATION_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask db-migration-gate\n  make db-migration-gate MIGRATION_GATE_DATABASE_URL=postgresql://app@db/app MIGRATION_GATE_VALIDATE_AUTOGEN=false"
+    )]
     DbMigrationGate,
     /// Show the release-gate record of a commit (exit 1 when none or failed).
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]

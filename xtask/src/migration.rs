@@ -132,9 +132,19 @@ impl Alembic<'_> {
         let argv = self.argv_with(args);
         // The URL only through the environment. DATABASE_URL_FILE is emptied
         // so that a value in the caller's shell cannot win over it.
-        let env =
-            vec![("DATABASE_URL".to_string(), self.url.clone()), ("DATABASE_URL_FILE".to_string(), String::new())];
-        process::run(&Spec { argv: &argv, cwd: &self.cwd, env, timeout: self.timeout }, Sink::Capture)
+        let env = vec![
+            ("DATABASE_URL".to_string(), self.url.clone()),
+            ("DATABASE_URL_FILE".to_string(), String::new()),
+        ];
+        process::run(
+            &Spec {
+                argv: &argv,
+                cwd: &self.cwd,
+                env,
+                timeout: self.timeout,
+            },
+            Sink::Capture,
+        )
     }
 
     fn argv_with(&self, args: &[&str]) -> Vec<String> {
@@ -150,7 +160,11 @@ impl Alembic<'_> {
     /// The command a person runs to do `args` against this database (URL redacted).
     fn command_for(&self, args: &[&str]) -> String {
         let url = redact(&self.url);
-        let mut fix = format!("(cd {} && DATABASE_URL='{url}' {})", self.directory, self.shown(args));
+        let mut fix = format!(
+            "(cd {} && DATABASE_URL='{url}' {})",
+            self.directory,
+            self.shown(args)
+        );
         if url != self.url || url.contains("***") {
             fix.push_str(
                 " (*** hides the secret URL or its password: put the URL in a file and use DATABASE_URL_FILE=<file>)",
@@ -166,7 +180,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let m = &ctx.policy.policy.migration;
     let (raw_url, source) = resolve_url(m)?;
     validate_url(&raw_url)?;
-    let timeout = policy::parse_duration(&m.timeout).map_err(|e| exit::usage(format!("[migration] timeout {e}")))?;
+    let timeout = policy::parse_duration(&m.timeout)
+        .map_err(|e| exit::usage(format!("[migration] timeout {e}")))?;
     let cwd = ctx.root.join(&m.directory);
     if !cwd.is_dir() {
         return Err(exit::usage(format!(
@@ -176,7 +191,13 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         )));
     }
     let target = Target::of(&raw_url, &ctx.root);
-    let alembic = Alembic { argv: &m.alembic, cwd, directory: &m.directory, url: target.url.clone(), timeout };
+    let alembic = Alembic {
+        argv: &m.alembic,
+        cwd,
+        directory: &m.directory,
+        url: target.url.clone(),
+        timeout,
+    };
 
     let mut bypasses = Vec::new();
     if skip_autogen {
@@ -196,7 +217,11 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     ));
 
     let start = Instant::now();
-    let mut gate = Gate { checks: Vec::new(), head: None, current: Vec::new() };
+    let mut gate = Gate {
+        checks: Vec::new(),
+        head: None,
+        current: Vec::new(),
+    };
     let failure = gate.run_checks(&alembic, &target, skip_autogen).err();
     let (status, code) = match &failure {
         None => ("passed", exit::OK),
@@ -230,14 +255,20 @@ struct Gate {
 }
 
 impl Gate {
-    fn run_checks(&mut self, alembic: &Alembic<'_>, target: &Target, skip_autogen: bool) -> Result<(), Failure> {
+    fn run_checks(
+        &mut self,
+        alembic: &Alembic<'_>,
+        target: &Target,
+        skip_autogen: bool,
+    ) -> Result<(), Failure> {
         let head = self.check(alembic, SINGLE_HEAD, |f| single_head(alembic, f))?;
         self.head = Some(head.clone());
 
         let at_head = match &target.sqlite {
             Some(file) if !file.exists => {
                 let started = Instant::now();
-                let result: Result<(String, Vec<String>), Failure> = Err(missing_sqlite_file(alembic, file));
+                let result: Result<(String, Vec<String>), Failure> =
+                    Err(missing_sqlite_file(alembic, file));
                 self.record(alembic, AT_HEAD, started.elapsed(), result)
             }
             _ => self.check(alembic, AT_HEAD, |f| {
@@ -249,7 +280,12 @@ impl Gate {
         self.current = current;
 
         if skip_autogen {
-            self.line("skipped", MODEL_PARITY.1, "MIGRATION_GATE_VALIDATE_AUTOGEN=false (emergency bypass)", None);
+            self.line(
+                "skipped",
+                MODEL_PARITY.1,
+                "MIGRATION_GATE_VALIDATE_AUTOGEN=false (emergency bypass)",
+                None,
+            );
             self.checks.push(CheckReport {
                 name: MODEL_PARITY.0,
                 status: "skipped",
@@ -259,7 +295,9 @@ impl Gate {
             });
             return Ok(());
         }
-        self.check(alembic, MODEL_PARITY, |_| (Ok("no pending operations".to_string()), ()))?;
+        self.check(alembic, MODEL_PARITY, |_| {
+            (Ok("no pending operations".to_string()), ())
+        })?;
         Ok(())
     }
 
@@ -279,8 +317,13 @@ impl Gate {
         } else {
             (Err(failed_command(alembic, name, args, &finished)), None)
         };
-        self.record(alembic, (name, title, args), finished.duration, result.map(|detail| (detail, value)))
-            .map(|value| value.expect("a passed check has its value"))
+        self.record(
+            alembic,
+            (name, title, args),
+            finished.duration,
+            result.map(|detail| (detail, value)),
+        )
+        .map(|value| value.expect("a passed check has its value"))
     }
 
     fn record<T>(
@@ -292,7 +335,10 @@ impl Gate {
     ) -> Result<T, Failure> {
         let (status, detail) = match &result {
             Ok((detail, _)) => ("passed", detail.clone()),
-            Err(f) => ("failed", format!("{}: {}", f.class.word(), first_line(&f.message))),
+            Err(f) => (
+                "failed",
+                format!("{}: {}", f.class.word(), first_line(&f.message)),
+            ),
         };
         self.line(status, title, &detail, Some(took));
         self.checks.push(CheckReport {
@@ -303,7 +349,10 @@ impl Gate {
             duration_ms: took.as_millis() as u64,
         });
         if result.is_err() {
-            for (n, t, a) in [SINGLE_HEAD, AT_HEAD, MODEL_PARITY].into_iter().skip_while(|(n, _, _)| *n != name).skip(1)
+            for (n, t, a) in [SINGLE_HEAD, AT_HEAD, MODEL_PARITY]
+                .into_iter()
+                .skip_while(|(n, _, _)| *n != name)
+                .skip(1)
             {
                 self.line("not run", t, "an earlier check failed", None);
                 self.checks.push(CheckReport {
@@ -326,14 +375,22 @@ impl Gate {
             other => output::yellow(other),
         };
         let pad = " ".repeat(8usize.saturating_sub(status.len()));
-        let took = took.map(|d| format!(" ({})", output::duration(d))).unwrap_or_default();
+        let took = took
+            .map(|d| format!(" ({})", output::duration(d)))
+            .unwrap_or_default();
         output::say(&format!("  {word}{pad} {title:<13} {detail}{took}"));
     }
 }
 
 /// Check 1: exactly one head.
-fn single_head(alembic: &Alembic<'_>, finished: &process::Finished) -> (Result<String, Failure>, String) {
-    let heads: Vec<String> = revisions(&finished.stdout).into_iter().map(|r| r.id).collect();
+fn single_head(
+    alembic: &Alembic<'_>,
+    finished: &process::Finished,
+) -> (Result<String, Failure>, String) {
+    let heads: Vec<String> = revisions(&finished.stdout)
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
     match heads.as_slice() {
         [head] => (Ok(head.clone()), head.clone()),
         [] => (
@@ -402,9 +459,15 @@ fn missing_sqlite_file(alembic: &Alembic<'_>, file: &SqliteFile) -> Failure {
             class: Class::NotMigrated,
             message: "an in-memory SQLite database is always empty: it was never migrated".into(),
             evidence: vec![format!("database {}", redact(&alembic.url))],
-            fix: Some("point the gate at the database a deploy migrates (MIGRATION_GATE_DATABASE_URL)".into()),
+            fix: Some(
+                "point the gate at the database a deploy migrates (MIGRATION_GATE_DATABASE_URL)"
+                    .into(),
+            ),
         },
-        Some(path) => match path.parent().filter(|p| !p.as_os_str().is_empty() && !p.is_dir()) {
+        Some(path) => match path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty() && !p.is_dir())
+        {
             Some(parent) => Failure {
                 class: Class::Unreachable,
                 message: format!(
@@ -413,20 +476,34 @@ fn missing_sqlite_file(alembic: &Alembic<'_>, file: &SqliteFile) -> Failure {
                     parent.display()
                 ),
                 evidence: vec![format!("database {}", redact(&alembic.url))],
-                fix: Some("check the URL (a relative SQLite path is relative to the repository root)".into()),
+                fix: Some(
+                    "check the URL (a relative SQLite path is relative to the repository root)"
+                        .into(),
+                ),
             },
             None => Failure {
                 class: Class::NotMigrated,
-                message: format!("the SQLite database {} does not exist: it was never migrated", path.display()),
+                message: format!(
+                    "the SQLite database {} does not exist: it was never migrated",
+                    path.display()
+                ),
                 evidence: vec![format!("database {}", redact(&alembic.url))],
-                fix: Some(format!("Run: {}", alembic.command_for(&["upgrade", "head"]))),
+                fix: Some(format!(
+                    "Run: {}",
+                    alembic.command_for(&["upgrade", "head"])
+                )),
             },
         },
     }
 }
 
 /// A check whose alembic command failed: what kind of failure, and the fix.
-fn failed_command(alembic: &Alembic<'_>, check: &str, args: &[&str], f: &process::Finished) -> Failure {
+fn failed_command(
+    alembic: &Alembic<'_>,
+    check: &str,
+    args: &[&str],
+    f: &process::Finished,
+) -> Failure {
     let shown = alembic.shown(args);
     let (class, reason) = classify(&f.outcome, &f.stdout, &f.stderr);
     let mut evidence = vec![format!("`{shown}` {}", f.outcome.describe())];
@@ -489,20 +566,39 @@ fn failed_command(alembic: &Alembic<'_>, check: &str, args: &[&str], f: &process
         ),
     };
     if !matches!(class, Class::ModelDrift) {
-        evidence.extend(tail(&f.stderr, 3).into_iter().map(|l| format!("stderr: {l}")));
+        evidence.extend(
+            tail(&f.stderr, 3)
+                .into_iter()
+                .map(|l| format!("stderr: {l}")),
+        );
     }
-    Failure { class, message, evidence, fix: (!fix.is_empty()).then_some(fix) }
+    Failure {
+        class,
+        message,
+        evidence,
+        fix: (!fix.is_empty()).then_some(fix),
+    }
 }
 
 fn evidence(f: &process::Finished) -> Vec<String> {
-    let mut lines: Vec<String> = tail(&f.stdout, 5).into_iter().map(|l| format!("stdout: {l}")).collect();
-    lines.extend(tail(&f.stderr, 5).into_iter().map(|l| format!("stderr: {l}")));
+    let mut lines: Vec<String> = tail(&f.stdout, 5)
+        .into_iter()
+        .map(|l| format!("stdout: {l}"))
+        .collect();
+    lines.extend(
+        tail(&f.stderr, 5)
+            .into_iter()
+            .map(|l| format!("stderr: {l}")),
+    );
     lines
 }
 
 fn tail(text: &str, n: usize) -> Vec<String> {
     let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    lines[lines.len().saturating_sub(n)..].iter().map(|l| l.trim_end().to_string()).collect()
+    lines[lines.len().saturating_sub(n)..]
+        .iter()
+        .map(|l| l.trim_end().to_string())
+        .collect()
 }
 
 fn first_line(text: &str) -> &str {
@@ -524,7 +620,11 @@ fn finish(ctx: &Ctx, report: &Report) -> anyhow::Result<()> {
             }
         ))),
         Some(f) => {
-            output::error(&format!("db-migration-gate failed ({}): {}", f.class.word(), f.message));
+            output::error(&format!(
+                "db-migration-gate failed ({}): {}",
+                f.class.word(),
+                f.message
+            ));
             for line in &f.evidence {
                 output::say(&format!("  {line}"));
             }
@@ -536,7 +636,10 @@ fn finish(ctx: &Ctx, report: &Report) -> anyhow::Result<()> {
     if ctx.format == Format::Json {
         output::json(&serde_json::to_value(report).unwrap_or_default());
     }
-    let mut md = format!("### db-migration-gate: {}\n\n| check | status | detail |\n|---|---|---|\n", report.status);
+    let mut md = format!(
+        "### db-migration-gate: {}\n\n| check | status | detail |\n|---|---|---|\n",
+        report.status
+    );
     for c in &report.checks {
         md.push_str(&format!(
             "| {} | {} | {} |\n",
@@ -546,7 +649,10 @@ fn finish(ctx: &Ctx, report: &Report) -> anyhow::Result<()> {
         ));
     }
     for b in &report.bypasses {
-        md.push_str(&format!("\nBypass used: `{}={}` ({})\n", b.variable, b.value, b.effect));
+        md.push_str(&format!(
+            "\nBypass used: `{}={}` ({})\n",
+            b.variable, b.value, b.effect
+        ));
     }
     output::step_summary(&md);
     match report.exit_code {
@@ -575,14 +681,26 @@ fn resolve_url(m: &Migration) -> anyhow::Result<(String, String)> {
     }
     for name in [NAME, "RELEASE_GATE_DATABASE_URL"] {
         if let Some(url) = env::secret(name)? {
-            let source =
-                if env::var(&format!("{name}_FILE")).is_some() { format!("{name}_FILE") } else { name.to_string() };
+            let source = if env::var(&format!("{name}_FILE")).is_some() {
+                format!("{name}_FILE")
+            } else {
+                name.to_string()
+            };
             return Ok((url.trim().to_string(), source));
         }
     }
-    match m.default_database_url.as_deref().filter(|u| !u.trim().is_empty()) {
-        Some(url) => Ok((url.trim().to_string(), "[migration] default-database-url".to_string())),
-        None => Err(exit::usage(format!("MIGRATION_GATE_DATABASE_URL is required\n{USAGE_LINE}"))),
+    match m
+        .default_database_url
+        .as_deref()
+        .filter(|u| !u.trim().is_empty())
+    {
+        Some(url) => Ok((
+            url.trim().to_string(),
+            "[migration] default-database-url".to_string(),
+        )),
+        None => Err(exit::usage(format!(
+            "MIGRATION_GATE_DATABASE_URL is required\n{USAGE_LINE}"
+        ))),
     }
 }
 
@@ -592,7 +710,9 @@ fn validate_url(url: &str) -> anyhow::Result<()> {
         .split_once("://")
         .map(|(scheme, _)| {
             scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-                && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         })
         .unwrap_or(false);
     if !scheme_ok || url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -623,10 +743,16 @@ impl Target {
     /// runs in the migration directory, where it would mean something else).
     fn of(url: &str, root: &Path) -> Target {
         let Some((scheme, rest)) = url.split_once("://") else {
-            return Target { url: url.into(), sqlite: None };
+            return Target {
+                url: url.into(),
+                sqlite: None,
+            };
         };
         if scheme != "sqlite" && !scheme.starts_with("sqlite+") {
-            return Target { url: url.into(), sqlite: None };
+            return Target {
+                url: url.into(),
+                sqlite: None,
+            };
         }
         let (path, query) = match rest.find('?') {
             Some(i) => (&rest[..i], &rest[i..]),
@@ -636,15 +762,34 @@ impl Target {
         // sqlite:////x absolute; a URI filename (file:…) is left to SQLite.
         let path = path.strip_prefix('/').unwrap_or(path);
         if path.is_empty() || path == ":memory:" {
-            return Target { url: url.into(), sqlite: Some(SqliteFile { path: None, exists: false }) };
+            return Target {
+                url: url.into(),
+                sqlite: Some(SqliteFile {
+                    path: None,
+                    exists: false,
+                }),
+            };
         }
         if path.starts_with("file:") || query.contains("uri=true") {
-            return Target { url: url.into(), sqlite: None };
+            return Target {
+                url: url.into(),
+                sqlite: None,
+            };
         }
-        let file = if path.starts_with('/') { PathBuf::from(path) } else { root.join(path) };
+        let file = if path.starts_with('/') {
+            PathBuf::from(path)
+        } else {
+            root.join(path)
+        };
         let url = format!("{scheme}:///{}{query}", file.display());
         let exists = file.exists();
-        Target { url, sqlite: Some(SqliteFile { path: Some(file), exists }) }
+        Target {
+            url,
+            sqlite: Some(SqliteFile {
+                path: Some(file),
+                exists,
+            }),
+        }
     }
 }
 
@@ -661,15 +806,20 @@ pub struct Revision {
 /// Log lines (`INFO  [alembic…] …`, should logging reach stdout), messages
 /// and blank lines are not revision lines.
 pub fn revisions(stdout: &str) -> Vec<Revision> {
-    let line_re = regex_lite::Regex::new(r"^\s*([0-9A-Za-z_][0-9A-Za-z_.\-]*)((?:\s+\([a-z][a-z ]*\))*)\s*(?:,.*)?$")
-        .expect("the revision pattern compiles");
+    let line_re = regex_lite::Regex::new(
+        r"^\s*([0-9A-Za-z_][0-9A-Za-z_.\-]*)((?:\s+\([a-z][a-z ]*\))*)\s*(?:,.*)?$",
+    )
+    .expect("the revision pattern compiles");
     let tag_re = regex_lite::Regex::new(r"\(([a-z][a-z ]*)\)").expect("the tag pattern compiles");
     stdout
         .lines()
         .filter_map(|line| {
             let caps = line_re.captures(line)?;
             let id = caps.get(1)?.as_str().to_string();
-            let tags = tag_re.captures_iter(caps.get(2).map_or("", |m| m.as_str())).map(|c| c[1].to_string()).collect();
+            let tags = tag_re
+                .captures_iter(caps.get(2).map_or("", |m| m.as_str()))
+                .map(|c| c[1].to_string())
+                .collect();
             Some(Revision { id, tags })
         })
         .collect()
@@ -686,7 +836,12 @@ pub fn classify(outcome: &Outcome, stdout: &str, stderr: &str) -> (Class, String
     }
     let text = format!("{stdout}\n{stderr}");
     let has = |needles: &[&str]| needles.iter().any(|n| text.contains(n));
-    let class = if has(&["Failed to spawn", "No module named", "command not found", "ModuleNotFoundError"]) {
+    let class = if has(&[
+        "Failed to spawn",
+        "No module named",
+        "command not found",
+        "ModuleNotFoundError",
+    ]) {
         Class::ToolMissing
     } else if has(&[
         "password authentication failed",
@@ -694,7 +849,9 @@ pub fn classify(outcome: &Outcome, stdout: &str, stderr: &str) -> (Class, String
         "no password supplied",
         "fe_sendauth",
         "Access denied for user",
-    ]) || (text.contains("FATAL:") && text.contains("role \"") && text.contains("does not exist"))
+    ]) || (text.contains("FATAL:")
+        && text.contains("role \"")
+        && text.contains("does not exist"))
     {
         Class::AuthFailed
     } else if has(&[
@@ -709,7 +866,9 @@ pub fn classify(outcome: &Outcome, stdout: &str, stderr: &str) -> (Class, String
         "timeout expired",
         "server closed the connection",
         "unable to open database file",
-    ]) || (text.contains("FATAL:") && text.contains("database \"") && text.contains("does not exist"))
+    ]) || (text.contains("FATAL:")
+        && text.contains("database \"")
+        && text.contains("does not exist"))
     {
         Class::Unreachable
     } else if text.contains("Can't locate revision identified by") {
@@ -726,9 +885,15 @@ pub fn classify(outcome: &Outcome, stdout: &str, stderr: &str) -> (Class, String
 /// alembic's `FAILED:` message, else uv's `error:` line, else the last line.
 fn reason(stdout: &str, stderr: &str) -> String {
     let lines: Vec<&str> = stderr.lines().collect();
-    if let Some(i) = lines.iter().rposition(|l| l.starts_with("sqlalchemy.exc.") || l.contains("Error: ")) {
+    if let Some(i) = lines
+        .iter()
+        .rposition(|l| l.starts_with("sqlalchemy.exc.") || l.contains("Error: "))
+    {
         let mut text = lines[i].trim().to_string();
-        for more in lines[i + 1..].iter().take_while(|l| l.starts_with([' ', '\t'])) {
+        for more in lines[i + 1..]
+            .iter()
+            .take_while(|l| l.starts_with([' ', '\t']))
+        {
             text.push(' ');
             text.push_str(more.trim());
         }
@@ -741,19 +906,26 @@ fn reason(stdout: &str, stderr: &str) -> String {
     }
     if let Some(i) = lines.iter().position(|l| l.starts_with("error:")) {
         let mut text = lines[i].trim().to_string();
-        for more in lines[i + 1..].iter().take_while(|l| l.starts_with([' ', '\t'])) {
+        for more in lines[i + 1..]
+            .iter()
+            .take_while(|l| l.starts_with([' ', '\t']))
+        {
             text.push(' ');
             text.push_str(more.trim());
         }
         return text;
     }
-    tail(stderr, 1).pop().or_else(|| tail(stdout, 1).pop()).unwrap_or_default()
+    tail(stderr, 1)
+        .pop()
+        .or_else(|| tail(stdout, 1).pop())
+        .unwrap_or_default()
 }
 
 /// The revision in `Can't locate revision identified by '0099'`.
 fn unknown_revision(stdout: &str, stderr: &str) -> Option<String> {
     let text = format!("{stdout}\n{stderr}");
-    let start = text.find("Can't locate revision identified by '")? + "Can't locate revision identified by '".len();
+    let start = text.find("Can't locate revision identified by '")?
+        + "Can't locate revision identified by '".len();
     let end = text[start..].find('\'')?;
     Some(text[start..start + end].to_string())
 }
@@ -772,7 +944,10 @@ fn pending_operations(stderr: &str, stdout: &str) -> Vec<String> {
     stdout
         .lines()
         .chain(stderr.lines())
-        .find_map(|l| l.split_once("New upgrade operations detected: ").map(|(_, ops)| ops.trim().to_string()))
+        .find_map(|l| {
+            l.split_once("New upgrade operations detected: ")
+                .map(|(_, ops)| ops.trim().to_string())
+        })
         .into_iter()
         .collect()
 }
@@ -782,18 +957,32 @@ mod tests {
     use super::*;
 
     fn check_revisions(stdout: &str, expected: &[(&str, &[&str])]) {
-        let got: Vec<(String, Vec<String>)> = revisions(stdout).into_iter().map(|r| (r.id, r.tags)).collect();
-        let want: Vec<(String, Vec<String>)> =
-            expected.iter().map(|(id, tags)| (id.to_string(), tags.iter().map(|t| t.to_string()).collect())).collect();
+        let got: Vec<(String, Vec<String>)> = revisions(stdout)
+            .into_iter()
+            .map(|r| (r.id, r.tags))
+            .collect();
+        let want: Vec<(String, Vec<String>)> = expected
+            .iter()
+            .map(|(id, tags)| (id.to_string(), tags.iter().map(|t| t.to_string()).collect()))
+            .collect();
         assert_eq!(got, want, "stdout: {stdout:?}");
     }
 
     #[test]
     fn revision_lines_are_read_and_everything_else_ignored() {
         check_revisions("0003 (head)\n", &[("0003", &["head"])]);
-        check_revisions("0003 (head)\n0004 (head)\n", &[("0003", &["head"]), ("0004", &["head"])]);
-        check_revisions("ae1027a6acf (head) (mergepoint)\n", &[("ae1027a6acf", &["head", "mergepoint"])]);
-        check_revisions("1975ea83b712 (branchpoint)\n", &[("1975ea83b712", &["branchpoint"])]);
+        check_revisions(
+            "0003 (head)\n0004 (head)\n",
+            &[("0003", &["head"]), ("0004", &["head"])],
+        );
+        check_revisions(
+            "ae1027a6acf (head) (mergepoint)\n",
+            &[("ae1027a6acf", &["head", "mergepoint"])],
+        );
+        check_revisions(
+            "1975ea83b712 (branchpoint)\n",
+            &[("1975ea83b712", &["branchpoint"])],
+        );
         check_revisions("0002\n", &[("0002", &[])]);
         check_revisions("0003 (effective head)\n", &[("0003", &["effective head"])]);
         check_revisions(
@@ -808,7 +997,10 @@ mod tests {
     fn check_class(outcome: Outcome, stdout: &str, stderr: &str, class: Class, reason_has: &str) {
         let (got, reason) = classify(&outcome, stdout, stderr);
         assert_eq!(got, class, "stdout {stdout:?} stderr {stderr:?}");
-        assert!(reason.contains(reason_has), "reason {reason:?} lacks {reason_has:?}");
+        assert!(
+            reason.contains(reason_has),
+            "reason {reason:?} lacks {reason_has:?}"
+        );
     }
 
     #[test]
@@ -823,9 +1015,21 @@ mod tests {
             Class::AuthFailed,
             "password authentication failed",
         );
-        check_class(Outcome::Exited(1), "", &pg("FATAL:  role \"nobody\" does not exist"), Class::AuthFailed, "role");
+        check_class(
+            Outcome::Exited(1),
+            "",
+            &pg("FATAL:  role \"nobody\" does not exist"),
+            Class::AuthFailed,
+            "role",
+        );
         let refused = pg("Connection refused\n\tIs the server running on that host and accepting TCP/IP connections?");
-        check_class(Outcome::Exited(1), "", &refused, Class::Unreachable, "Connection refused Is the server running");
+        check_class(
+            Outcome::Exited(1),
+            "",
+            &refused,
+            Class::Unreachable,
+            "Connection refused Is the server running",
+        );
         check_class(
             Outcome::Exited(1),
             "",
@@ -875,16 +1079,34 @@ mod tests {
             Class::ToolMissing,
             "`uv` is not installed",
         );
-        check_class(Outcome::TimedOut(Duration::from_secs(300)), "", "", Class::Timeout, "timed out");
-        check_class(Outcome::Exited(1), "", "KeyError: 'boom'\n", Class::AlembicError, "KeyError");
+        check_class(
+            Outcome::TimedOut(Duration::from_secs(300)),
+            "",
+            "",
+            Class::Timeout,
+            "timed out",
+        );
+        check_class(
+            Outcome::Exited(1),
+            "",
+            "KeyError: 'boom'\n",
+            Class::AlembicError,
+            "KeyError",
+        );
     }
 
     #[test]
     fn pending_operations_prefer_the_detected_lines() {
         let stderr = "INFO  [alembic.runtime.migration] Context impl SQLiteImpl.\nINFO  [alembic.autogenerate.compare.tables] Detected added column 'tasks.priority'\nINFO  [alembic.ddl.postgresql] Detected sequence named 'x' as owned by integer column\n";
-        assert_eq!(pending_operations(stderr, ""), vec!["Detected added column 'tasks.priority'".to_string()]);
+        assert_eq!(
+            pending_operations(stderr, ""),
+            vec!["Detected added column 'tasks.priority'".to_string()]
+        );
         let stdout = "FAILED: New upgrade operations detected: [('add_column', None, 't', 'c')]\n";
-        assert_eq!(pending_operations("", stdout), vec!["[('add_column', None, 't', 'c')]".to_string()]);
+        assert_eq!(
+            pending_operations("", stdout),
+            vec!["[('add_column', None, 't', 'c')]".to_string()]
+        );
     }
 
     fn check_target(url: &str, want_url: &str, want_file: Option<Option<&str>>) {
@@ -899,8 +1121,16 @@ mod tests {
 
     #[test]
     fn relative_sqlite_paths_are_relative_to_the_repository_root() {
-        check_target("sqlite:///target/gate.db", "sqlite:////repo/target/gate.db", Some(Some("/repo/target/gate.db")));
-        check_target("sqlite:////var/db/x.db", "sqlite:////var/db/x.db", Some(Some("/var/db/x.db")));
+        check_target(
+            "sqlite:///target/gate.db",
+            "sqlite:////repo/target/gate.db",
+            Some(Some("/repo/target/gate.db")),
+        );
+        check_target(
+            "sqlite:////var/db/x.db",
+            "sqlite:////var/db/x.db",
+            Some(Some("/var/db/x.db")),
+        );
         check_target(
             "sqlite+pysqlite:///x.db?timeout=5",
             "sqlite+pysqlite:////repo/x.db?timeout=5",
@@ -908,17 +1138,33 @@ mod tests {
         );
         check_target("sqlite://", "sqlite://", Some(None));
         check_target("sqlite:///:memory:", "sqlite:///:memory:", Some(None));
-        check_target("sqlite:///file:x.db?mode=ro&uri=true", "sqlite:///file:x.db?mode=ro&uri=true", None);
+        check_target(
+            "sqlite:///file:x.db?mode=ro&uri=true",
+            "sqlite:///file:x.db?mode=ro&uri=true",
+            None,
+        );
         check_target("postgresql://u:p@h/db", "postgresql://u:p@h/db", None);
     }
 
     #[test]
     fn urls_are_validated() {
-        for ok in ["postgresql://u:p@h:5432/db", "postgresql+psycopg://h/db", "sqlite:///x.db", "sqlite://"] {
+        for ok in [
+            "postgresql://u:p@h:5432/db",
+            "postgresql+psycopg://h/db",
+            "sqlite:///x.db",
+            "sqlite://",
+        ] {
             assert!(validate_url(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "hunter2", "://h/db", "1pg://h", "postgresql://h/db name", "postgresql://h/db\n", "pg sql://h"]
-        {
+        for bad in [
+            "",
+            "hunter2",
+            "://h/db",
+            "1pg://h",
+            "postgresql://h/db name",
+            "postgresql://h/db\n",
+            "pg sql://h",
+        ] {
             let err = validate_url(bad).unwrap_err();
             assert_eq!(exit::code_of(&err), exit::USAGE, "{bad}");
         }

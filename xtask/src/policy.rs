@@ -408,7 +408,9 @@ impl Default for Migration {
 }
 
 fn default_alembic() -> Vec<String> {
-    ["uv", "run", "--no-sync", "alembic"].map(String::from).to_vec()
+    ["uv", "run", "--no-sync", "alembic"]
+        .map(String::from)
+        .to_vec()
 }
 fn default_migration_directory() -> String {
     ".".to_string()
@@ -789,7 +791,10 @@ fn validate(policy: &Policy) -> Vec<String> {
         problems.push(format!("migration.timeout {e}"));
     }
     if m.directory.trim().is_empty() || Path::new(&m.directory).is_absolute() {
-        problems.push(format!("migration.directory {:?} must be a path relative to the repository root", m.directory));
+        problems.push(format!(
+            "migration.directory {:?} must be a path relative to the repository root",
+            m.directory
+        ));
     }
     let t = &policy.task.branch_template;
     if !t.contains("{NNN}") || !t.contains("{slug}") {

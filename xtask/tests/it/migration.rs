@@ -30,7 +30,10 @@ enum State {
 }
 
 fn example() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("examples/service")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .join("examples/service")
 }
 
 /// The example's locked environment (alembic, SQLAlchemy, psycopg), made
@@ -67,7 +70,11 @@ fn alembic(url: &str, args: &[&str]) {
         .stdin(Stdio::null())
         .output()
         .expect("alembic runs");
-    assert!(out.status.success(), "alembic {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "alembic {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// Runs SQL on `url` with the example's SQLAlchemy.
@@ -80,7 +87,11 @@ fn sql(url: &str, statement: &str) {
         .stdin(Stdio::null())
         .output()
         .expect("python runs");
-    assert!(out.status.success(), "{statement} failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{statement} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// SQLite databases migrated once per run, copied by each test.
@@ -91,7 +102,8 @@ fn sqlite_template(rev: &'static str) -> PathBuf {
     if let Some((_, path)) = templates.iter().find(|(r, _)| *r == rev) {
         return path.clone();
     }
-    let path = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("migration-{}-{rev}.db", std::process::id()));
+    let path = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("migration-{}-{rev}.db", std::process::id()));
     let _ = std::fs::remove_file(&path);
     alembic(&format!("sqlite:///{}", path.display()), &["upgrade", rev]);
     templates.push((rev, path.clone()));
@@ -127,7 +139,10 @@ impl Fixture {
         venv();
         let repo = Repo::new(label);
         copy_service(&example(), &repo.path("service"));
-        repo.write("xtask.toml", "[migration]\ndirectory = \"service\"\ntimeout = \"2m\"\n");
+        repo.write(
+            "xtask.toml",
+            "[migration]\ndirectory = \"service\"\ntimeout = \"2m\"\n",
+        );
         let (url, secret) = match backend {
             Backend::Sqlite => {
                 let db = repo.tmp.path().join("app.db");
@@ -171,7 +186,12 @@ impl Fixture {
     /// Asserts the run never showed a password, and returns its report.
     #[track_caller]
     fn report(&self, done: &Done, secrets: &[&str]) -> Value {
-        for s in self.secret.iter().map(String::as_str).chain(secrets.iter().copied()) {
+        for s in self
+            .secret
+            .iter()
+            .map(String::as_str)
+            .chain(secrets.iter().copied())
+        {
             done.nowhere(s);
         }
         done.json()
@@ -205,12 +225,19 @@ fn check<'a>(report: &'a Value, name: &str) -> &'a Value {
 
 #[track_caller]
 fn statuses(report: &Value) -> Vec<String> {
-    report["checks"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap().to_string()).collect()
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["status"].as_str().unwrap().to_string())
+        .collect()
 }
 
 #[track_caller]
 fn failure_class(report: &Value) -> &str {
-    report["failure"]["class"].as_str().unwrap_or_else(|| panic!("the report has no failure class: {report:#}"))
+    report["failure"]["class"]
+        .as_str()
+        .unwrap_or_else(|| panic!("the report has no failure class: {report:#}"))
 }
 
 /// Each scenario as a function of the backend, and a test per backend:
@@ -391,13 +418,23 @@ fn wrong_password_fails_redacted_postgres() {
     let fx = Fixture::new("mg-auth", Backend::Postgres, State::At("0003"));
     let c = pg::cluster();
     let wrong = format!("Wrong-Secret-{}", c.port);
-    let url = fx.url.replace(&format!(":{}@", c.password), &format!(":{wrong}@"));
+    let url = fx
+        .url
+        .replace(&format!(":{}@", c.password), &format!(":{wrong}@"));
     assert_ne!(url, fx.url);
     let done = fx.gate_on(&url).run();
-    done.code(1).stderr_has("authentication").stderr_has("postgres:***@127.0.0.1");
+    done.code(1)
+        .stderr_has("authentication")
+        .stderr_has("postgres:***@127.0.0.1");
     let report = fx.report(&done, &[&wrong]);
     assert_eq!(failure_class(&report), "auth_failed", "{report:#}");
-    assert!(report["failure"]["message"].as_str().unwrap().contains("password authentication failed"), "{report:#}");
+    assert!(
+        report["failure"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("password authentication failed"),
+        "{report:#}"
+    );
 }
 
 /// uv itself missing: exit 2 with the command that installs it.
@@ -414,7 +451,12 @@ fn uv_missing_exits_2_with_the_install_command() {
         .env("PATH", &empty)
         .run();
     done.code(2).stderr_has("python3 -m pip install uv");
-    assert_eq!(failure_class(&done.json()), "tool_missing", "{}", done.dump());
+    assert_eq!(
+        failure_class(&done.json()),
+        "tool_missing",
+        "{}",
+        done.dump()
+    );
 }
 
 /// `_FILE` wins over the variable when both agree; two different URLs are
@@ -424,7 +466,10 @@ fn uv_missing_exits_2_with_the_install_command() {
 #[test]
 fn url_sources_in_order() {
     let fx = Fixture::new("mg-sources", Backend::Sqlite, State::Empty);
-    let url = format!("sqlite:///{}", fx.repo.tmp.path().join("absent.db").display());
+    let url = format!(
+        "sqlite:///{}",
+        fx.repo.tmp.path().join("absent.db").display()
+    );
     let file = fx.repo.tmp.path().join("url");
     std::fs::write(&file, format!("{url}\n")).unwrap();
     let source = |done: &Done| {
@@ -434,17 +479,33 @@ fn url_sources_in_order() {
         report["database_source"].as_str().unwrap().to_string()
     };
 
-    let done = fx.gate_on(&url).env("MIGRATION_GATE_DATABASE_URL_FILE", &file).run();
+    let done = fx
+        .gate_on(&url)
+        .env("MIGRATION_GATE_DATABASE_URL_FILE", &file)
+        .run();
     assert_eq!(source(&done), "MIGRATION_GATE_DATABASE_URL_FILE");
-    let done = fx.gate().env_remove("MIGRATION_GATE_DATABASE_URL").env("MIGRATION_GATE_DATABASE_URL_FILE", &file).run();
+    let done = fx
+        .gate()
+        .env_remove("MIGRATION_GATE_DATABASE_URL")
+        .env("MIGRATION_GATE_DATABASE_URL_FILE", &file)
+        .run();
     assert_eq!(source(&done), "MIGRATION_GATE_DATABASE_URL_FILE");
-    let done = fx.gate().env("MIGRATION_GATE_DATABASE_URL_FILE", &file).run();
+    let done = fx
+        .gate()
+        .env("MIGRATION_GATE_DATABASE_URL_FILE", &file)
+        .run();
     done.code(2).stdout_has("both set, to different URLs");
-    let done = fx.gate().env_remove("MIGRATION_GATE_DATABASE_URL").env("RELEASE_GATE_DATABASE_URL", &url).run();
+    let done = fx
+        .gate()
+        .env_remove("MIGRATION_GATE_DATABASE_URL")
+        .env("RELEASE_GATE_DATABASE_URL", &url)
+        .run();
     assert_eq!(source(&done), "RELEASE_GATE_DATABASE_URL");
 
     let done = fx.gate().env_remove("MIGRATION_GATE_DATABASE_URL").run();
-    done.code(2).stdout_has("MIGRATION_GATE_DATABASE_URL is required").stdout_has("Usage: make db-migration-gate");
+    done.code(2)
+        .stdout_has("MIGRATION_GATE_DATABASE_URL is required")
+        .stdout_has("Usage: make db-migration-gate");
     let done = fx.gate_on("not a url").run();
     done.code(2).stdout_has("is not a URL");
 }
@@ -461,37 +522,69 @@ fn policy_default_sqlite_url_is_relative_to_the_root_and_never_created() {
     );
     std::fs::create_dir_all(fx.repo.path("target")).unwrap();
     let done = fx.gate().env_remove("MIGRATION_GATE_DATABASE_URL").run();
-    done.code(1).stderr_has("does not exist: it was never migrated");
+    done.code(1)
+        .stderr_has("does not exist: it was never migrated");
     let report = done.json();
     assert_eq!(failure_class(&report), "not_migrated", "{report:#}");
-    assert_eq!(report["database_source"], "[migration] default-database-url");
-    assert!(!fx.repo.path("target/gate.db").exists(), "the gate created the database file{}", done.dump());
-    assert!(!fx.repo.path("service/target").exists(), "the path was resolved in the service directory{}", done.dump());
+    assert_eq!(
+        report["database_source"],
+        "[migration] default-database-url"
+    );
+    assert!(
+        !fx.repo.path("target/gate.db").exists(),
+        "the gate created the database file{}",
+        done.dump()
+    );
+    assert!(
+        !fx.repo.path("service/target").exists(),
+        "the path was resolved in the service directory{}",
+        done.dump()
+    );
 
     std::fs::copy(sqlite_template("0003"), fx.repo.path("target/gate.db")).unwrap();
-    let done = fx.repo.xtask(&["db-migration-gate"]).env("UV_PROJECT_ENVIRONMENT", venv()).env("NO_COLOR", "1").run();
+    let done = fx
+        .repo
+        .xtask(&["db-migration-gate"])
+        .env("UV_PROJECT_ENVIRONMENT", venv())
+        .env("NO_COLOR", "1")
+        .run();
     done.code(0)
         .stderr_has(&format!(
             "database sqlite:///{} (from [migration] default-database-url)",
             fx.repo.path("target/gate.db").display()
         ))
         .stderr_has("db-migration-gate passed: the database is at head 0003 and the models match the migrations.");
-    assert!(done.stdout.is_empty(), "human mode prints nothing on stdout{}", done.dump());
+    assert!(
+        done.stdout.is_empty(),
+        "human mode prints nothing on stdout{}",
+        done.dump()
+    );
 }
 
 /// A policy with an unknown or invalid [migration] key is a usage error.
 #[test]
 fn invalid_migration_policy_exits_2() {
     let repo = Repo::new("mg-policy");
-    repo.write("xtask.toml", "[migration]\nalembic = []\ntimeout = \"forever\"\ndirectory = \"/abs\"\n");
-    let done = repo.xtask(&["db-migration-gate"]).env("MIGRATION_GATE_DATABASE_URL", "sqlite:///x.db").run();
+    repo.write(
+        "xtask.toml",
+        "[migration]\nalembic = []\ntimeout = \"forever\"\ndirectory = \"/abs\"\n",
+    );
+    let done = repo
+        .xtask(&["db-migration-gate"])
+        .env("MIGRATION_GATE_DATABASE_URL", "sqlite:///x.db")
+        .run();
     done.code(2)
         .stderr_has("migration.alembic must name a program")
         .stderr_has("migration.timeout")
         .stderr_has("migration.directory \"/abs\" must be a path relative");
     repo.write("xtask.toml", "[migration]\ndirectroy = \"service\"\n");
-    let done = repo.xtask(&["db-migration-gate"]).env("MIGRATION_GATE_DATABASE_URL", "sqlite:///x.db").run();
-    done.code(2).stderr_has("xtask.toml:2:1").stderr_has("directroy");
+    let done = repo
+        .xtask(&["db-migration-gate"])
+        .env("MIGRATION_GATE_DATABASE_URL", "sqlite:///x.db")
+        .run();
+    done.code(2)
+        .stderr_has("xtask.toml:2:1")
+        .stderr_has("directroy");
 }
 
 /// Every alembic command runs under the policy's timeout: one that hangs
@@ -499,7 +592,10 @@ fn invalid_migration_policy_exits_2() {
 #[test]
 fn a_hanging_alembic_is_stopped_at_the_timeout() {
     let repo = Repo::new("mg-timeout");
-    repo.write("xtask.toml", "[migration]\nalembic = [\"sh\", \"-c\", \"sleep 30\"]\ntimeout = \"1s\"\n");
+    repo.write(
+        "xtask.toml",
+        "[migration]\nalembic = [\"sh\", \"-c\", \"sleep 30\"]\ntimeout = \"1s\"\n",
+    );
     let started = std::time::Instant::now();
     let done = repo
         .xtask(&["db-migration-gate", "--format", "json"])

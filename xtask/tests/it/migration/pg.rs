@@ -62,7 +62,11 @@ impl Cluster {
     /// A new, empty database; or a copy of `template`.
     pub fn create_database(&self, template: Option<&str>) -> String {
         static N: AtomicUsize = AtomicUsize::new(0);
-        let name = format!("t{}_{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst));
+        let name = format!(
+            "t{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::SeqCst)
+        );
         let mut args = vec![
             "-h".to_string(),
             "127.0.0.1".into(),
@@ -83,22 +87,41 @@ impl Cluster {
             .stdin(Stdio::null())
             .output()
             .expect("createdb runs");
-        assert!(out.status.success(), "createdb {args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "createdb {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         name
     }
 
     fn start() -> Cluster {
         let bindir = bindir();
         for tool in ["initdb", "pg_ctl", "createdb"] {
-            assert!(bindir.join(tool).is_file(), "{} has no {tool}: {INSTALL}", bindir.display());
+            assert!(
+                bindir.join(tool).is_file(),
+                "{} has no {tool}: {INSTALL}",
+                bindir.display()
+            );
         }
         // SAFETY: a plain syscall.
-        let owner = if unsafe { geteuid() } == 0 { Some(postgres_user()) } else { None };
-        let tmp = if owner.is_some() { PathBuf::from("/tmp") } else { std::env::temp_dir() };
+        let owner = if unsafe { geteuid() } == 0 {
+            Some(postgres_user())
+        } else {
+            None
+        };
+        let tmp = if owner.is_some() {
+            PathBuf::from("/tmp")
+        } else {
+            std::env::temp_dir()
+        };
         let base = tmp.join(format!("{PREFIX}{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&base);
         std::fs::create_dir_all(&base).unwrap();
-        let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
         let password = format!("gate-pw-{:08x}{:x}", nanos, std::process::id());
         let cluster = Cluster {
             data: base.join("data"),
@@ -190,7 +213,8 @@ impl Cluster {
             None => Command::new(program),
         };
         cmd.args(args).current_dir(&self.base).stdin(Stdio::null());
-        cmd.output().unwrap_or_else(|e| panic!("{} cannot run: {e}; {INSTALL}", program.display()))
+        cmd.output()
+            .unwrap_or_else(|e| panic!("{} cannot run: {e}; {INSTALL}", program.display()))
     }
 
     /// Stops the server and removes its directory; idempotent.
@@ -239,7 +263,9 @@ fn bindir() -> PathBuf {
         .collect();
     found.sort();
     found.pop().unwrap_or_else(|| {
-        panic!("these tests need PostgreSQL's initdb and pg_ctl, which are not installed: {INSTALL}")
+        panic!(
+            "these tests need PostgreSQL's initdb and pg_ctl, which are not installed: {INSTALL}"
+        )
     })
 }
 
@@ -253,20 +279,35 @@ fn postgres_user() -> (u32, u32) {
             (f.len() > 3 && f[0] == "postgres").then(|| (f[2].parse().ok(), f[3].parse().ok()))
         })
         .and_then(|(u, g)| Some((u?, g?)))
-        .unwrap_or_else(|| panic!("running the tests as root needs the postgres system user: {INSTALL}"))
+        .unwrap_or_else(|| {
+            panic!("running the tests as root needs the postgres system user: {INSTALL}")
+        })
 }
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Stops and removes clusters of earlier test runs that were killed.
 fn reap_stale() {
-    let tmp = if unsafe { geteuid() } == 0 { PathBuf::from("/tmp") } else { std::env::temp_dir() };
+    let tmp = if unsafe { geteuid() } == 0 {
+        PathBuf::from("/tmp")
+    } else {
+        std::env::temp_dir()
+    };
     for entry in std::fs::read_dir(&tmp).into_iter().flatten().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let Some(pid) = name.strip_prefix(PREFIX).and_then(|p| p.parse::<u32>().ok()) else { continue };
+        let Some(pid) = name
+            .strip_prefix(PREFIX)
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
         if pid == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
             continue;
         }
@@ -274,7 +315,11 @@ fn reap_stale() {
             base: entry.path(),
             data: entry.path().join("data"),
             bindir: bindir(),
-            owner: if unsafe { geteuid() } == 0 { Some(postgres_user()) } else { None },
+            owner: if unsafe { geteuid() } == 0 {
+                Some(postgres_user())
+            } else {
+                None
+            },
             port: 0,
             password: String::new(),
             stopped: AtomicBool::new(false),
