@@ -790,9 +790,9 @@ fn validate(policy: &Policy) -> Vec<String> {
     if let Err(e) = parse_duration(&m.timeout) {
         problems.push(format!("migration.timeout {e}"));
     }
-    if m.directory.trim().is_empty() || Path::new(&m.directory).is_absolute() {
+    if !repo_path_ok(&m.directory) {
         problems.push(format!(
-            "migration.directory {:?} must be a path relative to the repository root",
+            "migration.directory {:?} must be a relative path inside the repository",
             m.directory
         ));
     }

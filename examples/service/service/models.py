@@ -1,5 +1,5 @@
 """The service's tables. Every change here needs a migration in
-migrations/versions/: `cargo xtask db-migration-gate` runs `alembic check`,
+alembic/versions/: `cargo xtask db-migration-gate` runs `alembic check`,
 which fails while the models and the migrations disagree."""
 
 from datetime import datetime

@@ -342,7 +342,7 @@ on_both! {
     fn fails_with_two_heads(b: Backend) {
         let fx = Fixture::new("mg-heads", b, State::At("0003"));
         fx.repo.write(
-            "service/migrations/versions/0004_side_branch.py",
+            "service/alembic/versions/0004_side_branch.py",
             "from alembic import op\nimport sqlalchemy as sa\n\nrevision = \"0004\"\ndown_revision = \"0002\"\nbranch_labels = None\ndepends_on = None\n\n\ndef upgrade():\n    pass\n\n\ndef downgrade():\n    pass\n",
         );
         let done = fx.gate().run();
@@ -576,7 +576,7 @@ fn invalid_migration_policy_exits_2() {
     done.code(2)
         .stderr_has("migration.alembic must name a program")
         .stderr_has("migration.timeout")
-        .stderr_has("migration.directory \"/abs\" must be a path relative");
+        .stderr_has("migration.directory \"/abs\" must be a relative path inside the repository");
     repo.write("xtask.toml", "[migration]\ndirectroy = \"service\"\n");
     let done = repo
         .xtask(&["db-migration-gate"])
