@@ -315,7 +315,16 @@ impl Gate {
             let (result, value) = judge(&finished);
             (result, Some(value))
         } else {
-            (Err(failed_command(alembic, name, args, &finished)), None)
+            (
+                Err(failed_command(
+                    alembic,
+                    name,
+                    args,
+                    &finished,
+                    self.head.as_deref(),
+                )),
+                None,
+            )
         };
         self.record(
             alembic,
@@ -503,6 +512,7 @@ fn failed_command(
     check: &str,
     args: &[&str],
     f: &process::Finished,
+    head: Option<&str>,
 ) -> Failure {
     let shown = alembic.shown(args);
     let (class, reason) = classify(&f.outcome, &f.stdout, &f.stderr);
@@ -539,9 +549,13 @@ fn failed_command(
         ),
         Class::Drift => {
             let revision = unknown_revision(&f.stdout, &f.stderr).unwrap_or_else(|| "?".into());
+            let head = head.unwrap_or("?");
             (
-                format!("migration drift: the database is at revision {revision}, which this code does not know (current={revision}, ahead of or beside head): it was migrated by other code"),
-                "deploy the code that has that migration, or restore its migration file; never downgrade a shared database blindly".to_string(),
+                format!("migration drift: the database is at a revision this code does not know: current={revision} head={head} (it was migrated by other code, ahead of or beside this head)"),
+                format!(
+                    "this code cannot upgrade it: deploy the code that has revision {revision} (or restore its migration file); once the code knows it, Run: {}",
+                    alembic.command_for(&["upgrade", "head"])
+                ),
             )
         }
         Class::ModelDrift => {

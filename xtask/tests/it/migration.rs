@@ -360,7 +360,9 @@ on_both! {
         done.code(1).stderr_has("failed   at head").stderr_has("0099").stderr_has("does not know");
         let report = fx.report(&done, &[]);
         assert_eq!(failure_class(&report), "drift", "{report:#}");
-        assert!(report["failure"]["message"].as_str().unwrap().contains("current=0099"), "{report:#}");
+        let failure = &report["failure"];
+        assert!(failure["message"].as_str().unwrap().contains("current=0099 head=0003"), "{report:#}");
+        assert!(failure["fix"].as_str().unwrap().contains("alembic upgrade head"), "{report:#}");
     }
 
     /// The database cannot be reached: a closed port, or an SQLite path
