@@ -611,3 +611,41 @@ fn a_hanging_alembic_is_stopped_at_the_timeout() {
         done.dump()
     );
 }
+
+/// The URL reaches alembic only as `DATABASE_URL` in its environment (a
+/// `DATABASE_URL_FILE` of the caller's shell is emptied so it cannot win),
+/// never in its argv; the policy's alembic argv gets `heads`, `current`,
+/// `check` appended, in that order. A stand-in alembic records what it got.
+#[test]
+fn the_url_reaches_alembic_only_through_its_environment() {
+    let repo = Repo::new("mg-argv");
+    let script = "printf '%s|' \"$@\" >> argv.log; echo >> argv.log; \
+                  printf '%s\\n' \"$DATABASE_URL\" \"[$DATABASE_URL_FILE]\" > env.log; echo '0003 (head)'";
+    repo.write(
+        "xtask.toml",
+        &format!(
+            "[migration]\nalembic = [\"sh\", \"-c\", {script:?}, \"alembic\"]\ntimeout = \"30s\"\n"
+        ),
+    );
+    let url = "postgresql://app:S3cret-In-Env@127.0.0.1:1/app";
+    let done = repo
+        .xtask(&["db-migration-gate"])
+        .env("MIGRATION_GATE_DATABASE_URL", url)
+        .env("DATABASE_URL_FILE", repo.path("elsewhere"))
+        .run();
+    done.code(0)
+        .nowhere("S3cret-In-Env")
+        .stderr_has("app:***@127.0.0.1");
+    assert_eq!(
+        repo.read("argv.log"),
+        "heads|\ncurrent|\ncheck|\n",
+        "{}",
+        done.dump()
+    );
+    assert_eq!(
+        repo.read("env.log"),
+        format!("{url}\n[]\n"),
+        "{}",
+        done.dump()
+    );
+}
