@@ -216,6 +216,8 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
         m.directory
     ));
 
+    // Ctrl-C stops the running alembic's process group, then the gate ends with 130.
+    process::install_signal_handlers();
     let start = Instant::now();
     let mut gate = Gate {
         checks: Vec::new(),
@@ -267,8 +269,16 @@ impl Gate {
         let at_head = match &target.sqlite {
             Some(file) if !file.exists => {
                 let started = Instant::now();
-                let result: Result<(String, Vec<String>), Failure> =
-                    Err(missing_sqlite_file(alembic, file));
+                let failure = match process::interrupted() {
+                    Some(_) => Failure {
+                        class: Class::Interrupted,
+                        message: "interrupted before the at head check".into(),
+                        evidence: Vec::new(),
+                        fix: None,
+                    },
+                    None => missing_sqlite_file(alembic, file),
+                };
+                let result: Result<(String, Vec<String>), Failure> = Err(failure);
                 self.record(alembic, AT_HEAD, started.elapsed(), result)
             }
             _ => self.check(alembic, AT_HEAD, |f| {
@@ -344,6 +354,9 @@ impl Gate {
     ) -> Result<T, Failure> {
         let (status, detail) = match &result {
             Ok((detail, _)) => ("passed", detail.clone()),
+            Err(f) if f.class == Class::Interrupted => {
+                ("interrupted", first_line(&f.message).to_string())
+            }
             Err(f) => (
                 "failed",
                 format!("{}: {}", f.class.word(), first_line(&f.message)),
@@ -380,7 +393,7 @@ impl Gate {
     fn line(&self, status: &str, title: &str, detail: &str, took: Option<Duration>) {
         let word = match status {
             "passed" => output::green("passed"),
-            "failed" => output::red("failed"),
+            "failed" | "interrupted" => output::red(status),
             other => output::yellow(other),
         };
         let pad = " ".repeat(8usize.saturating_sub(status.len()));

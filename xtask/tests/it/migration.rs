@@ -649,3 +649,42 @@ fn the_url_reaches_alembic_only_through_its_environment() {
         done.dump()
     );
 }
+
+/// Ctrl-C stops the running alembic with its process group, and the gate
+/// ends with 130 and an `interrupted` report.
+#[test]
+fn ctrl_c_stops_alembic_and_exits_130() {
+    extern "C" {
+        fn kill(pid: i32, sig: i32) -> i32;
+    }
+    let repo = Repo::new("mg-int");
+    repo.write(
+        "xtask.toml",
+        "[migration]\nalembic = [\"sh\", \"-c\", \"echo $$ > alembic.pid; sleep 30\"]\n",
+    );
+    let mut run = repo
+        .xtask(&["db-migration-gate", "--format", "json"])
+        .env("MIGRATION_GATE_DATABASE_URL", "sqlite:///app.db");
+    let child = run
+        .cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid_file = repo.path("alembic.pid");
+    let started = std::time::Instant::now();
+    while !pid_file.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: a plain syscall on the child we started.
+    unsafe { kill(child.id() as i32, 2) };
+    let out = child.wait_with_output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(130), "{report:#}");
+    assert_eq!(failure_class(&report), "interrupted", "{report:#}");
+    let alembic_pid = repo.read("alembic.pid").trim().to_string();
+    assert!(
+        !Path::new(&format!("/proc/{alembic_pid}")).exists(),
+        "the stand-in alembic survived the gate"
+    );
+}
