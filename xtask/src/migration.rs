@@ -1173,6 +1173,61 @@ mod tests {
         check_target("postgresql://u:p@h/db", "postgresql://u:p@h/db", None);
     }
 
+    fn alembic_for_tests(argv: &[String]) -> Alembic<'_> {
+        Alembic {
+            argv,
+            cwd: PathBuf::from("."),
+            directory: "service",
+            url: "postgresql://app:pw-at-head@db/app".into(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn check_at_head(current: &[&str], class: Option<Class>, message_has: &str) {
+        let argv = default_argv();
+        let alembic = alembic_for_tests(&argv);
+        let current: Vec<String> = current.iter().map(|c| c.to_string()).collect();
+        match (at_head(&alembic, "0003", &current), class) {
+            (Ok(detail), None) => assert!(detail.contains(message_has), "{detail}"),
+            (Err(f), Some(class)) => {
+                assert_eq!(f.class, class, "{current:?}");
+                assert!(f.message.contains(message_has), "{}", f.message);
+                let fix = f.fix.unwrap_or_default();
+                assert!(
+                    fix.contains("(cd service && DATABASE_URL='postgresql://app:***@db/app' uv run --no-sync alembic upgrade head)"),
+                    "{fix}"
+                );
+            }
+            (other, _) => panic!("{current:?}: unexpected {other:?}"),
+        }
+    }
+
+    fn default_argv() -> Vec<String> {
+        ["uv", "run", "--no-sync", "alembic"]
+            .map(String::from)
+            .to_vec()
+    }
+
+    #[test]
+    fn the_database_is_at_head_only_at_exactly_the_head() {
+        check_at_head(&["0003"], None, "current=0003 head=0003");
+        check_at_head(
+            &[],
+            Some(Class::NotMigrated),
+            "never migrated (current=none head=0003)",
+        );
+        check_at_head(
+            &["0002"],
+            Some(Class::Drift),
+            "behind the code: current=0002 head=0003",
+        );
+        check_at_head(
+            &["0003", "0004"],
+            Some(Class::Drift),
+            "current=0003,0004 head=0003",
+        );
+    }
+
     #[test]
     fn urls_are_validated() {
         for ok in [

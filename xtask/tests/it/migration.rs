@@ -688,3 +688,28 @@ fn ctrl_c_stops_alembic_and_exits_130() {
         "the stand-in alembic survived the gate"
     );
 }
+
+/// `alembic heads` that shows no revision: fail (`no_head`), with its output
+/// as evidence, before the database is looked at.
+#[test]
+fn no_head_fails() {
+    let repo = Repo::new("mg-nohead");
+    repo.write(
+        "xtask.toml",
+        "[migration]\nalembic = [\"sh\", \"-c\", \"echo 'INFO  [alembic] nothing here' >&2\"]\n",
+    );
+    let done = repo
+        .xtask(&["db-migration-gate", "--format", "json"])
+        .env("MIGRATION_GATE_DATABASE_URL", "sqlite:///app.db")
+        .run();
+    done.code(1)
+        .stderr_has("failed   single head")
+        .stderr_has("stderr: INFO  [alembic] nothing here");
+    let report = done.json();
+    assert_eq!(failure_class(&report), "no_head", "{report:#}");
+    assert_eq!(
+        statuses(&report),
+        ["failed", "not_run", "not_run"],
+        "{report:#}"
+    );
+}
