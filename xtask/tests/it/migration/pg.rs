@@ -53,8 +53,9 @@ extern "C" fn stop_at_exit() {
     }
 }
 
-/// A PostgreSQL URL of the cluster (psycopg through the service's env.py).
 impl Cluster {
+    /// A plain `postgresql://` URL (the service's env.py makes it psycopg's),
+    /// with any password and port, for the right and the wrong ones.
     pub fn url(&self, password: &str, port: u16, database: &str) -> String {
         format!("postgresql://postgres:{password}@127.0.0.1:{port}/{database}")
     }
