@@ -6,7 +6,7 @@
 XTASK ?= cargo xtask
 
 .DEFAULT_GOAL := help
-.PHONY: help release-gate check test audit-eval gate-status protect-main task-preflight task-start task-finish release-notes release-tag env-parity branch-guard hooks pr-scope docs-freshness deploy verify-deploy rollback
+.PHONY: help release-gate check test audit-eval gate-status protect-main task-preflight task-start task-finish release-notes release-tag env-parity branch-guard hooks pr-scope docs-freshness deploy verify-deploy rollback db-migration-gate
 
 help: ## List the targets
 	@awk -F ':.*## ' '/^[a-z][a-z-]*:.*## /{ printf "  %-20s %s\n", $$1, $$2 }' $(MAKEFILE_LIST)
@@ -67,3 +67,6 @@ verify-deploy: ## Verify what the ledger says runs in an environment: HTTP check
 
 rollback: ## Roll an environment back to its last verified release tag (or --to TAG), re-verify, record it
 	$(XTASK) rollback
+
+db-migration-gate: ## Prove the target database is at the single alembic head and the models match (alembic check)
+	$(XTASK) db-migration-gate

@@ -16,6 +16,7 @@ mod git;
 mod github;
 mod hooks;
 mod ledger;
+mod migration;
 mod output;
 mod policy;
 mod pr_scope;
@@ -84,6 +85,11 @@ enum Command {
     /// Run the policy's evaluation-audit gate (prompt/model changes).
     #[command(after_help = "Example:\n  cargo xtask audit-eval")]
     AuditEval(gate::Flags),
+    /// Prove the target database is at the single alembic head and the models match (alembic check).
+    #[command(
+        after_help = "Example:\n  MIGRATION_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask db-migration-gate\n  make db-migration-gate MIGRATION_GATE_DATABASE_URL=postgresql://app@db/app MIGRATION_GATE_VALIDATE_AUTOGEN=false"
+    )]
+    DbMigrationGate,
     /// Show the release-gate record of a commit (exit 1 when none or failed).
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
@@ -241,5 +247,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deploy(flags) => deploy::deploy(&ctx, flags),
         Command::VerifyDeploy(flags) => deploy::verify_deploy(&ctx, flags),
         Command::Rollback(flags) => deploy::rollback(&ctx, flags),
+        Command::DbMigrationGate => migration::run(&ctx),
     }
 }

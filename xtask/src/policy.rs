@@ -378,13 +378,45 @@ impl Step {
     }
 }
 
-#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+#[derive(Clone, Debug, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Migration {
     /// The database the migration gate (and release-gate) uses when no URL
     /// is given in the environment. Not for secrets: it is in the repository.
     #[serde(default)]
     pub default_database_url: Option<String>,
+    /// The command that runs alembic, as an argv array.
+    #[serde(default = "default_alembic")]
+    pub alembic: Vec<String>,
+    /// Where alembic runs (the directory of `alembic.ini`), relative to the root.
+    #[serde(default = "default_migration_directory")]
+    pub directory: String,
+    /// Each alembic command is stopped and fails after this long.
+    #[serde(default = "default_migration_timeout")]
+    pub timeout: String,
+}
+
+impl Default for Migration {
+    fn default() -> Migration {
+        Migration {
+            default_database_url: None,
+            alembic: default_alembic(),
+            directory: default_migration_directory(),
+            timeout: default_migration_timeout(),
+        }
+    }
+}
+
+fn default_alembic() -> Vec<String> {
+    ["uv", "run", "--no-sync", "alembic"]
+        .map(String::from)
+        .to_vec()
+}
+fn default_migration_directory() -> String {
+    ".".to_string()
+}
+fn default_migration_timeout() -> String {
+    "5m".to_string()
 }
 
 /// The `[docs]` section: docs-freshness's rules. Every rule has an `id`
@@ -751,6 +783,19 @@ fn validate(policy: &Policy) -> Vec<String> {
             }
         }
     }
+    let m = &policy.migration;
+    if m.alembic.is_empty() || m.alembic[0].trim().is_empty() {
+        problems.push("migration.alembic must name a program, e.g. [\"uv\", \"run\", \"--no-sync\", \"alembic\"]".to_string());
+    }
+    if let Err(e) = parse_duration(&m.timeout) {
+        problems.push(format!("migration.timeout {e}"));
+    }
+    if !repo_path_ok(&m.directory) {
+        problems.push(format!(
+            "migration.directory {:?} must be a relative path inside the repository",
+            m.directory
+        ));
+    }
     let t = &policy.task.branch_template;
     if !t.contains("{NNN}") || !t.contains("{slug}") {
         problems.push(format!(
@@ -908,6 +953,9 @@ impl Policy {
             )]),
             migration: Migration {
                 default_database_url: Some("sqlite:///target/release-gate.db".into()),
+                alembic: default_alembic(),
+                directory: "examples/service".into(),
+                timeout: "5m".into(),
             },
             github: Github {
                 repository: Some("acme/service".into()),

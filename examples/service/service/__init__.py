@@ -1,0 +1,1 @@
+"""The example service: SQLAlchemy models whose schema alembic migrates."""
