@@ -223,8 +223,9 @@ pub fn print_plan(ctx: &Ctx, plan: &Plan) {
                 "{} (dry run: nothing is run)",
                 output::bold(&plan.command)
             ));
+            let width = plan.steps.iter().map(|p| p.id().len()).max().unwrap_or(0);
             for (i, p) in plan.steps.iter().enumerate() {
-                let mut line = format!("  {:>2}. {:<28} {}", i + 1, p.id(), p.shown);
+                let mut line = format!("  {:>2}. {:<width$}  {}", i + 1, p.id(), p.shown);
                 if let Some(cwd) = &p.step.cwd {
                     line.push_str(&format!("   (in {cwd})"));
                 }

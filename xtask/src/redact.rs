@@ -14,14 +14,17 @@ fn registry() -> &'static Mutex<Vec<String>> {
     SECRETS.get_or_init(|| Mutex::new(Vec::new()))
 }
 
-/// Remembers a secret value so that it never appears in output. URLs also
-/// register their password, raw and percent-decoded.
+/// Remembers a secret value so that it never appears in output. For a URL
+/// that is its password, raw and percent-decoded (a URL without one holds
+/// no secret: `sqlite:///target/gate.db`).
 pub fn register(secret: &str) {
-    let mut values = vec![secret.to_string()];
-    if let Some(password) = url_password(secret) {
-        values.push(percent_decode(password));
-        values.push(password.to_string());
-    }
+    // A URL's secret is its password: the rest (scheme, user, host, database)
+    // is what people need to see to know which database failed.
+    let values = match (secret.contains("://"), url_password(secret)) {
+        (true, Some(password)) => vec![percent_decode(password), password.to_string()],
+        (true, None) => Vec::new(),
+        (false, _) => vec![secret.to_string()],
+    };
     let mut secrets = registry().lock().unwrap_or_else(|e| e.into_inner());
     for value in values {
         // Very short values would mask ordinary words; URL masking still covers them.
@@ -159,6 +162,15 @@ mod tests {
             "password authentication failed: ***"
         );
         assert_eq!(redact("raw p%40ssw0rd! seen"), "raw *** seen");
+    }
+
+    #[test]
+    fn a_url_without_a_password_stays_readable() {
+        register("sqlite:///var/lib/app/gate.db");
+        assert_eq!(
+            redact("at sqlite:///var/lib/app/gate.db"),
+            "at sqlite:///var/lib/app/gate.db"
+        );
     }
 
     #[test]

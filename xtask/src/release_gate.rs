@@ -129,6 +129,11 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     steps.push(self_step(ctx, "docs-freshness", Vec::new()));
     let migration_env = vec![
         ("MIGRATION_GATE_DATABASE_URL".to_string(), url.clone()),
+        // A `_FILE` left in the user's shell must not name another database.
+        (
+            "MIGRATION_GATE_DATABASE_URL_FILE".to_string(),
+            String::new(),
+        ),
         (
             "MIGRATION_GATE_VALIDATE_AUTOGEN".to_string(),
             if skip_autogen { "false" } else { "true" }.to_string(),

@@ -21,6 +21,9 @@ fn git_in(repo: &Repo, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Out
     }
     cmd.env_remove("SKIP_BRANCH_GUARD")
         .env_remove("GITHUB_ACTIONS")
+        // The hook looks for ${CARGO_TARGET_DIR:-target}/debug/xtask: the
+        // tests lay out `target/` themselves.
+        .env_remove("CARGO_TARGET_DIR")
         .env("XTASK_BIN", env!("CARGO_BIN_EXE_xtask"));
     for (k, v) in extra {
         cmd.env(k, v);
