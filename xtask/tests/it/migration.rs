@@ -5,6 +5,7 @@
 //! and its own database (copied from a database migrated once per run).
 
 mod pg;
+mod release_gate;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

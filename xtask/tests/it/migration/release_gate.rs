@@ -1,0 +1,321 @@
+//! release-gate end to end: all four steps for real (the migration gate on
+//! the example service, on SQLite and on PostgreSQL), the gate record on a
+//! clean tree and not on a dirty one, gate-status, the switches, and a canary
+//! password that must appear nowhere.
+
+use super::{Backend, Fixture, State};
+
+/// The example service's head revision.
+const HEAD: &str = "0003";
+use crate::support::Done;
+
+/// check and test gates that print what they can see of the database URL,
+/// docs rules that pass, and the fixture's migration section.
+fn policy(extra: &str) -> String {
+    format!(
+        r#"
+[gates.check]
+steps = [{{ name = "echo-url", argv = ["sh", "-c", "echo check sees $RELEASE_GATE_DATABASE_URL; echo raw password: $CANARY"] }}]
+
+[gates.test]
+steps = [{{ name = "unit", argv = ["sh", "-c", "echo tests ran > tests.out"] }}]
+
+[docs]
+scope = ["README.md"]
+
+[migration]
+directory = "service"
+timeout = "2m"
+{extra}"#
+    )
+}
+
+/// A fixture at head, with the policy above, everything committed.
+fn gated(label: &str, backend: Backend, extra: &str) -> Fixture {
+    let f = Fixture::new(label, backend, State::At(HEAD));
+    f.repo.write("xtask.toml", &policy(extra));
+    f.repo.write(".gitignore", "tests.out\n__pycache__/\n");
+    f.repo.commit_all("service and policy");
+    f
+}
+
+fn release_gate(f: &Fixture, args: &[&str]) -> crate::support::Run {
+    let mut all = vec!["release-gate"];
+    all.extend_from_slice(args);
+    f.repo
+        .xtask(&all)
+        .env("RELEASE_GATE_DATABASE_URL", &f.url)
+        .env("UV_PROJECT_ENVIRONMENT", super::venv())
+        .env("UV_PYTHON_DOWNLOADS", "never")
+        .env("CANARY", f.secret.as_deref().unwrap_or("no-password"))
+}
+
+fn note(f: &Fixture) -> Option<String> {
+    let out = f
+        .repo
+        .git_output(&["notes", "--ref=release-gate", "show", "HEAD"]);
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[track_caller]
+fn step_statuses(report: &serde_json::Value) -> Vec<(String, String)> {
+    report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                format!(
+                    "{}/{}",
+                    s["gate"].as_str().unwrap(),
+                    s["name"].as_str().unwrap()
+                ),
+                s["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn release_gate_runs_all_four_steps_and_records_the_result_on_a_clean_tree() {
+    let f = gated("rg-sqlite", Backend::Sqlite, "");
+    let done = release_gate(&f, &["--format", "json"]).run();
+    done.code(0)
+        .stderr_has("==> db-migration-gate: cargo xtask db-migration-gate");
+    let report = done.json();
+    assert_eq!(
+        step_statuses(&report),
+        [
+            ("check/echo-url".to_string(), "passed".to_string()),
+            ("test/unit".into(), "passed".into()),
+            ("docs-freshness/docs-freshness".into(), "passed".into()),
+            (
+                "db-migration-gate/db-migration-gate".into(),
+                "passed".into()
+            ),
+            ("audit-eval/audit-eval".into(), "skipped".into()),
+        ],
+        "{}",
+        done.dump()
+    );
+    assert!(report["steps"][4]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("RELEASE_GATE_INCLUDE_EVAL"));
+    assert_eq!(report["record"]["written"], true, "{}", done.dump());
+
+    let head = f.repo.head();
+    let record: serde_json::Value =
+        serde_json::from_str(note(&f).expect("a gate record on HEAD").trim()).unwrap();
+    assert_eq!(record["sha"], head.as_str());
+    assert_eq!(
+        record["tree"],
+        f.repo.git(&["rev-parse", "HEAD^{tree}"]).as_str()
+    );
+    assert_eq!(record["status"], "passed");
+    assert_eq!(record["steps"].as_array().unwrap().len(), 5);
+    assert_eq!(record["bypasses"], serde_json::json!([]));
+    assert!(record["tool"].as_str().unwrap().starts_with("xtask "));
+    assert!(record["started_at"].as_str().unwrap() <= record["finished_at"].as_str().unwrap());
+
+    f.repo
+        .xtask(&["gate-status"])
+        .run()
+        .code(0)
+        .stderr_has(&format!("release-gate passed for {head}"));
+    let status = f
+        .repo
+        .xtask(&["gate-status", "HEAD", "--format", "json"])
+        .run();
+    assert_eq!(status.code(0).json()["record"]["status"], "passed");
+}
+
+#[test]
+fn a_dirty_tree_runs_the_gate_but_writes_no_record() {
+    let f = gated("rg-dirty", Backend::Sqlite, "");
+    f.repo.write("scratch.txt", "uncommitted\n");
+    let done = release_gate(&f, &[]).run();
+    done.code(0)
+        .stderr_has("no gate record written: the working tree had uncommitted changes");
+    assert_eq!(note(&f), None, "{}", done.dump());
+    f.repo
+        .xtask(&["gate-status"])
+        .run()
+        .code(1)
+        .stderr_has("no release-gate record for");
+}
+
+#[test]
+fn a_failing_step_stops_the_gate_and_the_failure_is_recorded() {
+    let f = Fixture::new("rg-behind", Backend::Sqlite, State::At("0002"));
+    f.repo.write("xtask.toml", &policy(""));
+    f.repo.write(".gitignore", "tests.out\n__pycache__/\n");
+    f.repo.commit_all("service and policy");
+    let done = release_gate(&f, &["--format", "json"]).run();
+    done.code(1)
+        .stderr_has("<== failed: db-migration-gate exited with code 1");
+    let report = done.json();
+    assert_eq!(report["failed_step"], "db-migration-gate");
+    assert_eq!(report["rerun"], "cargo xtask db-migration-gate");
+    let record: serde_json::Value = serde_json::from_str(note(&f).unwrap().trim()).unwrap();
+    assert_eq!(record["status"], "failed");
+    f.repo
+        .xtask(&["gate-status"])
+        .run()
+        .code(1)
+        .stderr_has("release-gate failed");
+}
+
+#[test]
+fn the_canary_password_appears_nowhere_on_postgres() {
+    let f = gated("rg-canary", Backend::Postgres, "");
+    let canary = f.secret.clone().expect("PostgreSQL has a password");
+    let done = release_gate(&f, &["--format", "json"]).run();
+    done.code(0)
+        .nowhere(&canary)
+        .stderr_has("check sees postgresql://")
+        .stderr_has(":***@127.0.0.1");
+    done.stderr_has("raw password: ***");
+    let report = done.json();
+    assert!(!report.to_string().contains(&canary));
+    let note = note(&f).expect("a gate record");
+    assert!(
+        !note.contains(&canary),
+        "the git note holds the password: {note}"
+    );
+    assert!(note.contains(":***@"), "{note}");
+    // The same through the _FILE variable, which wins over the plain one.
+    let file = f.repo.tmp.path().join("db_url");
+    std::fs::write(&file, format!("{}\n", f.url)).unwrap();
+    let done = release_gate(&f, &[])
+        .env(
+            "RELEASE_GATE_DATABASE_URL",
+            "postgresql://wrong:wrong@127.0.0.1:1/nowhere",
+        )
+        .env("RELEASE_GATE_DATABASE_URL_FILE", &file)
+        .run();
+    done.code(0).nowhere(&canary);
+}
+
+#[test]
+fn the_autogen_bypass_is_warned_reported_and_recorded() {
+    let f = gated("rg-bypass", Backend::Sqlite, "");
+    let done = release_gate(&f, &["--format", "json"])
+        .env("MIGRATION_GATE_VALIDATE_AUTOGEN", "false")
+        .run();
+    done.code(0)
+        .stderr_has("warning: bypass MIGRATION_GATE_VALIDATE_AUTOGEN=false");
+    let report = done.json();
+    assert_eq!(
+        report["bypasses"][0]["variable"],
+        "MIGRATION_GATE_VALIDATE_AUTOGEN"
+    );
+    let record: serde_json::Value = serde_json::from_str(note(&f).unwrap().trim()).unwrap();
+    assert_eq!(
+        record["bypasses"][0]["variable"],
+        "MIGRATION_GATE_VALIDATE_AUTOGEN"
+    );
+    assert_eq!(record["bypasses"][0]["value"], "false");
+}
+
+#[test]
+fn switch_values_other_than_the_documented_ones_are_usage_errors_before_anything_runs() {
+    let f = gated("rg-switches", Backend::Sqlite, "");
+    for (var, value) in [
+        ("RELEASE_GATE_INCLUDE_EVAL", "TRUE"),
+        ("RELEASE_GATE_INCLUDE_EVAL", "yes"),
+        ("RELEASE_GATE_INCLUDE_EVAL", "1"),
+        ("MIGRATION_GATE_VALIDATE_AUTOGEN", "False"),
+        ("MIGRATION_GATE_VALIDATE_AUTOGEN", "0"),
+    ] {
+        let done: Done = release_gate(&f, &[]).env(var, value).run();
+        done.code(2)
+            .stderr_has(&format!("{var}=\"{value}\" is not a value it accepts"));
+        assert!(
+            !f.repo.path("tests.out").exists(),
+            "a step ran{}",
+            done.dump()
+        );
+    }
+}
+
+#[test]
+fn without_a_database_url_the_gate_exits_2_with_the_usage_line_and_runs_nothing() {
+    let f = gated("rg-nourl", Backend::Sqlite, "");
+    let done = release_gate(&f, &[])
+        .env_remove("RELEASE_GATE_DATABASE_URL")
+        .run();
+    done.code(2)
+        .stderr_has("RELEASE_GATE_DATABASE_URL is required")
+        .stderr_has("Usage: make release-gate RELEASE_GATE_DATABASE_URL=<target-db-url>");
+    assert!(!f.repo.path("tests.out").exists());
+    // The policy's default database stands in for it.
+    f.repo.write(
+        "xtask.toml",
+        &policy(&format!("default-database-url = {:?}\n", f.url)),
+    );
+    f.repo.commit_all("default database");
+    release_gate(&f, &[])
+        .env_remove("RELEASE_GATE_DATABASE_URL")
+        .run()
+        .code(0);
+}
+
+#[test]
+fn audit_eval_runs_last_only_when_asked() {
+    let eval = "\n[gates.audit-eval]\nsteps = [{ name = \"eval\", argv = [\"sh\", \"-c\", \"echo eval ran > tests.out\"] }]\n";
+    let f = gated("rg-eval", Backend::Sqlite, "");
+    let mut policy = policy("");
+    policy.push_str(eval);
+    f.repo.write("xtask.toml", &policy);
+    f.repo.commit_all("eval gate");
+    let skipped = release_gate(&f, &["--format", "json"]).run();
+    let report = skipped.code(0).json();
+    assert_eq!(report["steps"][4]["gate"], "audit-eval");
+    assert_eq!(report["steps"][4]["status"], "skipped");
+    assert_eq!(f.repo.read("tests.out"), "tests ran\n");
+    let included = release_gate(&f, &["--format", "json"])
+        .env("RELEASE_GATE_INCLUDE_EVAL", "true")
+        .run();
+    let report = included.code(0).json();
+    assert_eq!(
+        report["steps"][4]["status"],
+        "passed",
+        "{}",
+        included.dump()
+    );
+    assert_eq!(
+        f.repo.read("tests.out"),
+        "eval ran\n",
+        "audit-eval did not run last"
+    );
+    release_gate(&f, &["--include-eval"]).run().code(0);
+}
+
+#[test]
+fn dry_run_prints_every_step_including_skipped_ones_and_runs_nothing() {
+    let f = gated("rg-dry", Backend::Sqlite, "");
+    let done = release_gate(&f, &["--dry-run", "--format", "json"]).run();
+    let plan = done.code(0).json();
+    let names: Vec<&str> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["gate"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "check",
+            "test",
+            "docs-freshness",
+            "db-migration-gate",
+            "audit-eval"
+        ]
+    );
+    assert_eq!(plan["steps"][4]["status"], "skipped");
+    assert!(!f.repo.path("tests.out").exists());
+    assert_eq!(note(&f), None);
+}
