@@ -27,6 +27,9 @@ xshell = "=0.2.7"
 
 [profile.dev]
 debug = 0
+
+# Not a member of this repository's workspace.
+[workspace]
 TOML
 echo 'fn main() {}' > "$work/baseline/src/main.rs"
 cp Cargo.lock "$work/baseline/Cargo.lock"
