@@ -82,22 +82,22 @@ enum Command {
     /// Run the policy's test gate.
     #[command(after_help = "Example:\n  cargo xtask test --dry-run")]
     Test(gate::Flags),
-    /// Run the policy's evaluation-audit gate (prompt/model changes).
-    #[command(after_help = "Example:\n  cargo xtask audit-eval")]
-    AuditEval(gate::Flags),
+    /// Check the docs: freshness markers, stale claims, references, ledgers; overrides expire.
+    #[command(
+        after_help = "Example:\n  cargo xtask docs-freshness\n  cargo xtask docs-freshness --today 2026-02-19 --max-age-days 30 --format json"
+    )]
+    DocsFreshness(docs_freshness::Flags),
     /// Prove the target database is at the single alembic head and the models match (alembic check).
     #[command(
         after_help = "Example:\n  MIGRATION_GATE_DATABASE_URL_FILE=/run/secrets/db_url cargo xtask db-migration-gate\n  make db-migration-gate MIGRATION_GATE_DATABASE_URL=postgresql://app@db/app MIGRATION_GATE_VALIDATE_AUTOGEN=false"
     )]
     DbMigrationGate,
+    /// Run the policy's evaluation-audit gate (prompt/model changes).
+    #[command(after_help = "Example:\n  cargo xtask audit-eval")]
+    AuditEval(gate::Flags),
     /// Show the release-gate record of a commit (exit 1 when none or failed).
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
-    /// Plan, apply and verify GitHub's protection of main and the repository merge policy.
-    #[command(
-        after_help = "Example:\n  cargo xtask protect-main --dry-run\n  cargo xtask protect-main --check --format json\n  GH_TOKEN_FILE=~/.config/admin-token cargo xtask protect-main"
-    )]
-    ProtectMain(protect_main::Flags),
     /// Check that a task can start: hooks installed, on a clean main synced with the remote, no open task PR.
     #[command(
         after_help = "Example:\n  cargo xtask task-preflight\n  ALLOW_OPEN_TASK_PRS=1 cargo xtask task-preflight --format json"
@@ -113,6 +113,26 @@ enum Command {
         after_help = "Example:\n  cargo xtask task-finish --merge\n  cargo xtask task-finish TASK-117 --merge --checks-timeout 45m\n  make task-finish TASK=117"
     )]
     TaskFinish(task_finish::Flags),
+    /// Install, verify (--check) or remove (--uninstall) the git hooks that run branch-guard.
+    #[command(
+        after_help = "Example:\n  cargo xtask hooks\n  cargo xtask hooks --check\n  cargo xtask hooks --uninstall"
+    )]
+    Hooks(hooks::Flags),
+    /// Check that commits and pushes happen on a task branch (the installed git hooks run it).
+    #[command(
+        after_help = "Example:\n  cargo xtask branch-guard\n  SKIP_BRANCH_GUARD=1 git commit -m 'Bootstrap the repository'   # bypass: printed and recorded\n\nThe hooks run `branch-guard` (pre-commit), `branch-guard --commit-msg FILE` (commit-msg) and\n`branch-guard --pre-push -- REMOTE URL` with git's ref lines on stdin (pre-push)."
+    )]
+    BranchGuard(branch_guard::Flags),
+    /// Check a PR: a task branch, and exactly one Primary-Task line naming its task (the CI Workflow Guard).
+    #[command(
+        after_help = "Example:\n  cargo xtask pr-scope --branch task-125-fix-gate --body-file pr-body.md\n  PR_BRANCH=task-125-fix-gate PR_BODY=\"$(cat pr-body.md)\" make pr-scope"
+    )]
+    PrScope(pr_scope::Flags),
+    /// Plan, apply and verify GitHub's protection of main and the repository merge policy.
+    #[command(
+        after_help = "Example:\n  cargo xtask protect-main --dry-run\n  cargo xtask protect-main --check --format json\n  GH_TOKEN_FILE=~/.config/admin-token cargo xtask protect-main"
+    )]
+    ProtectMain(protect_main::Flags),
     /// Draft the release notes for the commits since the last release tag, grouped by task.
     #[command(
         after_help = "Example:\n  cargo xtask release-notes\n  cargo xtask release-notes --since v1.3.0 --output target/RELEASE_NOTES.md\n  make release-notes SINCE=v1.3.0 OUTPUT=target/RELEASE_NOTES.md"
@@ -128,26 +148,6 @@ enum Command {
         after_help = "Example:\n  cargo xtask env-parity staging prod\n  cargo xtask env-parity staging prod --format json"
     )]
     EnvParity(env_parity::Flags),
-    /// Check that commits and pushes happen on a task branch (the installed git hooks run it).
-    #[command(
-        after_help = "Example:\n  cargo xtask branch-guard\n  SKIP_BRANCH_GUARD=1 git commit -m 'Bootstrap the repository'   # bypass: printed and recorded\n\nThe hooks run `branch-guard` (pre-commit), `branch-guard --commit-msg FILE` (commit-msg) and\n`branch-guard --pre-push -- REMOTE URL` with git's ref lines on stdin (pre-push)."
-    )]
-    BranchGuard(branch_guard::Flags),
-    /// Install, verify (--check) or remove (--uninstall) the git hooks that run branch-guard.
-    #[command(
-        after_help = "Example:\n  cargo xtask hooks\n  cargo xtask hooks --check\n  cargo xtask hooks --uninstall"
-    )]
-    Hooks(hooks::Flags),
-    /// Check a PR: a task branch, and exactly one Primary-Task line naming its task (the CI Workflow Guard).
-    #[command(
-        after_help = "Example:\n  cargo xtask pr-scope --branch task-125-fix-gate --body-file pr-body.md\n  PR_BRANCH=task-125-fix-gate PR_BODY=\"$(cat pr-body.md)\" make pr-scope"
-    )]
-    PrScope(pr_scope::Flags),
-    /// Check the docs: freshness markers, stale claims, references, ledgers; overrides expire.
-    #[command(
-        after_help = "Example:\n  cargo xtask docs-freshness\n  cargo xtask docs-freshness --today 2026-02-19 --max-age-days 30 --format json"
-    )]
-    DocsFreshness(docs_freshness::Flags),
     /// Deploy a gated SHA or release tag to an environment from a clean worktree, verify it, record both.
     #[command(
         after_help = "Example:\n  cargo xtask deploy staging --tag v1.4.0 --push\n  cargo xtask deploy prod --tag v1.4.0 --dry-run\n  make deploy DEPLOY_ENV=staging DEPLOY_TAG=v1.4.0"
@@ -231,22 +231,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ReleaseGate(flags) => release_gate::run(&ctx, flags),
         Command::Check(flags) => gate::run_named(&ctx, "check", flags),
         Command::Test(flags) => gate::run_named(&ctx, "test", flags),
+        Command::DocsFreshness(flags) => docs_freshness::run(&ctx, flags),
+        Command::DbMigrationGate => migration::run(&ctx),
         Command::AuditEval(flags) => gate::run_named(&ctx, "audit-eval", flags),
         Command::GateStatus(flags) => release_gate::status(&ctx, flags),
-        Command::ProtectMain(flags) => protect_main::run(&ctx, flags),
         Command::TaskPreflight(flags) => preflight::run(&ctx, flags),
         Command::TaskStart(flags) => task_start::run(&ctx, flags),
         Command::TaskFinish(flags) => task_finish::run(&ctx, flags),
+        Command::Hooks(flags) => hooks::run(&ctx, flags),
+        Command::BranchGuard(flags) => branch_guard::run(&ctx, flags),
+        Command::PrScope(flags) => pr_scope::run(&ctx, flags),
+        Command::ProtectMain(flags) => protect_main::run(&ctx, flags),
         Command::ReleaseNotes(flags) => release_notes::run(&ctx, flags),
         Command::ReleaseTag(flags) => release_tag::run(&ctx, flags),
         Command::EnvParity(flags) => env_parity::run(&ctx, flags),
-        Command::BranchGuard(flags) => branch_guard::run(&ctx, flags),
-        Command::Hooks(flags) => hooks::run(&ctx, flags),
-        Command::PrScope(flags) => pr_scope::run(&ctx, flags),
-        Command::DocsFreshness(flags) => docs_freshness::run(&ctx, flags),
         Command::Deploy(flags) => deploy::deploy(&ctx, flags),
         Command::VerifyDeploy(flags) => deploy::verify_deploy(&ctx, flags),
         Command::Rollback(flags) => deploy::rollback(&ctx, flags),
-        Command::DbMigrationGate => migration::run(&ctx),
     }
 }

@@ -150,7 +150,11 @@ fn collect_keys(value: &serde_json::Value, prefix: &str, out: &mut Vec<String>) 
 /// The policy of this repository parses, and the Horadus example too.
 #[test]
 fn shipped_policies_parse() {
-    for path in ["xtask.toml", "examples/horadus/xtask.toml"] {
+    for path in [
+        "xtask.toml",
+        "examples/horadus/xtask.toml",
+        "examples/service/xtask.toml",
+    ] {
         let text = read(path);
         crate::policy::parse(&text, std::path::Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
     }
