@@ -72,7 +72,7 @@ pub enum Status {
 }
 
 impl Status {
-    fn word(&self) -> &'static str {
+    pub fn word(&self) -> &'static str {
         match self {
             Status::Passed => "passed",
             Status::Failed => "failed",

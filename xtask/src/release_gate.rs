@@ -3,6 +3,7 @@
 //! that must prove "the same commit SHA through every promotion step".
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -346,7 +347,8 @@ pub fn status(ctx: &Ctx, flags: &StatusFlags) -> anyhow::Result<()> {
                 let line = format!("release-gate {} for {sha} (finished {}, {})", r.status, r.finished_at, r.tool);
                 output::say(&if r.passed() { output::green(&line) } else { output::red(&line) });
                 for s in &r.steps {
-                    output::say(&format!("  {:<12} {}/{}", serde_json::to_value(&s.status).ok().and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default(), s.gate, s.name));
+                    let id = if s.gate == s.name { s.name.clone() } else { format!("{}/{}", s.gate, s.name) };
+                    output::say(&format!("  {:<12} {id} ({})", s.status.word(), output::duration(Duration::from_millis(s.duration_ms))));
                 }
                 for b in &r.bypasses {
                     output::warning(&format!("bypass used: {}={} ({})", b.variable, b.value, b.effect));
