@@ -7,9 +7,10 @@
 //! protection still waits for something that may yet happen (reviews, a
 //! required check not complete yet, a merge queue: see `auto_merge_applies`),
 //! it enables squash auto-merge for exactly that head through GraphQL (the
-//! only API for it) and polls the PR until GitHub has merged it. Once the PR is merged it switches to main, pulls, verifies that the
-//! merge commit is on main, and only then deletes the task branch, locally
-//! and on the remote. Without GitHub, the branch tip must be reachable from
+//! only API for it) and polls the PR until GitHub has merged it. Once the
+//! PR is merged it switches to main, pulls, verifies that the merge commit
+//! is on main, and only then deletes the task branch, locally and on the
+//! remote. Without GitHub, the branch tip must be reachable from
 //! the remote main. Every step looks at the state first, so running it again
 //! after a partial run continues where it stopped; a branch whose work is
 //! not on main is never deleted.
