@@ -1,7 +1,9 @@
 //! GitHub's REST API through `curl` (no TLS stack compiled in): the token
 //! reaches curl through a config read from stdin, never argv. The API base
 //! is `GITHUB_API_URL` (what GitHub Actions sets; tests point it at a local
-//! server), default `https://api.github.com`.
+//! server), default `https://api.github.com`. GraphQL (the only API for
+//! some operations, e.g. enabling auto-merge) goes through the same client:
+//! see [`graphql_url`] and [`Client::graphql`].
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -72,6 +74,30 @@ impl std::fmt::Display for Unreachable {
     }
 }
 impl std::error::Error for Unreachable {}
+
+/// GitHub's answer to a GraphQL request that carried an `errors` array
+/// (GraphQL reports failures with HTTP 200): GitHub's messages, in order.
+#[derive(Debug)]
+pub struct GraphqlErrors(pub Vec<String>);
+
+impl std::fmt::Display for GraphqlErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}
+impl std::error::Error for GraphqlErrors {}
+
+/// The GraphQL endpoint that goes with a REST base: `https://api.github.com`
+/// → `https://api.github.com/graphql`; GitHub Enterprise Server's
+/// `https://HOST/api/v3` → `https://HOST/api/graphql`; any other base (a
+/// local test server) → `BASE/graphql`.
+pub fn graphql_url(api: &str) -> String {
+    let api = api.trim_end_matches('/');
+    match api.strip_suffix("/api/v3") {
+        Some(host) => format!("{host}/api/graphql"),
+        None => format!("{api}/graphql"),
+    }
+}
 
 pub fn api_base() -> String {
     env::var("GITHUB_API_URL")
@@ -232,6 +258,31 @@ impl Client {
             .with_context(|| format!("{method} {url}: unreadable answer"))
     }
 
+    /// A GraphQL request (`POST` of `{query, variables}` to [`graphql_url`]),
+    /// returning its `data`. An HTTP status other than 200 is an
+    /// [`http_error`]; an answer with a non-empty `errors` array is a
+    /// [`GraphqlErrors`] (callers may `downcast_ref` it to explain), even when
+    /// it carries partial `data`.
+    pub fn graphql(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let url = graphql_url(&self.api);
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let resp = self.request("POST", &url, Some(&body))?;
+        if resp.status != 200 {
+            return Err(http_error(&resp, "POST", &url));
+        }
+        let errors = graphql_errors(&resp.body);
+        if !errors.is_empty() {
+            return Err(GraphqlErrors(errors).into());
+        }
+        match resp.body.get("data") {
+            Some(data) if data.is_object() => Ok(data.clone()),
+            _ => Err(exit::failed(format!(
+                "POST {url}: GitHub's GraphQL answer has no data: {}",
+                redact::redact(resp.text.trim())
+            ))),
+        }
+    }
+
     /// Every item of a paginated list, following `Link: rel="next"`.
     pub fn get_all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
         let mut items = Vec::new();
@@ -269,6 +320,22 @@ pub fn http_error(resp: &Response, method: &str, path: &str) -> anyhow::Error {
         resp.status,
         resp.message()
     ))
+}
+
+/// The messages of a GraphQL answer's `errors` (an entry without a message
+/// still counts, as its JSON).
+fn graphql_errors(body: &Value) -> Vec<String> {
+    match body.get("errors") {
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|e| match e.get("message").and_then(Value::as_str) {
+                Some(m) => m.to_string(),
+                None => e.to_string(),
+            })
+            .collect(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => vec![other.to_string()],
+    }
 }
 
 /// Quotes a value for curl's config syntax ("…" with backslash escapes).
@@ -331,6 +398,40 @@ mod tests {
         let r = parse_response("HTTP/1.1 404 Not Found\r\n\r\n{\"message\":\"Not Found\"}\n404")
             .unwrap();
         assert_eq!((r.status, r.message().as_str()), (404, "Not Found"));
+    }
+
+    #[test]
+    fn the_graphql_endpoint_follows_the_rest_base() {
+        let check = |api: &str, expected: &str| assert_eq!(graphql_url(api), expected, "{api}");
+        check("https://api.github.com", "https://api.github.com/graphql");
+        check("https://api.github.com/", "https://api.github.com/graphql");
+        check(
+            "https://ghe.example.com/api/v3",
+            "https://ghe.example.com/api/graphql",
+        );
+        check(
+            "https://ghe.example.com/api/v3/",
+            "https://ghe.example.com/api/graphql",
+        );
+        check("http://127.0.0.1:4567", "http://127.0.0.1:4567/graphql");
+    }
+
+    #[test]
+    fn graphql_errors_are_failures_whatever_the_status() {
+        use serde_json::json;
+        assert!(graphql_errors(&json!({ "data": { "x": 1 } })).is_empty());
+        assert!(graphql_errors(&json!({ "data": {}, "errors": null })).is_empty());
+        assert_eq!(
+            graphql_errors(&json!({ "data": null, "errors": [
+                { "type": "UNPROCESSABLE", "message": "Auto-merge is not allowed for this repository" },
+                { "type": "X" }
+            ] })),
+            [
+                "Auto-merge is not allowed for this repository".to_string(),
+                r#"{"type":"X"}"#.to_string()
+            ]
+        );
+        assert_eq!(graphql_errors(&json!({ "errors": "boom" })), ["\"boom\""]);
     }
 
     #[test]

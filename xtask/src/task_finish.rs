@@ -3,9 +3,14 @@
 //!
 //! With a GitHub repository it finds the task's PR through the REST API;
 //! `--merge` waits for the required checks on the PR head and squash-merges
-//! it. Once the PR is merged it switches to main, pulls, verifies that the
-//! merge commit is on main, and only then deletes the task branch, locally
-//! and on the remote. Without GitHub, the branch tip must be reachable from
+//! it through REST. When GitHub refuses that merge (405) because main's
+//! protection still waits for something that may yet happen (reviews, a
+//! required check not complete yet, a merge queue: see `auto_merge_applies`),
+//! it enables squash auto-merge for exactly that head through GraphQL (the
+//! only API for it) and polls the PR until GitHub has merged it. Once the
+//! PR is merged it switches to main, pulls, verifies that the merge commit
+//! is on main, and only then deletes the task branch, locally and on the
+//! remote. Without GitHub, the branch tip must be reachable from
 //! the remote main. Every step looks at the state first, so running it again
 //! after a partial run continues where it stopped; a branch whose work is
 //! not on main is never deleted.
@@ -27,13 +32,13 @@ pub struct Flags {
     /// The task id [default: the current task branch's, else env TASK].
     #[arg(value_name = "TASK")]
     pub task: Option<String>,
-    /// Wait for the PR's required checks, then squash-merge it through GitHub's API.
+    /// Wait for the PR's required checks, then squash-merge it through GitHub's API (or enable auto-merge when main's protection still waits for reviews, checks or a merge queue).
     #[arg(long)]
     pub merge: bool,
     /// How often to look at the checks, e.g. 10s or 500ms [default: 10s; env TASK_FINISH_POLL_INTERVAL].
     #[arg(long, value_name = "DURATION")]
     pub poll_interval: Option<String>,
-    /// How long to wait for the checks, e.g. 30m [default: 30m; env TASK_FINISH_CHECKS_TIMEOUT].
+    /// How long to wait for the checks, and then for an auto-merge, e.g. 30m [default: 30m; env TASK_FINISH_CHECKS_TIMEOUT].
     #[arg(long, value_name = "DURATION")]
     pub checks_timeout: Option<String>,
 }
@@ -392,6 +397,7 @@ fn merge_on_github(
         }
     };
     let mut pr = get_pull(client, number)?;
+    let mut via_auto_merge = false;
     let url = pr["html_url"].as_str().unwrap_or_default().to_string();
     f.say(format!(
         "PR #{number} {url} ({})",
@@ -410,8 +416,13 @@ fn merge_on_github(
             )));
         }
         if !merge {
+            let auto = if pr["auto_merge"].is_object() {
+                " (auto-merge is enabled on GitHub: it merges once main's requirements are met)"
+            } else {
+                ""
+            };
             return Err(exit::failed(format!(
-                "PR #{number} {url} is open, not merged: merge it when its required checks are green with cargo xtask task-finish --merge (or merge it on GitHub, then rerun cargo xtask task-finish); nothing was changed"
+                "PR #{number} {url} is open, not merged{auto}: merge it when its required checks are green with cargo xtask task-finish --merge (or merge it on GitHub, then rerun cargo xtask task-finish); nothing was changed"
             )));
         }
         if pr["draft"] == true {
@@ -442,10 +453,30 @@ fn merge_on_github(
         match resp.status {
             200 => f.say(format!("squash-merged PR #{number} ({})", resp.body["sha"].as_str().unwrap_or("?"))),
             405 => {
-                return Err(exit::failed(format!(
-                    "GitHub refused to merge PR #{number}: {msg}\nIf main's protection requires more than green checks (reviews, a merge queue, auto-merge), note that auto-merge can only be enabled through GitHub's GraphQL API, which this tool does not use: enable it with `gh pr merge {number} --auto --squash` or in the web UI, then run cargo xtask task-finish once the PR is merged. Nothing was changed locally.",
-                    msg = resp.message()
-                )))
+                let refused = resp.message();
+                // GitHub's current view of the PR: its mergeable state, its
+                // node id for GraphQL, whether auto-merge is already on.
+                let now = get_pull(client, number)?;
+                if now["merged"] == true {
+                    f.say(format!("GitHub refused the direct merge ({refused}), but PR #{number} is merged now"));
+                } else {
+                    if now.pointer("/head/sha").and_then(Value::as_str) != Some(head.as_str()) {
+                        return Err(exit::failed(format!(
+                            "GitHub refused to merge PR #{number} ({refused}) and its head moved from {head}: pull (git pull --ff-only) and rerun cargo xtask task-finish --merge; nothing was changed"
+                        )));
+                    }
+                    match auto_merge_applies(&refused, now["mergeable_state"].as_str()) {
+                        Some(why) => {
+                            f.say(format!("GitHub refused the direct merge: {refused}"));
+                            enable_auto_merge(f, client, &now, number, &head, why)?;
+                            via_auto_merge = true;
+                            wait_for_auto_merge(f, client, number, &url, &refused, poll, timeout)?;
+                        }
+                        None => return Err(exit::failed(format!(
+                            "GitHub refused to merge PR #{number}: {refused}\nThis refusal is not one that auto-merge waits out, so it was not enabled (task-finish enables auto-merge through GitHub's GraphQL API only when main's protection still waits for reviews, required checks or a merge queue). If you want GitHub to merge it later anyway: `gh pr merge {number} --auto --squash` or the web UI, then run cargo xtask task-finish once the PR is merged. Nothing was changed locally."
+                        ))),
+                    }
+                }
             }
             409 => {
                 return Err(exit::failed(format!(
@@ -475,7 +506,8 @@ fn merge_on_github(
             "PR #{number} is merged but GitHub names no merge commit; nothing was deleted"
         )));
     }
-    let report = json!({ "number": number, "url": url, "head": head });
+    let report =
+        json!({ "number": number, "url": url, "head": head, "auto_merge": via_auto_merge });
     Ok((
         Merged {
             merge_commit: Some(merge_commit),
@@ -483,6 +515,144 @@ fn merge_on_github(
         },
         report,
     ))
+}
+
+/// Whether a 405 from the REST merge (after the required checks were seen
+/// green) is one that auto-merge waits out: main's protection still waits
+/// for something that may yet happen — an approving or code-owner review, a
+/// required status check that is expected or in progress (e.g. one required
+/// by a ruleset), a merge queue, or a generic "not mergeable" while GitHub
+/// calls the PR `blocked`. Never when the message speaks of a failure,
+/// conflicts, a merge method that is not allowed or a draft, nor when GitHub
+/// calls the PR `dirty` (conflicts), `behind` (to be updated first: auto-merge
+/// does not update it) or `draft`. Returns what it waits for.
+fn auto_merge_applies(message: &str, mergeable_state: Option<&str>) -> Option<&'static str> {
+    let m = message.to_ascii_lowercase();
+    let never = [
+        "fail",
+        "conflict",
+        "not allowed",
+        "draft",
+        "out of date",
+        "up to date",
+        "behind",
+    ];
+    if never.iter().any(|w| m.contains(w))
+        || matches!(mergeable_state, Some("dirty" | "behind" | "draft"))
+    {
+        return None;
+    }
+    if m.contains("merge queue") {
+        Some("the merge queue")
+    } else if m.contains("review") {
+        Some("the required reviews")
+    } else if m.contains("required status check") {
+        Some("required status checks that are not complete yet")
+    } else if m.contains("base branch policy")
+        || m.contains("auto-merge")
+        || m.contains("auto merge")
+    {
+        Some("the base branch's requirements")
+    } else if m.contains("not mergeable") && mergeable_state == Some("blocked") {
+        Some("the base branch's requirements (GitHub calls the PR blocked)")
+    } else {
+        None
+    }
+}
+
+const ENABLE_AUTO_MERGE: &str = "mutation($pullRequestId: ID!, $mergeMethod: PullRequestMergeMethod!, $expectedHeadOid: GitObjectID!) { enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId, mergeMethod: $mergeMethod, expectedHeadOid: $expectedHeadOid}) { pullRequest { number autoMergeRequest { enabledAt mergeMethod } } } }";
+
+/// Enables squash auto-merge on the PR for exactly `head` (GitHub's GraphQL
+/// `enablePullRequestAutoMerge`; REST has no such endpoint). Already enabled
+/// with squash (a rerun): left as it is.
+fn enable_auto_merge(
+    f: &mut Finish,
+    client: &github::Client,
+    pr: &Value,
+    number: u64,
+    head: &str,
+    waits_for: &str,
+) -> anyhow::Result<()> {
+    if pr
+        .pointer("/auto_merge/merge_method")
+        .and_then(Value::as_str)
+        == Some("squash")
+    {
+        f.say(format!(
+            "auto-merge (squash) is already enabled on PR #{number}; GitHub merges it once main's requirements are met (it waits for {waits_for})"
+        ));
+        return Ok(());
+    }
+    let node_id = pr["node_id"].as_str().unwrap_or_default();
+    if node_id.is_empty() {
+        return Err(exit::failed(format!(
+            "GitHub names no node_id for PR #{number}, so auto-merge cannot be enabled; nothing was changed"
+        )));
+    }
+    let variables = json!({
+        "pullRequestId": node_id,
+        "mergeMethod": "SQUASH",
+        "expectedHeadOid": head,
+    });
+    match client.graphql(ENABLE_AUTO_MERGE, variables) {
+        Ok(_) => {}
+        Err(e) => {
+            let Some(errors) = e.downcast_ref::<github::GraphqlErrors>() else {
+                return Err(e);
+            };
+            return Err(exit::failed(format!(
+                "GitHub did not enable auto-merge on PR #{number}: {errors}\nThe PR waits for {waits_for}, which a direct merge cannot skip. Nothing was changed locally; the PR stays open.\nfix: allow auto-merge in the repository's settings (gh repo edit --enable-auto-merge), then rerun cargo xtask task-finish --merge; or merge the PR on GitHub once its requirements are met and run cargo xtask task-finish"
+            )));
+        }
+    }
+    f.say(format!(
+        "enabled auto-merge (squash) on PR #{number} for head {}: GitHub merges it once main's requirements are met (it waits for {waits_for})",
+        short(head)
+    ));
+    Ok(())
+}
+
+/// Polls the PR until GitHub's auto-merge has merged it.
+fn wait_for_auto_merge(
+    f: &mut Finish,
+    client: &github::Client,
+    number: u64,
+    url: &str,
+    refused: &str,
+    poll: Duration,
+    timeout: Duration,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        let pr = get_pull(client, number)?;
+        if pr["merged"] == true {
+            f.say(format!("auto-merge merged PR #{number}"));
+            return Ok(());
+        }
+        if pr["state"] != "open" {
+            return Err(exit::failed(format!(
+                "PR #{number} {url} was closed without merging while auto-merge was waiting; nothing was changed locally: reopen it (gh pr reopen {number}) and rerun cargo xtask task-finish --merge"
+            )));
+        }
+        if !pr["auto_merge"].is_object() {
+            return Err(exit::failed(format!(
+                "auto-merge is no longer enabled on PR #{number} {url} (disabled by hand, or by a push of someone without write access); nothing was merged or changed locally: rerun cargo xtask task-finish --merge"
+            )));
+        }
+        if started.elapsed() + poll > timeout {
+            return Err(exit::failed(format!(
+                "PR #{number} {url} was not merged within {}: auto-merge stays enabled on GitHub, which merges it once main's requirements are met (it refused the direct merge: {refused}). Nothing was changed locally.\nfix: once it is merged, run cargo xtask task-finish; or wait longer: cargo xtask task-finish --merge --checks-timeout 1h; to cancel the auto-merge: gh pr merge {number} --disable-auto",
+                output::duration(timeout)
+            )));
+        }
+        if f.ctx.format == Format::Human {
+            output::say(&format!(
+                "  waiting for GitHub's auto-merge of PR #{number} (mergeable state: {})",
+                pr["mergeable_state"].as_str().unwrap_or("unknown")
+            ));
+        }
+        std::thread::sleep(poll);
+    }
 }
 
 fn get_pull(client: &github::Client, number: u64) -> anyhow::Result<Value> {
@@ -855,6 +1025,54 @@ mod tests {
             State::Pending
         );
         assert_eq!(state_of_status(&json!({"state": "error"})), State::Fail);
+    }
+
+    #[test]
+    fn auto_merge_is_enabled_only_for_refusals_it_waits_out() {
+        let check = |message: &str, state: Option<&str>, applies: bool| {
+            assert_eq!(
+                auto_merge_applies(message, state).is_some(),
+                applies,
+                "{message:?} {state:?}"
+            );
+        };
+        let review = "At least 1 approving review is required by reviewers with write access.";
+        check(review, Some("blocked"), true);
+        check(review, None, true);
+        check("Waiting on code owner review from @acme/core.", None, true);
+        check("Required status check \"e2e\" is expected.", None, true);
+        check("Required status check \"e2e\" is in progress.", None, true);
+        check(
+            "Repository rule violations found\n\nChanges must be made through the merge queue",
+            None,
+            true,
+        );
+        check("Base branch policy prohibits the merge", None, true);
+        check("Pull Request is not mergeable", Some("blocked"), true);
+        // Failures, conflicts, settings, and what waiting does not fix.
+        check("Required status check \"e2e\" is failing.", None, false);
+        check(
+            "2 of 3 required status checks have failed.",
+            Some("blocked"),
+            false,
+        );
+        check("Pull Request is not mergeable", Some("dirty"), false);
+        check("Pull Request is not mergeable", Some("unknown"), false);
+        check("Pull Request is not mergeable", None, false);
+        check("Pull Request has merge conflicts", None, false);
+        check(
+            "Squash merges are not allowed on this repository.",
+            None,
+            false,
+        );
+        check(
+            "Head branch is out of date. Review and try the merge again.",
+            None,
+            false,
+        );
+        check(review, Some("behind"), false);
+        check(review, Some("dirty"), false);
+        check("Something else entirely", Some("blocked"), false);
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! task-finish against real git repositories with a bare origin, and a
 //! local server standing in for GitHub's REST API (pulls, a pull, branch
-//! protection, check runs, statuses, merge, ref deletion). The fake's merge
-//! moves origin's main to a squash commit prepared by the test, as GitHub
-//! would.
+//! protection, check runs, statuses, merge, ref deletion) and its GraphQL
+//! endpoint (enablePullRequestAutoMerge). The fake's merge (direct, or the
+//! auto-merge some polls later) moves origin's main to a squash commit
+//! prepared by the test, as GitHub would.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -84,7 +85,16 @@ struct Gh {
     seen_polls: usize,
     merge_reply: Option<Reply>,
     no_pr: bool,
+    /// GitHub's `auto_merge` of the pull, once enabled.
+    auto_merge: Option<Value>,
+    /// The answer to the GraphQL mutation instead of accepting it.
+    graphql_reply: Option<Reply>,
+    /// With auto-merge enabled, GitHub merges on this GET of the pull.
+    auto_merge_on_poll: Option<usize>,
+    polls_with_auto_merge: usize,
 }
+
+const NODE_ID: &str = "PR_kwDOAcmeApp5";
 
 impl Gh {
     fn new(repo: &Repo, head: &str, squash: &str) -> Gh {
@@ -100,12 +110,24 @@ impl Gh {
             seen_polls: 0,
             merge_reply: None,
             no_pr: false,
+            auto_merge: None,
+            graphql_reply: None,
+            auto_merge_on_poll: None,
+            polls_with_auto_merge: 0,
         }
+    }
+
+    fn merge(&mut self) {
+        move_origin_main(&self.origin, &self.home, &self.squash);
+        self.merged = true;
     }
 
     fn pull(&self) -> Value {
         json!({
             "number": 5,
+            "node_id": NODE_ID,
+            "mergeable_state": if self.merged { "unknown" } else { "blocked" },
+            "auto_merge": if self.merged { Value::Null } else { json!(self.auto_merge) },
             "state": if self.merged { "closed" } else { "open" },
             "merged": self.merged,
             "merged_at": if self.merged { json!("2026-01-02T00:00:00Z") } else { Value::Null },
@@ -123,7 +145,33 @@ impl Gh {
         match (req.method.as_str(), req.route()) {
             ("GET", "/repos/acme/app/pulls") if self.no_pr => Reply::json(200, json!([])),
             ("GET", "/repos/acme/app/pulls") => Reply::json(200, json!([self.pull()])),
-            ("GET", "/repos/acme/app/pulls/5") => Reply::json(200, self.pull()),
+            ("GET", "/repos/acme/app/pulls/5") => {
+                if self.auto_merge.is_some() && !self.merged {
+                    self.polls_with_auto_merge += 1;
+                    if self.auto_merge_on_poll == Some(self.polls_with_auto_merge) {
+                        self.merge();
+                    }
+                }
+                Reply::json(200, self.pull())
+            }
+            ("POST", "/graphql") => {
+                if let Some(reply) = self.graphql_reply.clone() {
+                    return reply;
+                }
+                self.auto_merge = Some(json!({
+                    "enabled_by": { "login": "octo" },
+                    "merge_method": "squash",
+                    "commit_title": null,
+                    "commit_message": null,
+                }));
+                Reply::json(
+                    200,
+                    json!({ "data": { "enablePullRequestAutoMerge": { "pullRequest": {
+                        "number": 5,
+                        "autoMergeRequest": { "enabledAt": "2026-01-02T00:00:00Z", "mergeMethod": "SQUASH" }
+                    } } } }),
+                )
+            }
             ("GET", "/repos/acme/app/branches/main") => Reply::json(
                 200,
                 json!({ "name": "main", "protected": true, "protection": { "enabled": true,
@@ -144,8 +192,7 @@ impl Gh {
                 if let Some(reply) = self.merge_reply.clone() {
                     return reply;
                 }
-                move_origin_main(&self.origin, &self.home, &self.squash);
-                self.merged = true;
+                self.merge();
                 Reply::json(
                     200,
                     json!({ "sha": self.squash, "merged": true, "message": "Pull Request successfully merged" }),
@@ -381,22 +428,196 @@ fn an_open_pr_without_merge_changes_nothing() {
 }
 
 #[test]
-fn a_refused_merge_is_explained_and_auto_merge_is_not_pretended() {
+fn a_refused_merge_that_auto_merge_cannot_wait_out_is_explained_and_changes_nothing() {
     let (repo, head, squash) = on_task_branch("tf-405");
     let mut gh = Gh::new(&repo, &head, &squash);
     gh.merge_reply = Some(Reply::status(
         405,
-        "At least 1 approving review is required by reviewers with write access.",
+        "Squash merges are not allowed on this repository.",
     ));
     let (github, _) = serve(gh);
     let before = state(&repo);
     with_github(repo.xtask(&["task-finish", "--merge"]), &github)
         .run()
         .code(1)
-        .stderr_has("GitHub refused to merge PR #5: At least 1 approving review is required")
+        .stderr_has("GitHub refused to merge PR #5: Squash merges are not allowed")
+        .stderr_has("not one that auto-merge waits out")
         .stderr_has("GraphQL")
-        .stderr_has("gh pr merge 5 --auto --squash");
+        .stderr_has("gh pr merge 5 --auto --squash")
+        .stderr_has("Nothing was changed locally");
     assert_eq!(state(&repo), before);
+    assert_eq!(writes(&github), ["PUT /repos/acme/app/pulls/5/merge"]);
+}
+
+fn writes(github: &FakeGithub) -> Vec<String> {
+    github
+        .writes()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect()
+}
+
+fn refused_for_review(gh: &mut Gh) {
+    gh.merge_reply = Some(Reply::status(
+        405,
+        "At least 1 approving review is required by reviewers with write access.",
+    ));
+}
+
+#[test]
+fn a_merge_waiting_for_a_review_enables_auto_merge_and_finishes_once_github_merges() {
+    let (repo, head, squash) = on_task_branch("tf-auto");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    refused_for_review(&mut gh);
+    gh.auto_merge_on_poll = Some(3);
+    let (github, fake) = serve(gh);
+    let done = with_github(repo.xtask(&["task-finish", "--merge"]), &github).run();
+    done.code(0)
+        .stderr_has("required checks green")
+        .stderr_has("GitHub refused the direct merge: At least 1 approving review is required")
+        .stderr_has(&format!(
+            "enabled auto-merge (squash) on PR #5 for head {}",
+            &head[..12]
+        ))
+        .stderr_has("it waits for the required reviews")
+        .stderr_has("waiting for GitHub's auto-merge of PR #5 (mergeable state: blocked)")
+        .stderr_has("auto-merge merged PR #5")
+        .stderr_has("switched to main")
+        .stderr_has(&format!("merge commit {} is on main", &squash[..12]))
+        .stderr_has(&format!("deleted local {BRANCH}"))
+        .stderr_has(&format!("deleted origin/{BRANCH}"))
+        .nowhere(TOKEN);
+    assert_eq!(current(&repo), "main");
+    assert_eq!(repo.head(), squash);
+    assert!(!branch_exists(&repo, BRANCH));
+    assert_eq!(fake.lock().unwrap().polls_with_auto_merge, 3);
+
+    assert_eq!(
+        writes(&github),
+        [
+            "PUT /repos/acme/app/pulls/5/merge",
+            "POST /graphql",
+            &format!("DELETE /repos/acme/app/git/refs/heads/{BRANCH}"),
+        ]
+    );
+    let mutation = &github.writes()[1];
+    assert_eq!(
+        mutation.header("authorization"),
+        Some(format!("Bearer {TOKEN}").as_str())
+    );
+    let body = mutation.json();
+    let query = body["query"].as_str().unwrap();
+    assert!(query.trim_start().starts_with("mutation"), "{query}");
+    assert!(query.contains("enablePullRequestAutoMerge(input: {pullRequestId: $pullRequestId, mergeMethod: $mergeMethod, expectedHeadOid: $expectedHeadOid})"), "{query}");
+    assert_eq!(
+        body["variables"],
+        json!({ "pullRequestId": NODE_ID, "mergeMethod": "SQUASH", "expectedHeadOid": head })
+    );
+    // The token is never on curl's command line: it was only in the header.
+    assert!(!mutation.body.contains(TOKEN));
+}
+
+#[test]
+fn a_repository_that_does_not_allow_auto_merge_fails_and_changes_nothing() {
+    let (repo, head, squash) = on_task_branch("tf-auto-off");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    refused_for_review(&mut gh);
+    // GraphQL reports failures with HTTP 200 and an `errors` array.
+    gh.graphql_reply = Some(Reply::json(
+        200,
+        json!({
+            "data": { "enablePullRequestAutoMerge": null },
+            "errors": [{
+                "type": "UNPROCESSABLE",
+                "path": ["enablePullRequestAutoMerge"],
+                "locations": [{ "line": 1, "column": 120 }],
+                "message": "Auto-merge is not allowed for this repository"
+            }]
+        }),
+    ));
+    let (github, fake) = serve(gh);
+    let before = state(&repo);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has(
+            "GitHub did not enable auto-merge on PR #5: Auto-merge is not allowed for this repository",
+        )
+        .stderr_has("Nothing was changed locally; the PR stays open")
+        .stderr_has("gh repo edit --enable-auto-merge")
+        .nowhere(TOKEN);
+    assert_eq!(state(&repo), before);
+    assert_eq!(
+        writes(&github),
+        ["PUT /repos/acme/app/pulls/5/merge", "POST /graphql"]
+    );
+    assert!(!fake.lock().unwrap().merged);
+}
+
+#[test]
+fn an_auto_merge_that_takes_too_long_leaves_it_enabled_and_a_rerun_continues() {
+    let (repo, head, squash) = on_task_branch("tf-auto-slow");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    refused_for_review(&mut gh);
+    let (github, fake) = serve(gh);
+    let before = state(&repo);
+    with_github(
+        repo.xtask(&[
+            "task-finish",
+            "--merge",
+            "--poll-interval",
+            "50ms",
+            "--checks-timeout",
+            "1s",
+        ]),
+        &github,
+    )
+    .run()
+    .code(1)
+    .stderr_has("PR #5 https://github.com/acme/app/pull/5 was not merged within 1.0s")
+    .stderr_has("auto-merge stays enabled on GitHub")
+    .stderr_has("Nothing was changed locally")
+    .stderr_has("gh pr merge 5 --disable-auto");
+    assert_eq!(state(&repo), before);
+    {
+        let gh = fake.lock().unwrap();
+        assert!(!gh.merged, "the PR is left open");
+        assert!(gh.auto_merge.is_some());
+        assert!(gh.polls_with_auto_merge >= 2, "it polled more than once");
+    }
+    assert_eq!(
+        writes(&github),
+        ["PUT /repos/acme/app/pulls/5/merge", "POST /graphql"]
+    );
+
+    // Without --merge it says that auto-merge is on.
+    with_github(repo.xtask(&["task-finish"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("is open, not merged (auto-merge is enabled on GitHub");
+
+    // Run again: auto-merge is already enabled, so it only waits. (GETs of
+    // the pull here: the first look, the look after the 405, then polls.)
+    {
+        let mut gh = fake.lock().unwrap();
+        gh.auto_merge_on_poll = Some(gh.polls_with_auto_merge + 4);
+    }
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(0)
+        .stderr_has("auto-merge (squash) is already enabled on PR #5")
+        .stderr_has("waiting for GitHub's auto-merge of PR #5")
+        .stderr_has("auto-merge merged PR #5")
+        .stderr_has(&format!("deleted local {BRANCH}"));
+    assert_eq!(repo.head(), squash);
+    assert_eq!(
+        writes(&github)
+            .iter()
+            .filter(|w| w.as_str() == "POST /graphql")
+            .count(),
+        1,
+        "auto-merge was enabled once"
+    );
 }
 
 #[test]
