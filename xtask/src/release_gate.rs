@@ -193,10 +193,12 @@ fn self_step(ctx: &Ctx, name: &str, hidden_env: Vec<(String, String)>) -> Planne
         "--root".into(),
         ctx.root.to_string_lossy().into_owned(),
     ];
-    argv.extend([
-        "--policy".into(),
-        ctx.policy.path.to_string_lossy().into_owned(),
-    ]);
+    if ctx.policy.from_file {
+        argv.extend([
+            "--policy".into(),
+            ctx.policy.path.to_string_lossy().into_owned(),
+        ]);
+    }
     Planned {
         gate: name.into(),
         name: name.into(),
