@@ -516,10 +516,19 @@ fn task_start_without_a_task_or_name_is_a_usage_error() {
         .run()
         .code(2)
         .stderr_has("make task-start TASK=117 NAME=short-name");
+    repo.xtask(&["task-start"])
+        .run()
+        .code(2)
+        .stderr_has("task-start needs a task id and a short name");
     repo.xtask(&["task-start", "117"])
         .run()
         .code(2)
-        .stderr_has("needs a task id and a short name");
+        .stderr_has("task-start needs a short name (NAME)");
+    repo.xtask(&["task-start"])
+        .env("NAME", "short-name")
+        .run()
+        .code(2)
+        .stderr_has("task-start needs a task id (TASK)");
 }
 
 #[test]
@@ -554,7 +563,7 @@ fn hostile_names_never_reach_git_except_as_a_validated_slug() {
             .env("NAME", bad)
             .run();
         if bad.is_empty() {
-            done.code(2).stderr_has("needs a task id and a short name");
+            done.code(2).stderr_has("needs a short name (NAME)");
         } else {
             done.code(2).stderr_has("invalid short name");
         }
