@@ -232,6 +232,20 @@ fn preflight_fails_when_the_remote_cannot_be_fetched() {
         .stderr_has("FAILED  open-task-prs: cannot list the branches of origin");
 }
 
+/// A new repository whose remote has no main yet: the fix is the explicit
+/// bootstrap push, not "check your access".
+#[test]
+fn preflight_on_a_remote_without_main_says_how_to_publish_it() {
+    let repo = ready("pf-empty-origin");
+    let origin = repo.origin.to_string_lossy().into_owned();
+    repo.git(&["--git-dir", &origin, "update-ref", "-d", "refs/heads/main"]);
+    repo.xtask(&["task-preflight"])
+        .run()
+        .code(1)
+        .stderr_has("FAILED  synced: origin has no branch main yet")
+        .stderr_has("fix: publish main once (the repository's bootstrap): SKIP_BRANCH_GUARD=1 git push -u origin main");
+}
+
 #[test]
 fn hooks_that_are_not_executable_or_not_ours_fail_the_preflight() {
     let repo = ready("pf-hooks");
