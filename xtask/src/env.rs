@@ -99,7 +99,9 @@ impl Bypass {
 }
 
 /// A secret from `<name>_FILE` (the file wins) or `<name>`; `None` when
-/// neither is set or both are empty. The value is registered for redaction.
+/// neither is set or both are empty. A `<name>_FILE` naming an empty file is
+/// an error (a secret mount that failed), never a fall-back to something else.
+/// The value is registered for redaction.
 pub fn secret(name: &str) -> anyhow::Result<Option<String>> {
     let file_var = format!("{name}_FILE");
     let value = match std::env::var_os(&file_var).filter(|v| !v.is_empty()) {
@@ -110,6 +112,12 @@ pub fn secret(name: &str) -> anyhow::Result<Option<String>> {
                     path.to_string_lossy()
                 ))
             })?;
+            if text.trim().is_empty() {
+                return Err(exit::usage(format!(
+                    "{file_var} names {}, which is empty: write the value into it, or unset {file_var}",
+                    path.to_string_lossy()
+                )));
+            }
             Some(text.trim_end_matches(['\n', '\r']).to_string())
         }
         None => std::env::var(name).ok(),

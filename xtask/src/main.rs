@@ -179,7 +179,10 @@ pub fn cli_command() -> clap::Command {
 }
 
 fn main() {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => parse_error(err),
+    };
     let format = cli.global.format;
     let code = match run(cli) {
         Ok(()) => exit::OK,
@@ -205,6 +208,42 @@ fn main() {
     std::process::exit(code);
 }
 
+/// A command line clap refuses: help and version print as usual; an error
+/// goes to stderr as clap words it and, when the arguments ask for
+/// `--format json`, also becomes the one JSON document on stdout.
+fn parse_error(err: clap::Error) -> ! {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) {
+        err.exit();
+    }
+    let code = err.exit_code();
+    let _ = err.print();
+    if wants_json(std::env::args_os().skip(1)) {
+        let rendered = err.render().to_string();
+        let message = rendered
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .trim_start_matches("error: ")
+            .to_string();
+        output::json(&serde_json::json!({
+            "status": "error", "exit_code": code, "error": message,
+        }));
+    }
+    std::process::exit(code);
+}
+
+/// Whether raw arguments (that clap could not parse) say `--format json`.
+fn wants_json(args: impl Iterator<Item = std::ffi::OsString>) -> bool {
+    let args: Vec<_> = args.collect();
+    args.iter().enumerate().any(|(i, a)| {
+        a == "--format=json" || (a == "--format" && args.get(i + 1).is_some_and(|v| v == "json"))
+    })
+}
+
 fn run(cli: Cli) -> anyhow::Result<()> {
     let root = match cli.global.root {
         Some(root) => {
@@ -219,7 +258,19 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         None => git::toplevel(&std::env::current_dir()?)?,
     };
     let policy_path = match cli.global.policy {
-        Some(p) => std::path::absolute(&p)?,
+        Some(p) => {
+            // Built-in defaults stand in only for the default file: a policy
+            // named on the command line that is not there is a typo, never
+            // a reason to gate with weaker defaults.
+            if !p.is_file() {
+                return Err(exit::usage(format!(
+                    "--policy {}: no such file (omit --policy to use {})",
+                    p.display(),
+                    root.join("xtask.toml").display()
+                )));
+            }
+            std::path::absolute(&p)?
+        }
         None => root.join("xtask.toml"),
     };
     let ctx = Ctx {

@@ -761,6 +761,12 @@ fn validate(policy: &Policy) -> Vec<String> {
                     problems.push(format!("{at} ({}): timeout {e}", step.name));
                 }
             }
+            if let Some(cwd) = step.cwd.as_deref().filter(|c| !repo_path_ok(c)) {
+                problems.push(format!(
+                    "{at} ({}): cwd {cwd:?} must be a relative path inside the repository",
+                    step.name
+                ));
+            }
         }
     };
     for (name, steps) in &policy.prepare {
@@ -1139,6 +1145,21 @@ mod tests {
         assert!(err.contains("argv must name a program"), "{err}");
         assert!(err.contains("timeout"), "{err}");
         assert!(err.contains("no [prepare] list named \"deps\""), "{err}");
+    }
+
+    #[test]
+    fn step_directories_stay_inside_the_repository() {
+        for cwd in ["../elsewhere", "/etc", "a/../../b", "-x"] {
+            let err = err_of(&format!(
+                "[prepare]\ndeps = [{{ name = \"s\", argv = [\"true\"], cwd = {cwd:?} }}]\n"
+            ));
+            assert!(
+                err.contains(&format!("prepare.deps[0] (s): cwd {cwd:?} must be a relative path inside the repository")),
+                "{err}"
+            );
+        }
+        let ok = "[gates.check]\nsteps = [{ name = \"t\", argv = [\"true\"], cwd = \"examples/service\" }]\n";
+        assert!(parse(ok, Path::new("x")).is_ok());
     }
 
     #[test]

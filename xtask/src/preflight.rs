@@ -381,6 +381,18 @@ fn check_synced(sh: &Shell, main: &str, remote: &str, pre: &mut Preflight) -> Ch
         .output();
     match fetch {
         Ok(out) if out.status.success() => {}
+        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("couldn't find remote ref") => {
+            // A new repository whose remote has no main yet: the one push
+            // to main the guard lets through is this explicit bootstrap.
+            return Check::fail(
+                "synced",
+                format!("{remote} has no branch {main} yet"),
+                lines_of(&out.stderr),
+                format!(
+                    "publish main once (the repository's bootstrap): SKIP_BRANCH_GUARD=1 git push -u {remote} {main}"
+                ),
+            );
+        }
         Ok(out) => {
             return Check::fail(
                 "synced",

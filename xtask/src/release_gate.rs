@@ -179,7 +179,19 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     ));
     let report = gate::execute(ctx, &plan);
     let after = clean_head(&sh)?;
-    let record = record_result(&sh, &report, before, after, started, &url);
+    let record = if committed_policy(ctx) {
+        record_result(&sh, &report, before, after, started, &url)
+    } else {
+        let why = format!(
+            "the gate ran with the policy {}, not the repository's {}; a record proves the committed policy's gate",
+            ctx.policy.path.display(),
+            ctx.root.join("xtask.toml").display()
+        );
+        output::warning(&format!(
+            "no gate record written: {why}; rerun release-gate without --policy"
+        ));
+        json!({ "written": false, "reason": why })
+    };
     gate::finish(ctx, &report, Some(json!({ "record": record })))
 }
 
@@ -194,10 +206,12 @@ fn self_step(ctx: &Ctx, name: &str, hidden_env: Vec<(String, String)>) -> Planne
         "--root".into(),
         ctx.root.to_string_lossy().into_owned(),
     ];
-    argv.extend([
-        "--policy".into(),
-        ctx.policy.path.to_string_lossy().into_owned(),
-    ]);
+    if ctx.policy.from_file {
+        argv.extend([
+            "--policy".into(),
+            ctx.policy.path.to_string_lossy().into_owned(),
+        ]);
+    }
     Planned {
         gate: name.into(),
         name: name.into(),
@@ -216,6 +230,20 @@ fn self_step(ctx: &Ctx, name: &str, hidden_env: Vec<(String, String)>) -> Planne
 }
 
 /// HEAD's SHA and tree when the working tree is clean, else `None`.
+/// Whether the policy is `<root>/xtask.toml` (what the commit holds), not a
+/// file named with `--policy` elsewhere.
+fn committed_policy(ctx: &Ctx) -> bool {
+    let own = ctx.root.join("xtask.toml");
+    ctx.policy.from_file
+        && match (
+            std::fs::canonicalize(&ctx.policy.path),
+            std::fs::canonicalize(&own),
+        ) {
+            (Ok(a), Ok(b)) => a == b,
+            _ => false,
+        }
+}
+
 fn clean_head(sh: &xshell::Shell) -> anyhow::Result<Option<(String, String)>> {
     let dirty = git::dirty_paths(sh)?;
     if !dirty.is_empty() {

@@ -108,10 +108,19 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         .or_else(|| crate::env::var("OUTPUT").map(PathBuf::from));
     if let Some(path) = &output_arg {
         let parent = std::path::absolute(path)?.parent().map(|p| p.to_path_buf());
-        if parent.as_ref().is_some_and(|p| !p.is_dir()) || path.is_dir() {
+        if path.is_dir() {
             return Err(exit::usage(format!(
-                "--output {}: not a file in an existing directory",
-                path.display()
+                "--output {}: is a directory; name a file, e.g. --output {}",
+                path.display(),
+                path.join("RELEASE_NOTES.md").display()
+            )));
+        }
+        if let Some(dir) = parent.filter(|p| !p.is_dir()) {
+            return Err(exit::usage(format!(
+                "--output {}: the directory {} does not exist: create it (mkdir -p {}) or name a file in an existing directory",
+                path.display(),
+                dir.display(),
+                dir.display()
             )));
         }
     }

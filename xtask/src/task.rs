@@ -21,8 +21,15 @@ pub fn normalize_id(task: &Task, input: &str) -> anyhow::Result<String> {
     {
         Ok(format!("{}{digits}", task.id_prefix))
     } else {
+        // Too few digits: show the padded id rather than guess that it is meant.
+        let hint = if !digits.is_empty() && digits.chars().all(|c| c.is_ascii_digit()) {
+            let padded = format!("{digits:0>width$}", width = task.id_digits);
+            format!("; for {}{padded}, write {padded}", task.id_prefix)
+        } else {
+            String::new()
+        };
         Err(exit::usage(format!(
-            "invalid task id {input:?}: expected {p}{n} or {n} ({d} or more digits)",
+            "invalid task id {input:?}: expected {p}{n} or {n} ({d} or more digits){hint}",
             p = task.id_prefix,
             n = "N".repeat(task.id_digits),
             d = task.id_digits
@@ -174,6 +181,20 @@ mod tests {
         ] {
             assert!(normalize_id(&t, bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn too_few_digits_are_refused_with_the_padded_id() {
+        let t = Task::default();
+        for (input, expected) in [
+            ("12", "; for TASK-012, write 012"),
+            ("TASK-7", "; for TASK-007, write 007"),
+        ] {
+            let err = normalize_id(&t, input).unwrap_err().to_string();
+            assert!(err.ends_with(expected), "{input}: {err}");
+        }
+        let err = normalize_id(&t, "12a").unwrap_err().to_string();
+        assert!(!err.contains("write"), "{err}");
     }
 
     #[test]

@@ -35,10 +35,13 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     } else {
         Some(flags.name.join(" "))
     };
+    let missing = match (&raw_task, &raw_name) {
+        (None, None) => "a task id and a short name",
+        (None, Some(_)) => "a task id (TASK)",
+        _ => "a short name (NAME)",
+    };
     let (Some(raw_task), Some(raw_name)) = (raw_task, raw_name) else {
-        return Err(exit::usage(format!(
-            "task-start needs a task id and a short name\n{USAGE}"
-        )));
+        return Err(exit::usage(format!("task-start needs {missing}\n{USAGE}")));
     };
     let policy = &ctx.policy.policy;
     let id = task::normalize_id(&policy.task, &raw_task)?;

@@ -206,7 +206,7 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
         report_verification(&name, &target, &outcome);
     }
     let pushed = push_if(ctx, &sh, flags.push)?;
-    let rollback = (!outcome.passed).then(|| rollback_command(&name));
+    let rollback = (!outcome.passed).then(|| rollback_command(&name, VERIFICATION_FAILED));
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": "verify-deploy", "environment": name, "sha": target.sha, "tag": target.tag,
@@ -711,9 +711,13 @@ fn word(action: &Action) -> &'static str {
     }
 }
 
-fn rollback_command(env: &str) -> String {
-    format!("cargo xtask rollback {env} --reason \"post-deploy verification failed\"")
+/// The rollback to suggest; `why` becomes its recorded reason, so it names
+/// what actually failed.
+fn rollback_command(env: &str, why: &str) -> String {
+    format!("cargo xtask rollback {env} --reason \"{why}\"")
 }
+
+const VERIFICATION_FAILED: &str = "post-deploy verification failed";
 
 // ---------------------------------------------------------------------------
 // Rollout: worktree, steps, verification, records
@@ -1085,7 +1089,11 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
     drop(worktree);
     let pushed = push_if(ctx, sh, r.push)?;
     let passed = failure.is_none() && outcome.as_ref().is_some_and(|o| o.passed);
-    let rollback = (!passed).then(|| rollback_command(r.environment));
+    let rollback_reason = match &failure {
+        Some(_) => format!("{} step failed", r.command),
+        None => VERIFICATION_FAILED.to_string(),
+    };
+    let rollback = (!passed).then(|| rollback_command(r.environment, &rollback_reason));
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": r.command, "environment": r.environment, "sha": r.target.sha, "tag": r.target.tag,
@@ -1105,7 +1113,7 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
                 output::say(&format!(
                     "What runs in {} now is uncertain. Roll back with:\n  {}",
                     r.environment,
-                    rollback_command(r.environment)
+                    rollback_command(r.environment, &rollback_reason)
                 ));
             }
         }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{rollback_command, Target};
+use super::{rollback_command, Target, VERIFICATION_FAILED};
 use crate::github::curl;
 use crate::output;
 use crate::policy::{self, Environment, HttpCheck};
@@ -581,7 +581,7 @@ pub(super) fn report_verification(env: &str, target: &Target, o: &VerifyOutcome)
     }
     output::say(&format!(
         "Roll back to the last known good with:\n  {}",
-        rollback_command(env)
+        rollback_command(env, VERIFICATION_FAILED)
     ));
 }
 

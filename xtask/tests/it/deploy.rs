@@ -738,7 +738,12 @@ fn a_failing_deploy_step_is_recorded_stops_the_rollout_and_leaves_no_worktree() 
         .stderr_has("deploy staging of")
         .stderr_has("deploy step build (")
         .stderr_has("exited with code 1")
-        .stderr_has("cargo xtask rollback staging");
+        .stderr_has("cargo xtask rollback staging --reason \"deploy step failed\"");
+    assert!(
+        !done.stderr.contains("verification failed"),
+        "no verification ran{}",
+        done.dump()
+    );
     assert!(
         !s.staging.running(),
         "the step after the failure ran{}",

@@ -355,3 +355,56 @@ fn root_and_policy_flags_choose_the_repository_and_file() {
         .stderr_has("no such directory");
     repo.xtask(&["test", "--format", "yaml"]).run().code(2);
 }
+
+#[test]
+fn a_refused_command_line_in_json_mode_still_prints_one_json_document() {
+    let repo = Repo::new("badflag");
+    for args in [
+        &["--format", "json", "check", "--bogus"][..],
+        &["check", "--format=json", "--bogus"][..],
+        &["--format", "json"][..],
+    ] {
+        let done = repo.xtask(args).run();
+        let doc = done.code(2).stderr_has("error:").json();
+        assert_eq!(doc["status"], "error", "{}", done.dump());
+        assert_eq!(doc["exit_code"], 2, "{}", done.dump());
+    }
+    let done = repo.xtask(&["--format", "json", "check", "--bogus"]).run();
+    assert_eq!(
+        done.json()["error"],
+        "unexpected argument '--bogus' found",
+        "{}",
+        done.dump()
+    );
+    // Human mode keeps stdout empty; help is still help.
+    let done = repo.xtask(&["check", "--bogus"]).run();
+    assert!(done.code(2).stdout.is_empty(), "{}", done.dump());
+    repo.xtask(&["--format", "json", "check", "--help"])
+        .run()
+        .code(0)
+        .stdout_has("Example:");
+}
+
+#[test]
+fn a_policy_file_named_on_the_command_line_must_exist() {
+    let repo = Repo::new("nopolicy");
+    repo.write(
+        "xtask.toml",
+        "[gates.check]\nsteps = [{ name = \"t\", argv = [\"true\"] }]\n",
+    );
+    let done = repo
+        .xtask(&["check", "--policy", "xtask.tmol", "--format", "json"])
+        .run();
+    let doc = done.code(2).json();
+    assert!(
+        doc["error"]
+            .as_str()
+            .unwrap()
+            .contains("--policy xtask.tmol: no such file"),
+        "{}",
+        done.dump()
+    );
+    repo.xtask(&["check", "--policy", "xtask.toml"])
+        .run()
+        .code(0);
+}

@@ -714,3 +714,33 @@ fn no_head_fails() {
         "{report:#}"
     );
 }
+
+/// A `_FILE` naming an empty file (a secret mount that failed) is a usage
+/// error: the gate never falls back to the policy's default database, and
+/// neither does release-gate.
+#[test]
+fn an_empty_url_file_is_refused_not_replaced_by_the_default() {
+    let repo = Repo::new("mg-empty-file");
+    repo.write(
+        "xtask.toml",
+        "[migration]\ndefault-database-url = \"sqlite:///target/scratch.db\"\nalembic = [\"false\"]\n",
+    );
+    let empty = repo.tmp.path().join("db_url");
+    std::fs::write(&empty, "\n").unwrap();
+    for var in [
+        "MIGRATION_GATE_DATABASE_URL_FILE",
+        "RELEASE_GATE_DATABASE_URL_FILE",
+    ] {
+        let done = repo
+            .xtask(&["db-migration-gate", "--format", "json"])
+            .env(var, &empty)
+            .run();
+        let doc = done.code(2).json();
+        let error = doc["error"].as_str().unwrap();
+        assert!(
+            error.contains(&format!("{var} names ")) && error.contains("which is empty"),
+            "{}",
+            done.dump()
+        );
+    }
+}

@@ -396,6 +396,36 @@ fn release_notes_fall_back_to_the_previous_tag_and_say_so() {
         .stderr_has("merely the previous tag");
 }
 
+#[test]
+fn release_notes_output_in_a_missing_directory_says_how_to_create_it() {
+    let (repo, _) = released_repo("notes-output");
+    xtask(
+        &repo,
+        &["release-notes", "--output", "out/RELEASE_NOTES.md"],
+    )
+    .run()
+    .code(2)
+    .stderr_has("the directory ")
+    .stderr_has("out does not exist: create it (mkdir -p ");
+    assert!(!repo.path("out").exists());
+    std::fs::create_dir(repo.path("out")).unwrap();
+    xtask(&repo, &["release-notes", "--output", "out"])
+        .run()
+        .code(2)
+        .stderr_has(
+            "--output out: is a directory; name a file, e.g. --output out/RELEASE_NOTES.md",
+        );
+    xtask(
+        &repo,
+        &["release-notes", "--output", "out/RELEASE_NOTES.md"],
+    )
+    .run()
+    .code(0);
+    assert!(repo
+        .read("out/RELEASE_NOTES.md")
+        .contains("Release notes draft"));
+}
+
 /// A repository with the shipped example env files and a policy naming them.
 fn parity_repo(label: &str, prod: &str) -> Repo {
     let repo = Repo::new(label);

@@ -232,6 +232,20 @@ fn preflight_fails_when_the_remote_cannot_be_fetched() {
         .stderr_has("FAILED  open-task-prs: cannot list the branches of origin");
 }
 
+/// A new repository whose remote has no main yet: the fix is the explicit
+/// bootstrap push, not "check your access".
+#[test]
+fn preflight_on_a_remote_without_main_says_how_to_publish_it() {
+    let repo = ready("pf-empty-origin");
+    let origin = repo.origin.to_string_lossy().into_owned();
+    repo.git(&["--git-dir", &origin, "update-ref", "-d", "refs/heads/main"]);
+    repo.xtask(&["task-preflight"])
+        .run()
+        .code(1)
+        .stderr_has("FAILED  synced: origin has no branch main yet")
+        .stderr_has("fix: publish main once (the repository's bootstrap): SKIP_BRANCH_GUARD=1 git push -u origin main");
+}
+
 #[test]
 fn hooks_that_are_not_executable_or_not_ours_fail_the_preflight() {
     let repo = ready("pf-hooks");
@@ -516,10 +530,19 @@ fn task_start_without_a_task_or_name_is_a_usage_error() {
         .run()
         .code(2)
         .stderr_has("make task-start TASK=117 NAME=short-name");
+    repo.xtask(&["task-start"])
+        .run()
+        .code(2)
+        .stderr_has("task-start needs a task id and a short name");
     repo.xtask(&["task-start", "117"])
         .run()
         .code(2)
-        .stderr_has("needs a task id and a short name");
+        .stderr_has("task-start needs a short name (NAME)");
+    repo.xtask(&["task-start"])
+        .env("NAME", "short-name")
+        .run()
+        .code(2)
+        .stderr_has("task-start needs a task id (TASK)");
 }
 
 #[test]
@@ -554,7 +577,7 @@ fn hostile_names_never_reach_git_except_as_a_validated_slug() {
             .env("NAME", bad)
             .run();
         if bad.is_empty() {
-            done.code(2).stderr_has("needs a task id and a short name");
+            done.code(2).stderr_has("needs a short name (NAME)");
         } else {
             done.code(2).stderr_has("invalid short name");
         }

@@ -147,6 +147,36 @@ fn a_dirty_tree_runs_the_gate_but_writes_no_record() {
         .stderr_has("no release-gate record for");
 }
 
+/// A policy named with --policy outside the commit (here: a copy of the
+/// committed one, in the temporary directory) gates as usual but proves
+/// nothing about the commit: no record. The committed file named
+/// explicitly is the committed policy.
+#[test]
+fn a_policy_from_outside_the_commit_runs_the_gate_but_writes_no_record() {
+    let f = gated("rg-foreign-policy", Backend::Sqlite, "");
+    let elsewhere = f.repo.tmp.path().join("weak.toml");
+    std::fs::write(&elsewhere, f.repo.read("xtask.toml")).unwrap();
+    let done = release_gate(
+        &f,
+        &["--policy", elsewhere.to_str().unwrap(), "--format", "json"],
+    )
+    .run();
+    let report = done
+        .code(0)
+        .stderr_has("no gate record written: the gate ran with the policy ")
+        .json();
+    assert_eq!(report["record"]["written"], false, "{}", done.dump());
+    assert_eq!(note(&f), None, "{}", done.dump());
+    let own = f.repo.path("xtask.toml");
+    let done = release_gate(&f, &["--policy", own.to_str().unwrap(), "--format", "json"]).run();
+    assert_eq!(
+        done.code(0).json()["record"]["written"],
+        true,
+        "{}",
+        done.dump()
+    );
+}
+
 #[test]
 fn a_failing_step_stops_the_gate_and_the_failure_is_recorded() {
     let f = Fixture::new("rg-behind", Backend::Sqlite, State::At("0002"));
