@@ -64,17 +64,6 @@ impl Response {
     }
 }
 
-/// How a request failed before any HTTP status came back.
-#[derive(Debug)]
-pub struct Unreachable(pub String);
-
-impl std::fmt::Display for Unreachable {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-impl std::error::Error for Unreachable {}
-
 /// GitHub's answer to a GraphQL request that carried an `errors` array
 /// (GraphQL reports failures with HTTP 200): GitHub's messages, in order.
 #[derive(Debug)]
@@ -249,10 +238,12 @@ impl Client {
         let out = child.wait_with_output()?;
         if !out.status.success() {
             let why = redact::redact(String::from_utf8_lossy(&out.stderr).trim());
-            return Err(Unreachable(format!(
-                "{method} {url}: GitHub's API could not be reached ({why})"
-            ))
-            .into());
+            // A gate that cannot ask GitHub fails (exit 1), the same for
+            // every command, and says what to check.
+            return Err(exit::failed(format!(
+                "{method} {url}: GitHub's API could not be reached ({why}): check the network, and GITHUB_API_URL if it is set ({})",
+                api_base()
+            )));
         }
         parse_response(&String::from_utf8_lossy(&out.stdout))
             .with_context(|| format!("{method} {url}: unreadable answer"))

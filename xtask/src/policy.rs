@@ -680,8 +680,12 @@ impl Loaded {
         } else {
             format!("no policy file at {} (built-in defaults apply), and the defaults have no [{section}]", self.path.display())
         };
+        let documented = match section.split_once('.') {
+            Some(("gates", _)) => "gates.<name>",
+            _ => section,
+        };
         exit::usage(format!(
-            "{whence}: add it (see docs/POLICY.md, \"{section}\")"
+            "{whence}: add it (see docs/POLICY.md, `{documented}`)"
         ))
     }
 }

@@ -18,7 +18,7 @@ mod workflow;
 
 use serde_json::{json, Value};
 
-use crate::github::{self, Client, Unreachable};
+use crate::github::{self, Client};
 use crate::output::{self, Format};
 use crate::policy::Github;
 use crate::{exit, git, Ctx};
@@ -728,17 +728,13 @@ fn read_live(
             exit::failed(format!("{e:#}\n{} was applied but could not be verified: run `cargo xtask protect-main --check`.", done.join(" and ")))
         }
     };
-    let resp = client
-        .request("GET", repo_path, None)
-        .map_err(network)
-        .map_err(partial)?;
+    let resp = client.request("GET", repo_path, None).map_err(partial)?;
     if resp.status != 200 {
         return Err(partial(github::http_error(&resp, "GET", repo_path)));
     }
     let repo = resp.body;
     let resp = client
         .request("GET", protection_path, None)
-        .map_err(network)
         .map_err(partial)?;
     let protection = match resp.status {
         200 => Some(resp.body),
@@ -752,23 +748,11 @@ fn read_live(
 
 /// One write; `Ok(status)` only for 200.
 fn send(client: &Client, method: &str, path: &str, body: &Value) -> anyhow::Result<u16> {
-    let resp = client.request(method, path, Some(body)).map_err(network)?;
+    let resp = client.request(method, path, Some(body))?;
     if resp.status == 200 {
         Ok(resp.status)
     } else {
         Err(github::http_error(&resp, method, path))
-    }
-}
-
-/// Network failures end with exit 1 and say what to check.
-fn network(e: anyhow::Error) -> anyhow::Error {
-    if e.downcast_ref::<Unreachable>().is_some() {
-        exit::failed(format!(
-            "{e:#}: check the network, and GITHUB_API_URL if it is set ({})",
-            github::api_base()
-        ))
-    } else {
-        e
     }
 }
 

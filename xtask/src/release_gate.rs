@@ -359,7 +359,7 @@ pub fn status(ctx: &Ctx, flags: &StatusFlags) -> anyhow::Result<()> {
     let sh = git::shell(&ctx.root)?;
     let Some(sha) = git::resolve_commit(&sh, &flags.rev)? else {
         return Err(exit::usage(format!(
-            "{} does not name a commit in {}",
+            "{} does not name a commit in {} (a git repository with at least one commit?)",
             flags.rev,
             ctx.root.display()
         )));
