@@ -748,7 +748,13 @@ fn a_dirty_tree_or_a_mismatched_task_is_refused_before_anything() {
         &github,
     )
     .run()
-    .code(2);
+    .code(2)
+    .stderr_has("--poll-interval: \"soon\" is not a duration like \"500ms\", \"10s\" or \"30m\"");
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .env("TASK_FINISH_POLL_INTERVAL", "0s")
+        .run()
+        .code(2)
+        .stderr_has("TASK_FINISH_POLL_INTERVAL: \"0s\" must be between 1ms and 168h");
     with_github(
         repo.xtask(&["task-finish", "--", "--upload-pack=x"]),
         &github,
