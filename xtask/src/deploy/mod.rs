@@ -202,11 +202,12 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
         outcome.detail(),
     );
     ledger::append(&sh, &entry)?;
+    let advice = rollback_advice(&entries, &name, VERIFICATION_FAILED);
     if ctx.format == Format::Human {
-        report_verification(&name, &target, &outcome);
+        report_verification(&name, &target, &outcome, &advice);
     }
     let pushed = push_if(ctx, &sh, flags.push)?;
-    let rollback = (!outcome.passed).then(|| rollback_command(&name, VERIFICATION_FAILED));
+    let rollback = (!outcome.passed).then_some(advice.0);
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": "verify-deploy", "environment": name, "sha": target.sha, "tag": target.tag,
@@ -711,10 +712,28 @@ fn word(action: &Action) -> &'static str {
     }
 }
 
-/// The rollback to suggest; `why` becomes its recorded reason, so it names
-/// what actually failed.
-fn rollback_command(env: &str, why: &str) -> String {
-    format!("cargo xtask rollback {env} --reason \"{why}\"")
+/// The rollback to suggest after a failure in `env`: the command, and the
+/// line that introduces it. `why` becomes its recorded reason, so it names
+/// what actually failed. Without a last known good (nothing was verified in
+/// `env` before this deployment, e.g. its first deploy failed), a plain
+/// `rollback ENV` would refuse, so the command names a release with `--to`.
+/// `entries` are the ledger's, in time order.
+pub(super) fn rollback_advice(entries: &[Entry], env: &str, why: &str) -> (String, String) {
+    match last_known_good(entries, env) {
+        Some(good) => (
+            format!("cargo xtask rollback {env} --reason \"{why}\""),
+            format!(
+                "Roll back to the last known good ({}) with:",
+                good.tag.as_deref().unwrap_or(&good.sha)
+            ),
+        ),
+        None => (
+            format!("cargo xtask rollback {env} --to vX.Y.Z --reason \"{why}\""),
+            format!(
+                "There is no last known good to roll back to: no release tag was verified in {env} before this deployment. To run an earlier release there, name it:"
+            ),
+        ),
+    }
 }
 
 const VERIFICATION_FAILED: &str = "post-deploy verification failed";
@@ -1080,7 +1099,12 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
         ledger::append(sh, &entry)?;
         written.push(entry);
         if ctx.format == Format::Human {
-            report_verification(r.environment, &r.target, &outcome);
+            let advice = rollback_advice(
+                &ledger::all_entries(sh)?,
+                r.environment,
+                VERIFICATION_FAILED,
+            );
+            report_verification(r.environment, &r.target, &outcome, &advice);
         }
         Some(outcome)
     } else {
@@ -1093,7 +1117,16 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
         Some(_) => format!("{} step failed", r.command),
         None => VERIFICATION_FAILED.to_string(),
     };
-    let rollback = (!passed).then(|| rollback_command(r.environment, &rollback_reason));
+    let advice = if passed {
+        None
+    } else {
+        Some(rollback_advice(
+            &ledger::all_entries(sh)?,
+            r.environment,
+            &rollback_reason,
+        ))
+    };
+    let rollback = advice.as_ref().map(|(command, _)| command.clone());
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": r.command, "environment": r.environment, "sha": r.target.sha, "tag": r.target.tag,
@@ -1110,11 +1143,12 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
                     r.environment,
                     r.target.label()
                 ));
-                output::say(&format!(
-                    "What runs in {} now is uncertain. Roll back with:\n  {}",
-                    r.environment,
-                    rollback_command(r.environment, &rollback_reason)
-                ));
+                if let Some((command, intro)) = &advice {
+                    output::say(&format!(
+                        "What runs in {} now is uncertain. {intro}\n  {command}",
+                        r.environment
+                    ));
+                }
             }
         }
     }
@@ -1291,6 +1325,63 @@ mod tests {
             "failed"
         );
         assert!(crate::release_gate::latest_by_time(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn the_rollback_suggested_names_a_release_when_there_is_no_last_known_good() {
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        // The first deploy to staging failed its verification: nothing was
+        // ever verified there, so a plain `rollback staging` would refuse.
+        let mut entries = vec![
+            entry(&a, "staging", Action::Deploy, true, Some("v1.0.0"), "1"),
+            entry(&a, "staging", Action::Verify, false, Some("v1.0.0"), "2"),
+        ];
+        let (command, intro) =
+            rollback_advice(&entries, "staging", "post-deploy verification failed");
+        assert_eq!(
+            command,
+            "cargo xtask rollback staging --to vX.Y.Z --reason \"post-deploy verification failed\""
+        );
+        assert!(intro.starts_with("There is no last known good to roll back to: no release tag was verified in staging before this deployment"), "{intro}");
+        // A verified release in another environment does not count.
+        entries.insert(
+            0,
+            entry(&b, "prod", Action::Verify, true, Some("v0.9.0"), "0"),
+        );
+        assert!(rollback_advice(&entries, "staging", "x")
+            .0
+            .contains("--to vX.Y.Z"));
+        // Once a release was verified there, the plain command finds it.
+        entries.push(entry(
+            &b,
+            "staging",
+            Action::Deploy,
+            true,
+            Some("v1.1.0"),
+            "3",
+        ));
+        entries.push(entry(
+            &b,
+            "staging",
+            Action::Verify,
+            true,
+            Some("v1.1.0"),
+            "4",
+        ));
+        entries.push(entry(
+            &a,
+            "staging",
+            Action::Deploy,
+            false,
+            Some("v1.0.0"),
+            "5",
+        ));
+        let (command, intro) = rollback_advice(&entries, "staging", "deploy step failed");
+        assert_eq!(
+            command,
+            "cargo xtask rollback staging --reason \"deploy step failed\""
+        );
+        assert_eq!(intro, "Roll back to the last known good (v1.1.0) with:");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{rollback_command, Target, VERIFICATION_FAILED};
+use super::Target;
 use crate::github::curl;
 use crate::output;
 use crate::policy::{self, Environment, HttpCheck};
@@ -545,7 +545,13 @@ fn excerpt(body: &str) -> String {
     }
 }
 
-pub(super) fn report_verification(env: &str, target: &Target, o: &VerifyOutcome) {
+/// `advice`: the rollback command to suggest on failure, and its intro line.
+pub(super) fn report_verification(
+    env: &str,
+    target: &Target,
+    o: &VerifyOutcome,
+    advice: &(String, String),
+) {
     for r in &o.results {
         let status = if r.passed {
             output::green("passed")
@@ -579,10 +585,7 @@ pub(super) fn report_verification(env: &str, target: &Target, o: &VerifyOutcome)
     for f in o.failures() {
         output::say(&format!("  - {f}"));
     }
-    output::say(&format!(
-        "Roll back to the last known good with:\n  {}",
-        rollback_command(env, VERIFICATION_FAILED)
-    ));
+    output::say(&format!("{}\n  {}", advice.1, advice.0));
 }
 
 #[cfg(test)]

@@ -481,9 +481,12 @@ fn failed_deploy(label: &str, tuning: &Tuning, service_json: Value) -> (Setup, S
     let s = setup(label, tuning);
     let sha = release(&s.repo, "v1.0.0", Some(service_json), true);
     let done = xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"]);
+    // The first deploy to staging: no last known good, so the suggested
+    // rollback names a release (a plain `rollback staging` would refuse).
     done.code(1)
         .stderr_has("verification of staging")
-        .stderr_has("cargo xtask rollback staging");
+        .stderr_has("There is no last known good to roll back to: no release tag was verified in staging before this deployment")
+        .stderr_has("cargo xtask rollback staging --to vX.Y.Z --reason \"post-deploy verification failed\"");
     assert_eq!(
         summary(&ledger(&s.repo, &sha)),
         ["staging deploy passed", "staging verify failed"],
@@ -563,10 +566,12 @@ fn verify_deploy_checks_what_the_ledger_says_runs_and_records_a_failure() {
     let report = done.json();
     assert_eq!(report["status"], "failed", "{}", done.dump());
     assert_eq!(report["sha"], sha.as_str());
-    assert!(report["rollback_command"]
-        .as_str()
-        .unwrap()
-        .starts_with("cargo xtask rollback staging"));
+    // v1.0.0 passed its first verification, but it is what runs: nothing
+    // verified before it, so the suggestion names a release.
+    assert_eq!(
+        report["rollback_command"],
+        "cargo xtask rollback staging --to vX.Y.Z --reason \"post-deploy verification failed\""
+    );
     let checks = report["verification"]["checks"].to_string();
     assert!(
         checks.contains("no answer") && checks.contains("service-running"),
@@ -592,7 +597,9 @@ fn rollback_chooses_the_last_verified_tag_not_the_previous_tag() {
     xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"]).code(0);
     xt(&s.repo, &["deploy", "prod", "--tag", "v1.0.0"]).code(0);
     xt(&s.repo, &["deploy", "staging", "--tag", "v1.1.0"]).code(1);
-    xt(&s.repo, &["deploy", "staging", "--tag", "v1.2.0"]).code(1);
+    xt(&s.repo, &["deploy", "staging", "--tag", "v1.2.0"])
+        .code(1)
+        .stderr_has("Roll back to the last known good (v1.0.0) with:\n  cargo xtask rollback staging --reason \"post-deploy verification failed\"");
 
     let done = xt(
         &s.repo,
@@ -738,7 +745,7 @@ fn a_failing_deploy_step_is_recorded_stops_the_rollout_and_leaves_no_worktree() 
         .stderr_has("deploy staging of")
         .stderr_has("deploy step build (")
         .stderr_has("exited with code 1")
-        .stderr_has("cargo xtask rollback staging --reason \"deploy step failed\"");
+        .stderr_has("cargo xtask rollback staging --to vX.Y.Z --reason \"deploy step failed\"");
     assert!(
         !done.stderr.contains("verification failed"),
         "no verification ran{}",
