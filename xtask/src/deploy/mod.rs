@@ -211,7 +211,7 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": "verify-deploy", "environment": name, "sha": target.sha, "tag": target.tag,
-            "status": if outcome.passed { "passed" } else { "failed" }, "dry_run": false,
+            "status": status_word(outcome.passed), "dry_run": false,
             "verification": outcome.to_json(), "ledger": [entry], "pushed": pushed, "rollback_command": rollback,
         })),
         Format::Human => {}
@@ -704,6 +704,18 @@ pub fn admission(
     problems
 }
 
+/// A run's status for reports: `interrupted` when the tool was interrupted
+/// (Ctrl-C, as the gates say), else `passed` or `failed`.
+fn status_word(passed: bool) -> &'static str {
+    if process::interrupted().is_some() {
+        "interrupted"
+    } else if passed {
+        "passed"
+    } else {
+        "failed"
+    }
+}
+
 fn word(action: &Action) -> &'static str {
     match action {
         Action::Deploy => "deploy",
@@ -1049,10 +1061,15 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
                 done.outcome.describe()
             )
         });
+        let word = match done.outcome {
+            Outcome::Passed => "passed",
+            Outcome::Interrupted => "interrupted",
+            _ => "failed",
+        };
         let status = if ok {
-            output::green("passed")
+            output::green(word)
         } else {
-            output::red("failed")
+            output::red(word)
         };
         output::say(&format!(
             "  {status} {} in {}",
@@ -1062,7 +1079,7 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
         steps.push(StepReport {
             name: step.name.clone(),
             command: shown,
-            status: if ok { "passed" } else { "failed" }.into(),
+            status: word.into(),
             duration_ms: done.duration.as_millis() as u64,
             detail: detail.clone(),
         });
@@ -1113,7 +1130,9 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
     drop(worktree);
     let pushed = push_if(ctx, sh, r.push)?;
     let passed = failure.is_none() && outcome.as_ref().is_some_and(|o| o.passed);
+    let interrupted = process::interrupted().is_some();
     let rollback_reason = match &failure {
+        Some(_) if interrupted => format!("{} interrupted", r.command),
         Some(_) => format!("{} step failed", r.command),
         None => VERIFICATION_FAILED.to_string(),
     };
@@ -1130,7 +1149,7 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": r.command, "environment": r.environment, "sha": r.target.sha, "tag": r.target.tag,
-            "status": if passed { "passed" } else { "failed" }, "dry_run": false,
+            "status": status_word(passed), "dry_run": false,
             "reason": r.reason, "from_sha": r.from_sha, "target_chosen": r.chosen,
             "steps": steps, "verification": outcome.as_ref().map(VerifyOutcome::to_json),
             "ledger": written, "pushed": pushed, "rollback_command": rollback,
@@ -1138,10 +1157,11 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
         Format::Human => {
             if let Some(why) = &failure {
                 output::error(&format!(
-                    "{} {} of {} failed: {why}; recorded in refs/notes/deployments",
+                    "{} {} of {} {}: {why}; recorded in refs/notes/deployments",
                     r.command,
                     r.environment,
-                    r.target.label()
+                    r.target.label(),
+                    if interrupted { "interrupted" } else { "failed" }
                 ));
                 if let Some((command, intro)) = &advice {
                     output::say(&format!(
@@ -1149,6 +1169,14 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
                         r.environment
                     ));
                 }
+            } else if interrupted && outcome.is_none() {
+                output::error(&format!(
+                    "{} {} of {} interrupted after its steps, before the verification; recorded in refs/notes/deployments\nverify what runs there with:\n  cargo xtask verify-deploy {}",
+                    r.command,
+                    r.environment,
+                    r.target.label(),
+                    r.environment
+                ));
             }
         }
     }

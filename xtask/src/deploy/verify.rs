@@ -121,7 +121,7 @@ impl VerifyOutcome {
 
     pub(super) fn to_json(&self) -> Value {
         json!({
-            "status": if self.passed { "passed" } else { "failed" },
+            "status": super::status_word(self.passed),
             "attempts": self.attempts, "duration_ms": self.duration.as_millis() as u64,
             "deadline_ms": self.deadline.as_millis() as u64, "deadline_reached": self.deadline_reached,
             "checks": self.results,
@@ -576,8 +576,13 @@ pub(super) fn report_verification(
         String::new()
     };
     output::error(&format!(
-        "verification of {env} {} failed after {} attempt{} in {}{why}; recorded in refs/notes/deployments:",
+        "verification of {env} {} {} after {} attempt{} in {}{why}; recorded in refs/notes/deployments:",
         target.label(),
+        if process::interrupted().is_some() {
+            "interrupted"
+        } else {
+            "failed"
+        },
         o.attempts,
         if o.attempts == 1 { "" } else { "s" },
         output::duration(o.duration)
