@@ -224,7 +224,14 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             .iter()
             .map(|s| (s.name, state_name(&s.state)))
             .collect();
-        report(ctx, "check", &dir, &states, &problems);
+        report(
+            ctx,
+            "check",
+            &dir,
+            &states,
+            &problems,
+            &runner_warnings(&ctx.root),
+        );
         return if problems.is_empty() {
             Ok(())
         } else {
@@ -248,7 +255,14 @@ fn state_name(state: &State) -> &'static str {
     }
 }
 
-fn report(ctx: &Ctx, action: &str, dir: &Path, done: &[(&str, &str)], problems: &[String]) {
+fn report(
+    ctx: &Ctx,
+    action: &str,
+    dir: &Path,
+    done: &[(&str, &str)],
+    problems: &[String],
+    warnings: &[String],
+) {
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": "hooks",
@@ -257,10 +271,14 @@ fn report(ctx: &Ctx, action: &str, dir: &Path, done: &[(&str, &str)], problems: 
             "hooks_dir": dir.display().to_string(),
             "hooks": done.iter().map(|(n, s)| json!({ "name": n, "result": s })).collect::<Vec<_>>(),
             "problems": problems,
+            "warnings": warnings,
         })),
         Format::Human => {
             for problem in problems {
                 output::error(problem);
+            }
+            for warning in warnings {
+                output::warning(warning);
             }
             if problems.is_empty() {
                 for (name, what) in done {
@@ -311,7 +329,7 @@ fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
         plan.push(action);
     }
     if !problems.is_empty() {
-        report(ctx, "install", dir, &[], &problems);
+        report(ctx, "install", dir, &[], &problems, &[]);
         return Err(exit::silent(exit::FAILED));
     }
     if !dir.is_dir() {
@@ -348,7 +366,7 @@ fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
         };
         done.push((slot.name, what));
     }
-    report(ctx, "install", dir, &done, &[]);
+    report(ctx, "install", dir, &done, &[], &runner_warnings(&ctx.root));
     if ctx.format == Format::Human {
         output::say(&output::green(&format!(
             "hooks installed in {} (verify: cargo xtask hooks --check)",
@@ -356,6 +374,63 @@ fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Why the installed hooks cannot run the xtask in the repository at `root`
+/// (empty: they can). The hooks run `XTASK_BIN`, else a fresh
+/// `target/debug/xtask`, else `cargo xtask`, which needs an `xtask` alias in
+/// cargo's configuration (or a `cargo-xtask` on PATH); without one, every
+/// commit and push fails with cargo's "no such command: xtask".
+fn runner_warnings(root: &Path) -> Vec<String> {
+    if std::env::var_os("XTASK_BIN").is_some_and(|v| !v.is_empty()) {
+        return Vec::new();
+    }
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| {
+            std::fs::metadata(d.join("cargo-xtask"))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut configs: Vec<PathBuf> = root
+        .ancestors()
+        .flat_map(|d| [d.join(".cargo/config.toml"), d.join(".cargo/config")])
+        .collect();
+    if let Some(home) = cargo_home {
+        configs.push(home.join("config.toml"));
+        configs.push(home.join("config"));
+    }
+    let has_alias = configs
+        .iter()
+        .any(|c| std::fs::read_to_string(c).is_ok_and(|text| defines_xtask_alias(&text)));
+    if has_alias || on_path {
+        return Vec::new();
+    }
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/path/to/xtask".to_string());
+    let what = if root.join("xtask/Cargo.toml").is_file() {
+        "has an xtask crate but no `xtask` alias in .cargo/config.toml: the hooks fall back to `cargo xtask` whenever target/debug/xtask is missing or older than the sources"
+    } else {
+        "has no xtask crate (xtask/Cargo.toml) and no `xtask` alias in .cargo/config.toml: the hooks run `cargo xtask`"
+    };
+    vec![format!(
+        "{} {what}, which fails with cargo's \"no such command: xtask\" and so refuses every commit and push; the hooks are installed anyway. Fix: add the xtask crate and its alias (in .cargo/config.toml: [alias] xtask = \"run --quiet --package xtask --\"), or set XTASK_BIN wherever git runs: export XTASK_BIN={exe}",
+        root.display()
+    )]
+}
+
+/// Whether a cargo configuration file defines the `xtask` alias.
+fn defines_xtask_alias(text: &str) -> bool {
+    toml::from_str::<toml::Value>(text).is_ok_and(|config| {
+        match config.get("alias").and_then(|a| a.get("xtask")) {
+            Some(toml::Value::String(s)) => !s.trim().is_empty(),
+            Some(toml::Value::Array(a)) => !a.is_empty(),
+            _ => false,
+        }
+    })
 }
 
 fn set_executable(path: &Path) -> anyhow::Result<()> {
@@ -401,7 +476,7 @@ fn uninstall(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
         };
         done.push((slot.name, what));
     }
-    report(ctx, "uninstall", dir, &done, &[]);
+    report(ctx, "uninstall", dir, &done, &[], &[]);
     Ok(())
 }
 
@@ -433,5 +508,26 @@ mod tests {
         }
         assert!(script("commit-msg").contains("branch-guard --commit-msg \"$msg\""));
         assert!(script("pre-push").contains("branch-guard --pre-push -- \"$@\""));
+    }
+
+    #[test]
+    fn the_xtask_alias_is_found_in_a_cargo_config() {
+        fn check(text: &str, expected: bool) {
+            assert_eq!(defines_xtask_alias(text), expected, "{text}");
+        }
+        check(
+            "[alias]\nxtask = \"run --quiet --package xtask --\"\n",
+            true,
+        );
+        check(
+            "[alias]\nxtask = [\"run\", \"--package\", \"xtask\", \"--\"]\n",
+            true,
+        );
+        check("alias.xtask = \"run -p xtask --\"\n", true);
+        check("", false);
+        check("[alias]\nxt = \"run -p xtask --\"\n", false);
+        check("[alias]\nxtask = \"\"\n", false);
+        check("[build]\nxtask = \"run\"\n", false);
+        check("[alias\nxtask = \"run\"", false);
     }
 }

@@ -55,21 +55,39 @@ pub fn slugify(name: &str) -> anyhow::Result<String> {
         }
     }
     let slug = slug.trim_matches('-').to_string();
-    let valid = slug
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric())
-        && !slug.contains("..")
-        && !slug.ends_with('.')
-        && !slug.ends_with(".lock")
-        && slug.len() <= 64;
-    if valid {
+    let problems = slug_problems(&slug);
+    if problems.is_empty() {
         Ok(slug)
     } else {
         Err(exit::usage(format!(
-            "invalid short name {name:?}: it must give a slug of letters, digits, '.', '_' or '-', starting with a letter or digit (at most 64 characters), e.g. NAME=fix-release-gate"
+            "invalid short name {name:?}: its slug {slug:?} {}; choose another name, e.g. NAME=fix-release-gate",
+            problems.join("; ")
         )))
     }
+}
+
+/// What makes a slug unusable in a git ref, each as a phrase after "its slug
+/// \"…\""; empty when it is valid.
+fn slug_problems(slug: &str) -> Vec<String> {
+    if slug.is_empty() {
+        return vec!["is empty: the name needs at least one letter or digit".to_string()];
+    }
+    let mut problems = Vec::new();
+    if !slug.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        problems.push("must start with a letter or digit".to_string());
+    }
+    if slug.contains("..") {
+        problems.push("contains '..' (git refuses it in a branch name)".to_string());
+    }
+    if slug.ends_with(".lock") {
+        problems.push("ends with '.lock' (git refuses it in a branch name)".to_string());
+    } else if slug.ends_with('.') {
+        problems.push("ends with '.' (git refuses it in a branch name)".to_string());
+    }
+    if slug.len() > 64 {
+        problems.push(format!("is {} characters long (at most 64)", slug.len()));
+    }
+    problems
 }
 
 /// The branch for a task: the template with `{NNN}` and `{slug}` filled in.
@@ -220,7 +238,35 @@ mod tests {
             assert!(slugify(bad).is_err(), "{bad:?}");
         }
         assert_eq!(slugify("--upload-pack=evil").unwrap(), "upload-pack-evil");
+        assert_eq!(slugify(&"a".repeat(64)).unwrap(), "a".repeat(64));
+        assert!(slugify(&"a".repeat(65)).is_err());
         assert_eq!(slugify("a;rm -rf /").unwrap(), "a-rm--rf");
+    }
+
+    #[test]
+    fn slug_errors_name_the_actual_problem() {
+        fn check(name: &str, expected: &str) {
+            let err = slugify(name).unwrap_err().to_string();
+            assert!(err.contains(expected), "{name:?}: {err}");
+            assert!(!err.contains("letters, digits, '.', '_' or '-'"), "{err}");
+        }
+        check("x..y", "its slug \"x..y\" contains '..'");
+        check("x.lock", "its slug \"x.lock\" ends with '.lock'");
+        check("trailing.", "its slug \"trailing.\" ends with '.'");
+        check(
+            ".hidden",
+            "its slug \".hidden\" must start with a letter or digit",
+        );
+        check("_x", "must start with a letter or digit");
+        check("---", "its slug \"\" is empty");
+        check(";", "is empty");
+        check(&"a".repeat(65), "is 65 characters long (at most 64)");
+        check(
+            "_a..b.",
+            "must start with a letter or digit; contains '..' (git refuses it in a branch name); ends with '.' (",
+        );
+        let err = slugify("x.lock").unwrap_err().to_string();
+        assert!(!err.contains("ends with '.' ("), "{err}");
     }
 
     #[test]

@@ -13,7 +13,10 @@
 //! remote. Without GitHub, the branch tip must be reachable from
 //! the remote main. Every step looks at the state first, so running it again
 //! after a partial run continues where it stopped; a branch whose work is
-//! not on main is never deleted.
+//! not on main is never deleted. With no branch of the task left, a rerun
+//! succeeds only on evidence that the task was finished (a commit on the
+//! remote main naming it, or a merged PR of its branch whose merge commit is
+//! on the remote main); otherwise nothing is found for that id: exit 1.
 
 use std::time::{Duration, Instant};
 
@@ -155,12 +158,13 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let mut pr_report = Value::Null;
     let merged = match (&repo, f.branch.clone()) {
         (_, None) => {
+            let merge_commit = finished_earlier(&mut f, repo.as_deref())?;
             f.say(format!(
                 "no branch of {} is left locally or on {}: nothing to merge or delete",
                 f.id, f.remote
             ));
             Merged {
-                merge_commit: None,
+                merge_commit,
                 head: None,
             }
         }
@@ -216,16 +220,30 @@ fn duration_setting(
     parse_duration(&value).map_err(|e| exit::usage(format!("{from}: {e}")))
 }
 
+/// `500ms`, `10s`, `30m`, `2h`: between 1ms and 168h (the policy's durations
+/// go down to 1s; polls here may be faster).
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    match text.trim().strip_suffix("ms") {
-        Some(ms) => match ms.parse::<u64>() {
-            Ok(n) if n > 0 => Ok(Duration::from_millis(n)),
-            _ => Err(format!(
-                "{text:?} is not a duration like \"500ms\", \"10s\" or \"30m\""
-            )),
-        },
-        None => crate::policy::parse_duration(text),
+    const MAX: Duration = Duration::from_secs(168 * 3600);
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let not_a_duration =
+        || format!("{text:?} is not a duration like \"500ms\", \"10s\" or \"30m\"");
+    let n: u64 = number.parse().map_err(|_| not_a_duration())?;
+    let millis_per = match unit {
+        "ms" => 1,
+        "s" => 1000,
+        "m" => 60 * 1000,
+        "h" => 3600 * 1000,
+        _ => return Err(not_a_duration()),
+    };
+    let duration = Duration::from_millis(n.saturating_mul(millis_per));
+    if duration.is_zero() || duration > MAX {
+        return Err(format!("{text:?} must be between 1ms and 168h"));
     }
+    Ok(duration)
 }
 
 /// The task's branch when not on it: the one local or remote branch of that
@@ -264,6 +282,97 @@ fn find_branch(ctx: &Ctx, sh: &Shell, remote: &str, id: &str) -> anyhow::Result<
             found.join(", ")
         ))),
     }
+}
+
+/// With no branch of the task left, the evidence that it was finished before
+/// (a rerun): a commit on the remote main naming the task, else (with GitHub)
+/// a merged PR of one of the task's branches whose merge commit is on the
+/// remote main (returned). Nothing found is an error: the id is wrong, or the
+/// task never started; nothing has been changed.
+fn finished_earlier(f: &mut Finish, repo: Option<&str>) -> anyhow::Result<Option<String>> {
+    fetch_main(f)?;
+    let t = &f.ctx.policy.policy.task;
+    let upstream = format!("refs/remotes/{}/{}", f.remote, f.main);
+    let (sh, id) = (&f.sh, f.id.clone());
+    let grep = format!("--grep={id}");
+    let log = cmd!(
+        sh,
+        "git log --regexp-ignore-case --fixed-strings {grep} --format=%H%x1f%s%x1f%B%x1e {upstream}"
+    )
+    .quiet()
+    .read()?;
+    let named = log.split('\x1e').find_map(|entry| {
+        let mut parts = entry.trim_start().splitn(3, '\x1f');
+        let (sha, subject, body) = (parts.next()?, parts.next()?, parts.next()?);
+        task::ids_in_text(t, body)
+            .contains(&id)
+            .then(|| format!("{} {subject}", short(sha)))
+    });
+    if let Some(commit) = named {
+        f.say(format!(
+            "{id} was finished earlier: {commit} on {}/{} names it",
+            f.remote, f.main
+        ));
+        return Ok(None);
+    }
+    let pattern = t
+        .branch_template
+        .replace("{NNN}", task::number(t, &id))
+        .replace("{slug}", "*");
+    let mut looked = vec![
+        format!("no branch {pattern} locally or on {}", f.remote),
+        format!("no commit on {}/{} naming {id}", f.remote, f.main),
+    ];
+    if let Some(repo) = repo {
+        let token = github::token()?.ok_or_else(|| {
+            exit::usage("task-finish needs a GitHub token: set GH_TOKEN (or GH_TOKEN_FILE / GITHUB_TOKEN), or run gh auth login")
+        })?;
+        let client = github::Client::new(repo.to_string(), token);
+        let pulls = client.get_all(&format!(
+            "/repos/{repo}/pulls?state=closed&base={}&per_page=100",
+            f.main
+        ))?;
+        let mut merged_elsewhere = Vec::new();
+        for pr in &pulls {
+            let head = pr.pointer("/head/ref").and_then(Value::as_str);
+            if head.and_then(|b| task::task_of_branch(t, b)).as_deref() != Some(id.as_str())
+                || pr["merged_at"].is_null()
+            {
+                continue;
+            }
+            let number = pr["number"].as_u64().unwrap_or(0);
+            match pr["merge_commit_sha"].as_str() {
+                Some(sha)
+                    if sha.len() == 40
+                        && sha.chars().all(|c| c.is_ascii_hexdigit())
+                        && is_ancestor(&f.sh, sha, &upstream) =>
+                {
+                    f.say(format!(
+                        "{id} was finished earlier: PR #{number} ({}) was merged as {}",
+                        head.unwrap_or_default(),
+                        short(sha)
+                    ));
+                    return Ok(Some(sha.to_string()));
+                }
+                sha => merged_elsewhere.push(format!(
+                    "PR #{number} ({}) was merged as {}, which is not on {}/{}",
+                    head.unwrap_or_default(),
+                    sha.unwrap_or("an unknown commit"),
+                    f.remote,
+                    f.main
+                )),
+            }
+        }
+        if merged_elsewhere.is_empty() {
+            looked.push(format!("no merged PR of a {pattern} branch in {repo}"));
+        } else {
+            looked.extend(merged_elsewhere);
+        }
+    }
+    Err(exit::failed(format!(
+        "nothing found for {id}: {}; nothing was changed\nfix: check the task id, or start the task: cargo xtask task-start {id} <short-name>",
+        looked.join("; ")
+    )))
 }
 
 /// Local and remote tips of `branch`.
@@ -1079,8 +1188,37 @@ mod tests {
     fn durations_accept_milliseconds_for_fast_polls() {
         assert_eq!(parse_duration("250ms").unwrap(), Duration::from_millis(250));
         assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
-        for bad in ["0ms", "ms", "10", "-5ms", "1d"] {
+        assert_eq!(parse_duration("1ms").unwrap(), Duration::from_millis(1));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(
+            parse_duration("168h").unwrap(),
+            Duration::from_secs(168 * 3600)
+        );
+        for bad in ["0ms", "ms", "10", "-5ms", "1d", "5 s", "s", "1.5s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn duration_range_errors_state_the_accepted_range() {
+        for (bad, expected) in [
+            ("0s", "\"0s\" must be between 1ms and 168h"),
+            ("0ms", "\"0ms\" must be between 1ms and 168h"),
+            ("0m", "\"0m\" must be between 1ms and 168h"),
+            ("169h", "\"169h\" must be between 1ms and 168h"),
+            ("604800001ms", "must be between 1ms and 168h"),
+            ("99999999999999999999s", "is not a duration like \"500ms\""),
+            (
+                "soon",
+                "\"soon\" is not a duration like \"500ms\", \"10s\" or \"30m\"",
+            ),
+        ] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(err.contains(expected), "{bad}: {err}");
+        }
+        assert_eq!(
+            parse_duration("604800000ms").unwrap(),
+            Duration::from_secs(168 * 3600)
+        );
     }
 }

@@ -202,15 +202,16 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
         outcome.detail(),
     );
     ledger::append(&sh, &entry)?;
+    let advice = rollback_advice(&entries, &name, VERIFICATION_FAILED);
     if ctx.format == Format::Human {
-        report_verification(&name, &target, &outcome);
+        report_verification(&name, &target, &outcome, &advice);
     }
     let pushed = push_if(ctx, &sh, flags.push)?;
-    let rollback = (!outcome.passed).then(|| rollback_command(&name, VERIFICATION_FAILED));
+    let rollback = (!outcome.passed).then_some(advice.0);
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": "verify-deploy", "environment": name, "sha": target.sha, "tag": target.tag,
-            "status": if outcome.passed { "passed" } else { "failed" }, "dry_run": false,
+            "status": status_word(outcome.passed), "dry_run": false,
             "verification": outcome.to_json(), "ledger": [entry], "pushed": pushed, "rollback_command": rollback,
         })),
         Format::Human => {}
@@ -703,6 +704,18 @@ pub fn admission(
     problems
 }
 
+/// A run's status for reports: `interrupted` when the tool was interrupted
+/// (Ctrl-C, as the gates say), else `passed` or `failed`.
+fn status_word(passed: bool) -> &'static str {
+    if process::interrupted().is_some() {
+        "interrupted"
+    } else if passed {
+        "passed"
+    } else {
+        "failed"
+    }
+}
+
 fn word(action: &Action) -> &'static str {
     match action {
         Action::Deploy => "deploy",
@@ -711,10 +724,28 @@ fn word(action: &Action) -> &'static str {
     }
 }
 
-/// The rollback to suggest; `why` becomes its recorded reason, so it names
-/// what actually failed.
-fn rollback_command(env: &str, why: &str) -> String {
-    format!("cargo xtask rollback {env} --reason \"{why}\"")
+/// The rollback to suggest after a failure in `env`: the command, and the
+/// line that introduces it. `why` becomes its recorded reason, so it names
+/// what actually failed. Without a last known good (nothing was verified in
+/// `env` before this deployment, e.g. its first deploy failed), a plain
+/// `rollback ENV` would refuse, so the command names a release with `--to`.
+/// `entries` are the ledger's, in time order.
+pub(super) fn rollback_advice(entries: &[Entry], env: &str, why: &str) -> (String, String) {
+    match last_known_good(entries, env) {
+        Some(good) => (
+            format!("cargo xtask rollback {env} --reason \"{why}\""),
+            format!(
+                "Roll back to the last known good ({}) with:",
+                good.tag.as_deref().unwrap_or(&good.sha)
+            ),
+        ),
+        None => (
+            format!("cargo xtask rollback {env} --to vX.Y.Z --reason \"{why}\""),
+            format!(
+                "There is no last known good to roll back to: no release tag was verified in {env} before this deployment. To run an earlier release there, name it:"
+            ),
+        ),
+    }
 }
 
 const VERIFICATION_FAILED: &str = "post-deploy verification failed";
@@ -1030,10 +1061,15 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
                 done.outcome.describe()
             )
         });
+        let word = match done.outcome {
+            Outcome::Passed => "passed",
+            Outcome::Interrupted => "interrupted",
+            _ => "failed",
+        };
         let status = if ok {
-            output::green("passed")
+            output::green(word)
         } else {
-            output::red("failed")
+            output::red(word)
         };
         output::say(&format!(
             "  {status} {} in {}",
@@ -1043,7 +1079,7 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
         steps.push(StepReport {
             name: step.name.clone(),
             command: shown,
-            status: if ok { "passed" } else { "failed" }.into(),
+            status: word.into(),
             duration_ms: done.duration.as_millis() as u64,
             detail: detail.clone(),
         });
@@ -1080,7 +1116,12 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
         ledger::append(sh, &entry)?;
         written.push(entry);
         if ctx.format == Format::Human {
-            report_verification(r.environment, &r.target, &outcome);
+            let advice = rollback_advice(
+                &ledger::all_entries(sh)?,
+                r.environment,
+                VERIFICATION_FAILED,
+            );
+            report_verification(r.environment, &r.target, &outcome, &advice);
         }
         Some(outcome)
     } else {
@@ -1089,15 +1130,26 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
     drop(worktree);
     let pushed = push_if(ctx, sh, r.push)?;
     let passed = failure.is_none() && outcome.as_ref().is_some_and(|o| o.passed);
+    let interrupted = process::interrupted().is_some();
     let rollback_reason = match &failure {
+        Some(_) if interrupted => format!("{} interrupted", r.command),
         Some(_) => format!("{} step failed", r.command),
         None => VERIFICATION_FAILED.to_string(),
     };
-    let rollback = (!passed).then(|| rollback_command(r.environment, &rollback_reason));
+    let advice = if passed {
+        None
+    } else {
+        Some(rollback_advice(
+            &ledger::all_entries(sh)?,
+            r.environment,
+            &rollback_reason,
+        ))
+    };
+    let rollback = advice.as_ref().map(|(command, _)| command.clone());
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": r.command, "environment": r.environment, "sha": r.target.sha, "tag": r.target.tag,
-            "status": if passed { "passed" } else { "failed" }, "dry_run": false,
+            "status": status_word(passed), "dry_run": false,
             "reason": r.reason, "from_sha": r.from_sha, "target_chosen": r.chosen,
             "steps": steps, "verification": outcome.as_ref().map(VerifyOutcome::to_json),
             "ledger": written, "pushed": pushed, "rollback_command": rollback,
@@ -1105,15 +1157,25 @@ fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
         Format::Human => {
             if let Some(why) = &failure {
                 output::error(&format!(
-                    "{} {} of {} failed: {why}; recorded in refs/notes/deployments",
+                    "{} {} of {} {}: {why}; recorded in refs/notes/deployments",
                     r.command,
                     r.environment,
-                    r.target.label()
+                    r.target.label(),
+                    if interrupted { "interrupted" } else { "failed" }
                 ));
-                output::say(&format!(
-                    "What runs in {} now is uncertain. Roll back with:\n  {}",
+                if let Some((command, intro)) = &advice {
+                    output::say(&format!(
+                        "What runs in {} now is uncertain. {intro}\n  {command}",
+                        r.environment
+                    ));
+                }
+            } else if interrupted && outcome.is_none() {
+                output::error(&format!(
+                    "{} {} of {} interrupted after its steps, before the verification; recorded in refs/notes/deployments\nverify what runs there with:\n  cargo xtask verify-deploy {}",
+                    r.command,
                     r.environment,
-                    rollback_command(r.environment, &rollback_reason)
+                    r.target.label(),
+                    r.environment
                 ));
             }
         }
@@ -1291,6 +1353,63 @@ mod tests {
             "failed"
         );
         assert!(crate::release_gate::latest_by_time(Vec::new()).is_none());
+    }
+
+    #[test]
+    fn the_rollback_suggested_names_a_release_when_there_is_no_last_known_good() {
+        let (a, b) = ("a".repeat(40), "b".repeat(40));
+        // The first deploy to staging failed its verification: nothing was
+        // ever verified there, so a plain `rollback staging` would refuse.
+        let mut entries = vec![
+            entry(&a, "staging", Action::Deploy, true, Some("v1.0.0"), "1"),
+            entry(&a, "staging", Action::Verify, false, Some("v1.0.0"), "2"),
+        ];
+        let (command, intro) =
+            rollback_advice(&entries, "staging", "post-deploy verification failed");
+        assert_eq!(
+            command,
+            "cargo xtask rollback staging --to vX.Y.Z --reason \"post-deploy verification failed\""
+        );
+        assert!(intro.starts_with("There is no last known good to roll back to: no release tag was verified in staging before this deployment"), "{intro}");
+        // A verified release in another environment does not count.
+        entries.insert(
+            0,
+            entry(&b, "prod", Action::Verify, true, Some("v0.9.0"), "0"),
+        );
+        assert!(rollback_advice(&entries, "staging", "x")
+            .0
+            .contains("--to vX.Y.Z"));
+        // Once a release was verified there, the plain command finds it.
+        entries.push(entry(
+            &b,
+            "staging",
+            Action::Deploy,
+            true,
+            Some("v1.1.0"),
+            "3",
+        ));
+        entries.push(entry(
+            &b,
+            "staging",
+            Action::Verify,
+            true,
+            Some("v1.1.0"),
+            "4",
+        ));
+        entries.push(entry(
+            &a,
+            "staging",
+            Action::Deploy,
+            false,
+            Some("v1.0.0"),
+            "5",
+        ));
+        let (command, intro) = rollback_advice(&entries, "staging", "deploy step failed");
+        assert_eq!(
+            command,
+            "cargo xtask rollback staging --reason \"deploy step failed\""
+        );
+        assert_eq!(intro, "Roll back to the last known good (v1.1.0) with:");
     }
 
     #[test]

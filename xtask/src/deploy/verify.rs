@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{rollback_command, Target, VERIFICATION_FAILED};
+use super::Target;
 use crate::github::curl;
 use crate::output;
 use crate::policy::{self, Environment, HttpCheck};
@@ -121,7 +121,7 @@ impl VerifyOutcome {
 
     pub(super) fn to_json(&self) -> Value {
         json!({
-            "status": if self.passed { "passed" } else { "failed" },
+            "status": super::status_word(self.passed),
             "attempts": self.attempts, "duration_ms": self.duration.as_millis() as u64,
             "deadline_ms": self.deadline.as_millis() as u64, "deadline_reached": self.deadline_reached,
             "checks": self.results,
@@ -545,7 +545,13 @@ fn excerpt(body: &str) -> String {
     }
 }
 
-pub(super) fn report_verification(env: &str, target: &Target, o: &VerifyOutcome) {
+/// `advice`: the rollback command to suggest on failure, and its intro line.
+pub(super) fn report_verification(
+    env: &str,
+    target: &Target,
+    o: &VerifyOutcome,
+    advice: &(String, String),
+) {
     for r in &o.results {
         let status = if r.passed {
             output::green("passed")
@@ -570,8 +576,13 @@ pub(super) fn report_verification(env: &str, target: &Target, o: &VerifyOutcome)
         String::new()
     };
     output::error(&format!(
-        "verification of {env} {} failed after {} attempt{} in {}{why}; recorded in refs/notes/deployments:",
+        "verification of {env} {} {} after {} attempt{} in {}{why}; recorded in refs/notes/deployments:",
         target.label(),
+        if process::interrupted().is_some() {
+            "interrupted"
+        } else {
+            "failed"
+        },
         o.attempts,
         if o.attempts == 1 { "" } else { "s" },
         output::duration(o.duration)
@@ -579,10 +590,7 @@ pub(super) fn report_verification(env: &str, target: &Target, o: &VerifyOutcome)
     for f in o.failures() {
         output::say(&format!("  - {f}"));
     }
-    output::say(&format!(
-        "Roll back to the last known good with:\n  {}",
-        rollback_command(env, VERIFICATION_FAILED)
-    ));
+    output::say(&format!("{}\n  {}", advice.1, advice.0));
 }
 
 #[cfg(test)]

@@ -32,7 +32,10 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Override>, String> {
     let value: Value = serde_json::from_str(text).map_err(|e| {
         let what = e.to_string();
         let what = what.split(" at line ").next().unwrap_or(&what);
-        format!("{file}:{}:{}: not valid JSON: {what}", e.line(), e.column())
+        match json_error_at(text, &e) {
+            Some((line, col)) => format!("{file}:{line}:{col}: not valid JSON: {what}"),
+            None => format!("{file}: not valid JSON: {what}"),
+        }
     })?;
     let shape = format!("{file}: expected {{\"overrides\": [{{\"rule_id\", \"path\", \"reason\", \"expires_on\": \"YYYY-MM-DD\"}}]}}");
     let Value::Object(top) = value else {
@@ -97,6 +100,25 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Override>, String> {
         });
     }
     Ok(out)
+}
+
+/// The 1-based line and column (in characters, as `policy::line_col` and
+/// editors count) of a serde_json error. serde_json counts the column in
+/// bytes up to and including the offending one, so it is 0 when the error is
+/// at the start of a line (e.g. the text ends right after a newline).
+fn json_error_at(text: &str, e: &serde_json::Error) -> Option<(usize, usize)> {
+    if e.line() == 0 {
+        return None;
+    }
+    let line_start = if e.line() == 1 {
+        0
+    } else {
+        text.match_indices('\n').nth(e.line() - 2)?.0 + 1
+    };
+    Some(crate::policy::line_col(
+        text,
+        line_start + e.column().saturating_sub(1),
+    ))
 }
 
 /// Byte offsets of the rows of the top-level `"overrides"` array, found by
@@ -415,6 +437,33 @@ mod tests {
             err.starts_with("O.json:3:3: overrides[1]: path is missing"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn json_syntax_errors_have_1_based_columns() {
+        fn check(text: &str, expected: &str) {
+            let err = parse_err(text);
+            assert!(err.starts_with(expected), "{text:?}: {err}");
+        }
+        // serde_json reports column 0 for these (the error is at a line start).
+        check("{\"overrides\": [\n", "O.json:2:1: not valid JSON: EOF");
+        check("{\"overrides\": []\n", "O.json:2:1: not valid JSON: EOF");
+        check("{\n}\nx", "O.json:3:1: not valid JSON");
+        check("", "O.json:1:1: not valid JSON: EOF");
+        check(
+            "{\"overrides\": [\n]}x",
+            "O.json:2:3: not valid JSON: trailing characters",
+        );
+        // Columns count characters, not bytes, as for the rows (serde_json: 11).
+        check(
+            "{\"é\": [1,]}",
+            "O.json:1:10: not valid JSON: trailing comma",
+        );
+        check("{\n  \"overrides\": [,]\n}", "O.json:2:17: not valid JSON");
+        for text in ["{", "{\"overrides\": [", "{\n\n\n", "\n", "[1,\n2,\n"] {
+            let err = parse_err(text);
+            assert!(!err.contains(":0:"), "{text:?}: {err}");
+        }
     }
 
     #[test]

@@ -481,9 +481,12 @@ fn failed_deploy(label: &str, tuning: &Tuning, service_json: Value) -> (Setup, S
     let s = setup(label, tuning);
     let sha = release(&s.repo, "v1.0.0", Some(service_json), true);
     let done = xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"]);
+    // The first deploy to staging: no last known good, so the suggested
+    // rollback names a release (a plain `rollback staging` would refuse).
     done.code(1)
         .stderr_has("verification of staging")
-        .stderr_has("cargo xtask rollback staging");
+        .stderr_has("There is no last known good to roll back to: no release tag was verified in staging before this deployment")
+        .stderr_has("cargo xtask rollback staging --to vX.Y.Z --reason \"post-deploy verification failed\"");
     assert_eq!(
         summary(&ledger(&s.repo, &sha)),
         ["staging deploy passed", "staging verify failed"],
@@ -563,10 +566,12 @@ fn verify_deploy_checks_what_the_ledger_says_runs_and_records_a_failure() {
     let report = done.json();
     assert_eq!(report["status"], "failed", "{}", done.dump());
     assert_eq!(report["sha"], sha.as_str());
-    assert!(report["rollback_command"]
-        .as_str()
-        .unwrap()
-        .starts_with("cargo xtask rollback staging"));
+    // v1.0.0 passed its first verification, but it is what runs: nothing
+    // verified before it, so the suggestion names a release.
+    assert_eq!(
+        report["rollback_command"],
+        "cargo xtask rollback staging --to vX.Y.Z --reason \"post-deploy verification failed\""
+    );
     let checks = report["verification"]["checks"].to_string();
     assert!(
         checks.contains("no answer") && checks.contains("service-running"),
@@ -592,7 +597,9 @@ fn rollback_chooses_the_last_verified_tag_not_the_previous_tag() {
     xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"]).code(0);
     xt(&s.repo, &["deploy", "prod", "--tag", "v1.0.0"]).code(0);
     xt(&s.repo, &["deploy", "staging", "--tag", "v1.1.0"]).code(1);
-    xt(&s.repo, &["deploy", "staging", "--tag", "v1.2.0"]).code(1);
+    xt(&s.repo, &["deploy", "staging", "--tag", "v1.2.0"])
+        .code(1)
+        .stderr_has("Roll back to the last known good (v1.0.0) with:\n  cargo xtask rollback staging --reason \"post-deploy verification failed\"");
 
     let done = xt(
         &s.repo,
@@ -738,7 +745,7 @@ fn a_failing_deploy_step_is_recorded_stops_the_rollout_and_leaves_no_worktree() 
         .stderr_has("deploy staging of")
         .stderr_has("deploy step build (")
         .stderr_has("exited with code 1")
-        .stderr_has("cargo xtask rollback staging --reason \"deploy step failed\"");
+        .stderr_has("cargo xtask rollback staging --to vX.Y.Z --reason \"deploy step failed\"");
     assert!(
         !done.stderr.contains("verification failed"),
         "no verification ran{}",
@@ -763,4 +770,121 @@ fn a_failing_deploy_step_is_recorded_stops_the_rollout_and_leaves_no_worktree() 
         "{}",
         done.dump()
     );
+}
+
+/// A repository whose staging deploy step, or verification command, hangs
+/// (writing its pid) while `hang-step` or `hang-verify` exists in the
+/// temporary directory: for Ctrl-C. Returns the repository and that directory.
+fn hanging(label: &str) -> (Repo, PathBuf) {
+    let repo = Repo::new(label);
+    let dir = repo.tmp.path().to_path_buf();
+    let hang = |what: &str| {
+        let (flag, pid) = (
+            dir.join(format!("hang-{what}")),
+            dir.join(format!("{what}.pid")),
+        );
+        format!(
+            r#"argv = ["sh", "-c", "if [ -e '{}' ]; then echo $$ > '{}'; exec sleep 30; fi"]"#,
+            flag.display(),
+            pid.display()
+        )
+    };
+    repo.write(
+        "xtask.toml",
+        &format!(
+            "[deploy.environments.staging]\nsteps = [{{ name = \"up\", {} }}]\n\n[deploy.environments.staging.verify]\ndeadline = \"60s\"\nretries = 0\ncommands = [{{ name = \"probe\", {} }}]\n",
+            hang("step"),
+            hang("verify")
+        ),
+    );
+    repo.commit_all("deployment policy");
+    let sha = repo.head();
+    gate_record(&repo, &sha, "passed");
+    (repo, dir)
+}
+
+/// Runs the xtask until `pid_file` appears, sends it SIGINT, and returns its
+/// exit code, its JSON report and its stderr.
+fn interrupt(repo: &Repo, args: &[&str], pid_file: &Path) -> (Option<i32>, Value, String) {
+    let mut run = repo.xtask(args);
+    for var in ["DEPLOY_ENV", "DEPLOY_TAG", "DEPLOY_SHA"] {
+        run = run.env_remove(var);
+    }
+    let child = run
+        .cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !pid_file.exists() {
+        assert!(
+            Instant::now() < deadline,
+            "{} never started",
+            pid_file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {stderr}"));
+    (out.status.code(), report, stderr)
+}
+
+#[test]
+fn an_interrupted_deploy_or_verification_reports_interrupted_and_exits_130() {
+    let (repo, dir) = hanging("deploy-interrupted");
+    let sha = repo.head();
+    std::fs::write(dir.join("hang-step"), "").unwrap();
+    let (code, report, stderr) = interrupt(
+        &repo,
+        &["deploy", "staging", "--format", "json"],
+        &dir.join("step.pid"),
+    );
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(report["status"], "interrupted", "{report:#}");
+    assert_eq!(report["steps"][0]["status"], "interrupted", "{report:#}");
+    assert!(report["verification"].is_null(), "{report:#}");
+    assert!(
+        report["rollback_command"]
+            .as_str()
+            .unwrap()
+            .ends_with("--reason \"deploy interrupted\""),
+        "{report:#}"
+    );
+    assert!(stderr.contains("interrupted up"), "{stderr}");
+    let entries = ledger(&repo, &sha);
+    assert_eq!(summary(&entries), ["staging deploy failed"]);
+    assert!(entries[0]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted"));
+
+    // Deployed and verified; then verify-deploy is interrupted in its check.
+    std::fs::remove_file(dir.join("hang-step")).unwrap();
+    xt(&repo, &["deploy", "staging"]).code(0);
+    std::fs::write(dir.join("hang-verify"), "").unwrap();
+    let (code, report, stderr) = interrupt(
+        &repo,
+        &["verify-deploy", "staging", "--format", "json"],
+        &dir.join("verify.pid"),
+    );
+    assert_eq!(code, Some(130), "{stderr}");
+    assert_eq!(report["status"], "interrupted", "{report:#}");
+    assert_eq!(
+        report["verification"]["status"], "interrupted",
+        "{report:#}"
+    );
+    let entries = ledger(&repo, &sha);
+    assert_eq!(summary(&entries).last().unwrap(), "staging verify failed");
+    assert!(entries.last().unwrap()["detail"]
+        .as_str()
+        .unwrap()
+        .contains("interrupted before the verification finished"));
 }

@@ -742,6 +742,14 @@ fn malformed_overrides_exit_2_naming_the_file_and_row() {
         .run()
         .code(2)
         .stderr_has("docs/DOCS_FRESHNESS_OVERRIDES.json:3:21: not valid JSON: trailing comma");
+    // A file cut short after a newline: serde_json says column 0; columns are 1-based.
+    repo.write(OVERRIDES, "{\n  \"overrides\": [\n");
+    repo.xtask(&["docs-freshness", "--today", TODAY])
+        .run()
+        .code(2)
+        .stderr_has(
+            "docs/DOCS_FRESHNESS_OVERRIDES.json:3:1: not valid JSON: EOF while parsing a list",
+        );
     repo.write(
         OVERRIDES,
         r#"{"overrides": [{"rule_id": "a", "path": "p", "reason": "r", "expires_on": "2026-03-01"}, {"rule_id": "b", "path": "p", "reason": "r", "expires_on": "2026-02-30"}]}"#,

@@ -508,6 +508,58 @@ fn check_names_each_missing_non_executable_or_out_of_date_hook() {
 }
 
 #[test]
+fn hooks_in_a_repository_without_the_xtask_alias_are_installed_with_a_warning() {
+    let repo = Repo::new("hooks-no-xtask");
+    let cargo_home = repo.tmp.path().join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    let hooks = |args: &[&str]| {
+        repo.xtask(args)
+            .env_remove("XTASK_BIN")
+            .env("CARGO_HOME", &cargo_home)
+            .run()
+    };
+    let done = hooks(&["hooks"]);
+    done.code(0)
+        .stderr_has("pre-commit: installed")
+        .stderr_has("warning: ")
+        .stderr_has(
+            "has no xtask crate (xtask/Cargo.toml) and no `xtask` alias in .cargo/config.toml",
+        )
+        .stderr_has("\"no such command: xtask\"")
+        .stderr_has("the hooks are installed anyway")
+        .stderr_has("[alias] xtask = \"run --quiet --package xtask --\"")
+        .stderr_has("export XTASK_BIN=/");
+    assert!(repo.path(".git/hooks/pre-commit").is_file());
+    let done = hooks(&["hooks", "--check", "--format", "json"]);
+    let report = done.code(0).json();
+    assert_eq!(report["status"], "passed");
+    assert!(
+        report["warnings"][0]
+            .as_str()
+            .unwrap()
+            .contains("no such command: xtask"),
+        "{}",
+        done.dump()
+    );
+    // A crate without the alias: `cargo xtask` still fails when the binary is stale.
+    repo.write("xtask/Cargo.toml", "[package]\nname = \"xtask\"\n");
+    hooks(&["hooks", "--check"])
+        .code(0)
+        .stderr_has("has an xtask crate but no `xtask` alias in .cargo/config.toml");
+    // With the alias, or with XTASK_BIN set, there is nothing to warn about.
+    repo.write(
+        ".cargo/config.toml",
+        "[alias]\nxtask = \"run --quiet --package xtask --\"\n",
+    );
+    let done = hooks(&["hooks"]);
+    done.code(0).stderr_has("pre-commit: up to date");
+    assert!(!done.stderr.contains("warning"), "{}", done.dump());
+    std::fs::remove_file(repo.path(".cargo/config.toml")).unwrap();
+    let done = repo.xtask(&["hooks", "--check"]).run();
+    assert!(!done.code(0).stderr.contains("warning"), "{}", done.dump());
+}
+
+#[test]
 fn hooks_go_where_core_hooks_path_points() {
     let repo = Repo::new("hookspath");
     repo.git(&["config", "core.hooksPath", ".githooks"]);

@@ -676,6 +676,77 @@ fn a_pr_merged_on_github_is_finished_from_main_with_the_task_id() {
 }
 
 #[test]
+fn with_github_a_task_that_never_existed_is_nothing_found() {
+    // TASK-117's PR exists and is merged; TASK-012 has no branch, no commit, no PR.
+    let (repo, head, squash) = on_task_branch("tf-none");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.merged = true;
+    move_origin_main(&repo.origin, &repo.home, &squash);
+    repo.git(&["switch", "--quiet", "main"]);
+    let before = state(&repo);
+    let (github, _) = serve(gh);
+    let done = with_github(
+        repo.xtask(&["task-finish", "TASK-012", "--format", "json"]),
+        &github,
+    )
+    .run();
+    let json = done.code(1).json();
+    assert_eq!(json["status"], "error");
+    assert!(
+        json["error"].as_str().unwrap().starts_with(
+            "nothing found for TASK-012: no branch task-012-* locally or on origin; no commit on origin/main naming TASK-012; no merged PR of a task-012-* branch in acme/app; nothing was changed"
+        ),
+        "{json}"
+    );
+    assert_eq!(state(&repo), before);
+    assert!(github.writes().is_empty());
+}
+
+#[test]
+fn with_github_a_rerun_after_the_branch_is_gone_finds_the_merged_pr() {
+    // The PR's squash commit does not name the task: only GitHub knows.
+    let repo = Repo::new("tf-rerun");
+    let main = repo.head();
+    let tree = format!("{main}^{{tree}}");
+    let squash = repo.git(&["commit-tree", &tree, "-p", "main", "-m", "add x (#5)"]);
+    let mut gh = Gh::new(&repo, &main, &squash);
+    gh.merged = true;
+    let (github, _) = serve(gh);
+    // Merged on GitHub, but main does not have the merge commit: not finished.
+    let before = state(&repo);
+    with_github(repo.xtask(&["task-finish", "117"]), &github)
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "nothing found for TASK-117: no branch task-117-* locally or on origin; no commit on origin/main naming TASK-117; PR #5 ({BRANCH}) was merged as {squash}, which is not on origin/main; nothing was changed"
+        ));
+    assert_eq!(state(&repo), before);
+    repo.git(&[
+        "push",
+        "--quiet",
+        "origin",
+        &format!("{squash}:refs/heads/main"),
+    ]);
+    let done = with_github(
+        repo.xtask(&["task-finish", "117", "--format", "json"]),
+        &github,
+    )
+    .run();
+    let json = done.code(0).json();
+    assert_eq!(json["status"], "finished");
+    assert_eq!(json["merge_commit"], squash.as_str());
+    assert!(
+        json["steps"][0].as_str().unwrap().starts_with(&format!(
+            "TASK-117 was finished earlier: PR #5 ({BRANCH}) was merged as {}",
+            &squash[..12]
+        )),
+        "{json}"
+    );
+    assert_eq!(repo.head(), squash);
+    assert!(github.writes().is_empty());
+}
+
+#[test]
 fn local_work_that_is_not_in_the_merged_pr_is_never_deleted() {
     let (repo, head, squash) = on_task_branch("tf-keep");
     repo.write("late.txt", "committed after the merge\n");
@@ -748,7 +819,13 @@ fn a_dirty_tree_or_a_mismatched_task_is_refused_before_anything() {
         &github,
     )
     .run()
-    .code(2);
+    .code(2)
+    .stderr_has("--poll-interval: \"soon\" is not a duration like \"500ms\", \"10s\" or \"30m\"");
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .env("TASK_FINISH_POLL_INTERVAL", "0s")
+        .run()
+        .code(2)
+        .stderr_has("TASK_FINISH_POLL_INTERVAL: \"0s\" must be between 1ms and 168h");
     with_github(
         repo.xtask(&["task-finish", "--", "--upload-pack=x"]),
         &github,
@@ -784,7 +861,33 @@ fn without_github_a_branch_reachable_from_the_remote_main_is_deleted() {
     repo.xtask(&["task-finish", "117"])
         .run()
         .code(0)
+        .stderr_has(&format!(
+            "TASK-117 was finished earlier: {} TASK-117: add x on origin/main names it",
+            &tip[..12]
+        ))
         .stderr_has("nothing to merge or delete");
+}
+
+#[test]
+fn without_github_a_task_that_never_existed_is_nothing_found() {
+    let repo = Repo::new("tf-git-none");
+    // Names TASK-1170, which is not TASK-117.
+    repo.write("y.txt", "y\n");
+    repo.commit_all("TASK-1170: another task");
+    repo.git(&["push", "--quiet", "origin", "main"]);
+    let before = state(&repo);
+    for (arg, id, n) in [("012", "TASK-012", "012"), ("117", "TASK-117", "117")] {
+        let done = repo.xtask(&["task-finish", arg]).run();
+        done.code(1)
+            .stderr_has(&format!(
+                "nothing found for {id}: no branch task-{n}-* locally or on origin; no commit on origin/main naming {id}; nothing was changed"
+            ))
+            .stderr_has(&format!(
+                "fix: check the task id, or start the task: cargo xtask task-start {id} <short-name>"
+            ));
+        assert!(!done.stderr.contains("finished"), "{}", done.dump());
+        assert_eq!(state(&repo), before);
+    }
 }
 
 #[test]
