@@ -43,6 +43,12 @@ pub const SKIP_TASK_SEQUENCE_GUARD: Switch = Switch {
     on: "1",
     off: "0",
 };
+/// `MERGE=1` (`make task-finish TASK=117 MERGE=1`): task-finish merges, as `--merge`.
+pub const MERGE: Switch = Switch {
+    name: "MERGE",
+    on: "1",
+    off: "0",
+};
 /// `ALLOW_OPEN_TASK_PRS=1`: task-preflight does not look for open task PRs.
 pub const ALLOW_OPEN_TASK_PRS: Switch = Switch {
     name: "ALLOW_OPEN_TASK_PRS",

@@ -35,7 +35,7 @@ pub struct Flags {
     /// The task id [default: the current task branch's, else env TASK].
     #[arg(value_name = "TASK")]
     pub task: Option<String>,
-    /// Wait for the PR's required checks, then squash-merge it through GitHub's API (or enable auto-merge when main's protection still waits for reviews, checks or a merge queue).
+    /// Wait for the PR's required checks, then squash-merge it through GitHub's API (or enable auto-merge when main's protection still waits for reviews, checks or a merge queue) [env: MERGE=1, as `make task-finish MERGE=1` passes it].
     #[arg(long)]
     pub merge: bool,
     /// How often to look at the checks, e.g. 10s or 500ms [default: 10s; env TASK_FINISH_POLL_INTERVAL].
@@ -75,6 +75,7 @@ impl Finish<'_> {
 
 pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     // Validate everything before looking anything up.
+    let merge = flags.merge || crate::env::MERGE.read()?;
     let poll = duration_setting(
         "--poll-interval",
         flags.poll_interval.clone(),
@@ -117,7 +118,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         }
     };
     let repo = github::repository(&sh, policy.github.repository.as_deref(), &remote)?;
-    if flags.merge && repo.is_none() {
+    if merge && repo.is_none() {
         return Err(exit::usage(
             "--merge needs a GitHub repository (GITHUB_REPOSITORY, [github] repository, or a github.com origin URL); without one, merge with your own tools, then run cargo xtask task-finish",
         ));
@@ -173,8 +174,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
                 exit::usage("task-finish needs a GitHub token: set GH_TOKEN (or GH_TOKEN_FILE / GITHUB_TOKEN), or run gh auth login")
             })?;
             let client = github::Client::new(repo.clone(), token);
-            let (merged, pr) =
-                merge_on_github(&mut f, &client, &branch, flags.merge, poll, timeout)?;
+            let (merged, pr) = merge_on_github(&mut f, &client, &branch, merge, poll, timeout)?;
             pr_report = pr;
             merged
         }

@@ -81,6 +81,7 @@ const SCRUBBED: &[&str] = &[
     "PR_BRANCH",
     "PR_BODY",
     "TASK",
+    "MERGE",
     "NAME",
     "TASK_FINISH_POLL_INTERVAL",
     "TASK_FINISH_CHECKS_TIMEOUT",

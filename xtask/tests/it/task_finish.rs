@@ -364,6 +364,29 @@ fn cancelled_checks_also_stop_the_merge() {
     assert!(github.writes().is_empty());
 }
 
+/// `make task-finish TASK=117 MERGE=1` merges like `--merge`; MERGE accepts
+/// only 1 or 0.
+#[test]
+fn merge_1_in_the_environment_is_the_merge_flag() {
+    let (repo, head, squash) = on_task_branch("tf-merge-env");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.polls = vec![json!([run("test", "completed", Some("cancelled"))])];
+    let (github, _) = serve(gh);
+    with_github(repo.xtask(&["task-finish"]), &github)
+        .env("MERGE", "1")
+        .run()
+        .code(1)
+        .stderr_has("test: failed");
+    let before = state(&repo);
+    with_github(repo.xtask(&["task-finish"]), &github)
+        .env("MERGE", "yes")
+        .run()
+        .code(2)
+        .stderr_has("MERGE=\"yes\" is not a value it accepts");
+    assert_eq!(state(&repo), before);
+    assert!(github.writes().is_empty());
+}
+
 #[test]
 fn checks_that_never_finish_time_out_without_merging() {
     let (repo, head, squash) = on_task_branch("tf-timeout");
