@@ -1055,8 +1055,9 @@ fn delete_remote_branch(f: &Finish, repo: Option<&str>, branch: &str) -> anyhow:
         return Ok(());
     }
     // Runs from main after the work was verified on main. The push hooks
-    // guard pushes of work from task branches (their branch guard refuses
-    // any push from main), so they are not run for this deletion.
+    // guard pushes of work; this deletes only a branch whose work is on
+    // main, so they are not run (a user's own `.local` pre-push hook could
+    // otherwise refuse the clean-up that the verification already allows).
     let (sh, remote) = (&f.sh, &f.remote);
     let full = format!("refs/heads/{branch}");
     let out = cmd!(sh, "git push --quiet --no-verify {remote} --delete {full}")
