@@ -35,6 +35,7 @@ pub struct Flags {
     pub remote: Option<String>,
     /// With --pre-push: the remote's URL, as git passes it to the hook. Never printed (it may hold a credential).
     #[arg(value_name = "URL", requires = "pre_push")]
+    // Accepted so that git's hook arguments parse; deliberately never read.
     #[allow(dead_code)]
     pub url: Option<String>,
 }

@@ -229,7 +229,6 @@ fn self_step(ctx: &Ctx, name: &str, hidden_env: Vec<(String, String)>) -> Planne
     }
 }
 
-/// HEAD's SHA and tree when the working tree is clean, else `None`.
 /// Whether the policy is `<root>/xtask.toml` (what the commit holds), not a
 /// file named with `--policy` elsewhere.
 fn committed_policy(ctx: &Ctx) -> bool {
@@ -244,6 +243,7 @@ fn committed_policy(ctx: &Ctx) -> bool {
         }
 }
 
+/// HEAD's SHA and tree when the working tree is clean, else `None`.
 fn clean_head(sh: &xshell::Shell) -> anyhow::Result<Option<(String, String)>> {
     let dirty = git::dirty_paths(sh)?;
     if !dirty.is_empty() {
