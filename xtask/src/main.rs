@@ -5,32 +5,11 @@
 //! passed, 1 a gate or check failed, 2 usage/policy/environment error,
 //! 130 interrupted.
 
-mod branch_guard;
-mod deploy;
-mod docs_freshness;
-mod env;
-mod env_parity;
-mod exit;
-mod gate;
-mod git;
+mod gates;
 mod github;
-mod hooks;
-mod ledger;
-mod migration;
-mod output;
-mod policy;
-mod pr_scope;
-mod preflight;
-mod process;
-mod protect_main;
-mod redact;
-mod release_gate;
-mod release_notes;
-mod release_tag;
-mod tags;
+mod plumbing;
+mod release;
 mod task;
-mod task_finish;
-mod task_start;
 #[cfg(test)]
 mod tidy;
 
@@ -38,7 +17,14 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-use crate::output::Format;
+use crate::gates::{docs_freshness, migration, release_gate, runner};
+use crate::github::protect_main;
+use crate::plumbing::output::{self, Format};
+use crate::plumbing::{exit, git, policy, process, Ctx};
+use crate::release::{deploy, env_parity, notes as release_notes, tag as release_tag};
+use crate::task::{
+    finish as task_finish, guard as branch_guard, hooks, pr_scope, preflight, start as task_start,
+};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -78,10 +64,10 @@ enum Command {
     ReleaseGate(release_gate::Flags),
     /// Run the policy's quality gate (format, lint, typecheck).
     #[command(after_help = "Example:\n  cargo xtask check\n  cargo xtask check --step clippy")]
-    Check(gate::Flags),
+    Check(runner::Flags),
     /// Run the policy's test gate.
     #[command(after_help = "Example:\n  cargo xtask test --dry-run")]
-    Test(gate::Flags),
+    Test(runner::Flags),
     /// Check the docs: freshness markers, stale claims, references, ledgers; overrides expire.
     #[command(
         after_help = "Example:\n  cargo xtask docs-freshness\n  cargo xtask docs-freshness --today 2026-02-19 --max-age-days 30 --format json"
@@ -94,7 +80,7 @@ enum Command {
     DbMigrationGate,
     /// Run the policy's evaluation-audit gate (prompt/model changes).
     #[command(after_help = "Example:\n  cargo xtask audit-eval")]
-    AuditEval(gate::Flags),
+    AuditEval(runner::Flags),
     /// Show the release-gate record of a commit (exit 1 when none or failed).
     #[command(after_help = "Example:\n  cargo xtask gate-status v1.4.0")]
     GateStatus(release_gate::StatusFlags),
@@ -163,13 +149,6 @@ enum Command {
         after_help = "Example:\n  cargo xtask rollback prod --reason \"error rate spike\" --push\n  cargo xtask rollback staging --to v1.3.2 --dry-run\n  make rollback DEPLOY_ENV=prod ROLLBACK_REASON=\"health failing\""
     )]
     Rollback(deploy::RollbackFlags),
-}
-
-/// What every command gets: where the repository is, its policy, the format.
-pub struct Ctx {
-    pub root: PathBuf,
-    pub policy: policy::Loaded,
-    pub format: Format,
 }
 
 /// The CLI definition, for checks that list the commands (release-gate's
@@ -277,14 +256,15 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         root,
         policy: policy::load(&policy_path)?,
         format: cli.global.format,
+        cli: cli_command,
     };
     match &cli.command {
         Command::ReleaseGate(flags) => release_gate::run(&ctx, flags),
-        Command::Check(flags) => gate::run_named(&ctx, "check", flags),
-        Command::Test(flags) => gate::run_named(&ctx, "test", flags),
+        Command::Check(flags) => runner::run_named(&ctx, "check", flags),
+        Command::Test(flags) => runner::run_named(&ctx, "test", flags),
         Command::DocsFreshness(flags) => docs_freshness::run(&ctx, flags),
         Command::DbMigrationGate => migration::run(&ctx),
-        Command::AuditEval(flags) => gate::run_named(&ctx, "audit-eval", flags),
+        Command::AuditEval(flags) => runner::run_named(&ctx, "audit-eval", flags),
         Command::GateStatus(flags) => release_gate::status(&ctx, flags),
         Command::TaskPreflight(flags) => preflight::run(&ctx, flags),
         Command::TaskStart(flags) => task_start::run(&ctx, flags),

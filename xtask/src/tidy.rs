@@ -3,6 +3,9 @@
 
 use std::path::PathBuf;
 
+mod layering;
+mod size;
+
 fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .parent()
@@ -108,7 +111,7 @@ fn every_command_has_an_example() {
 #[test]
 fn policy_reference_documents_every_key() {
     let doc = read("docs/POLICY.md");
-    let value = serde_json::to_value(crate::policy::Policy::reference()).unwrap();
+    let value = serde_json::to_value(crate::plumbing::policy::Policy::reference()).unwrap();
     let mut keys = Vec::new();
     collect_keys(&value, "", &mut keys);
     assert!(
@@ -156,7 +159,8 @@ fn shipped_policies_parse() {
         "examples/service/xtask.toml",
     ] {
         let text = read(path);
-        crate::policy::parse(&text, std::path::Path::new(path)).unwrap_or_else(|e| panic!("{e}"));
+        crate::plumbing::policy::parse(&text, std::path::Path::new(path))
+            .unwrap_or_else(|e| panic!("{e}"));
     }
 }
 

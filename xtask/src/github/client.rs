@@ -1,0 +1,434 @@
+//! GitHub's REST API through `curl` (no TLS stack compiled in): the token
+//! reaches curl through a config read from stdin, never argv. The API base
+//! is `GITHUB_API_URL` (what GitHub Actions sets; tests point it at a local
+//! server), default `https://api.github.com`. GraphQL (the only API for
+//! some operations, e.g. enabling auto-merge) goes through the same client:
+//! see [`graphql_url`] and [`Client::graphql`].
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+use anyhow::Context;
+use serde_json::Value;
+
+use crate::plumbing::curl;
+use crate::plumbing::{env, exit, redact};
+
+/// Where the API is and who we are.
+pub struct Client {
+    pub api: String,
+    pub repo: String,
+    token: String,
+}
+
+/// One answer: status, headers (lower-cased names) and the parsed JSON body
+/// (`Value::Null` when the body is empty or not JSON).
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Value,
+    pub text: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `rel="next"` URL of a paginated answer.
+    pub fn next_page(&self) -> Option<String> {
+        let link = self.header("link")?;
+        link.split(',').find_map(|part| {
+            let (url, rel) = part.split_once(';')?;
+            rel.contains("rel=\"next\"").then(|| {
+                url.trim()
+                    .trim_start_matches('<')
+                    .trim_end_matches('>')
+                    .to_string()
+            })
+        })
+    }
+
+    /// GitHub's own `message`, for errors.
+    pub fn message(&self) -> String {
+        self.body
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or(self.text.trim())
+            .to_string()
+    }
+}
+
+/// GitHub's answer to a GraphQL request that carried an `errors` array
+/// (GraphQL reports failures with HTTP 200): GitHub's messages, in order.
+#[derive(Debug)]
+pub struct GraphqlErrors(pub Vec<String>);
+
+impl std::fmt::Display for GraphqlErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0.join("; "))
+    }
+}
+impl std::error::Error for GraphqlErrors {}
+
+/// The GraphQL endpoint that goes with a REST base: `https://api.github.com`
+/// → `https://api.github.com/graphql`; GitHub Enterprise Server's
+/// `https://HOST/api/v3` → `https://HOST/api/graphql`; any other base (a
+/// local test server) → `BASE/graphql`.
+pub fn graphql_url(api: &str) -> String {
+    let api = api.trim_end_matches('/');
+    match api.strip_suffix("/api/v3") {
+        Some(host) => format!("{host}/api/graphql"),
+        None => format!("{api}/graphql"),
+    }
+}
+
+pub fn api_base() -> String {
+    env::var("GITHUB_API_URL")
+        .unwrap_or_else(|| "https://api.github.com".to_string())
+        .trim_end_matches('/')
+        .to_string()
+}
+
+/// The token, from `GH_TOKEN_FILE`/`GITHUB_TOKEN_FILE`, `GH_TOKEN`,
+/// `GITHUB_TOKEN`, or `gh auth token` when gh is installed. Registered for
+/// redaction. `None` when there is none anywhere.
+pub fn token() -> anyhow::Result<Option<String>> {
+    for name in ["GH_TOKEN_FILE", "GITHUB_TOKEN_FILE"] {
+        if let Some(path) = env::var(name) {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                exit::usage(format!("{name} names {path}, which cannot be read: {e}"))
+            })?;
+            let token = text.trim().to_string();
+            if !token.is_empty() {
+                redact::register(&token);
+                return Ok(Some(token));
+            }
+        }
+    }
+    for name in ["GH_TOKEN", "GITHUB_TOKEN"] {
+        if let Some(token) = env::secret(name)? {
+            return Ok(Some(token.trim().to_string()));
+        }
+    }
+    let gh = Command::new("gh")
+        .args(["auth", "token"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    if let Ok(out) = gh {
+        let token = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        if out.status.success() && !token.is_empty() {
+            redact::register(&token);
+            return Ok(Some(token));
+        }
+    }
+    Ok(None)
+}
+
+/// `owner/name` from an origin URL on github.com (https or ssh form).
+pub fn repo_from_url(url: &str) -> Option<String> {
+    let url = url.trim();
+    let rest = url
+        .strip_prefix("https://github.com/")
+        .or_else(|| url.strip_prefix("http://github.com/"))
+        .or_else(|| url.strip_prefix("git@github.com:"))
+        .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
+    let rest = rest.trim_end_matches('/').trim_end_matches(".git");
+    valid_repo(rest).then(|| rest.to_string())
+}
+
+/// `owner/name` with GitHub's characters only: it becomes part of a URL.
+pub fn valid_repo(repo: &str) -> bool {
+    let mut parts = repo.split('/');
+    let ok = |s: &str| {
+        !s.is_empty()
+            && s != "."
+            && s != ".."
+            && s.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    };
+    matches!((parts.next(), parts.next(), parts.next()), (Some(o), Some(n), None) if ok(o) && ok(n))
+}
+
+/// The repository: `GITHUB_REPOSITORY`, else the policy's, else a github.com
+/// `origin` URL. `None` when there is no GitHub repository.
+pub fn repository(
+    sh: &xshell::Shell,
+    from_policy: Option<&str>,
+    remote: &str,
+) -> anyhow::Result<Option<String>> {
+    let named = env::var("GITHUB_REPOSITORY").or_else(|| from_policy.map(str::to_string));
+    if let Some(repo) = named {
+        if !valid_repo(&repo) {
+            return Err(exit::usage(format!(
+                "{repo:?} is not a GitHub repository name (owner/name)"
+            )));
+        }
+        return Ok(Some(repo));
+    }
+    let url = xshell::cmd!(sh, "git remote get-url {remote}")
+        .quiet()
+        .ignore_status()
+        .ignore_stderr()
+        .read()
+        .unwrap_or_default();
+    Ok(repo_from_url(&url))
+}
+
+impl Client {
+    pub fn new(repo: String, token: String) -> Client {
+        Client {
+            api: api_base(),
+            repo,
+            token,
+        }
+    }
+
+    /// `GET`, `POST`, `PUT`, `PATCH` or `DELETE` of `path` (relative to the
+    /// API base, or a full URL from a `Link` header), with an optional JSON body.
+    pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Response> {
+        let url = if path.starts_with("http://") || path.starts_with("https://") {
+            path.to_string()
+        } else {
+            format!("{}{}", self.api, path)
+        };
+        let mut config = String::new();
+        let mut opt = |k: &str, v: &str| config.push_str(&format!("{k} = \"{}\"\n", curl_quote(v)));
+        opt("url", &url);
+        opt("request", method);
+        opt("header", &format!("Authorization: Bearer {}", self.token));
+        opt("header", "Accept: application/vnd.github+json");
+        opt("header", "X-GitHub-Api-Version: 2022-11-28");
+        opt("header", "User-Agent: xtask");
+        opt("header", "Expect:");
+        if let Some(body) = body {
+            opt("header", "Content-Type: application/json");
+            opt("data-binary", &body.to_string());
+        }
+        opt("write-out", "\n%{http_code}");
+        config.push_str("silent\nshow-error\ninclude\nconnect-timeout = 10\nmax-time = 60\n");
+
+        let mut child = Command::new("curl")
+            .args(["--config", "-"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| {
+                exit::usage(format!(
+                    "curl is required for GitHub's API but cannot be run: {e}"
+                ))
+            })?;
+        child
+            .stdin
+            .take()
+            .context("curl stdin")?
+            .write_all(config.as_bytes())?;
+        let out = child.wait_with_output()?;
+        if !out.status.success() {
+            let why = redact::redact(String::from_utf8_lossy(&out.stderr).trim());
+            // A gate that cannot ask GitHub fails (exit 1), the same for
+            // every command, and says what to check.
+            return Err(exit::failed(format!(
+                "{method} {url}: GitHub's API could not be reached ({why}): check the network, and GITHUB_API_URL if it is set ({})",
+                api_base()
+            )));
+        }
+        parse_response(&String::from_utf8_lossy(&out.stdout))
+            .with_context(|| format!("{method} {url}: unreadable answer"))
+    }
+
+    /// A GraphQL request (`POST` of `{query, variables}` to [`graphql_url`]),
+    /// returning its `data`. An HTTP status other than 200 is an
+    /// [`http_error`]; an answer with a non-empty `errors` array is a
+    /// [`GraphqlErrors`] (callers may `downcast_ref` it to explain), even when
+    /// it carries partial `data`.
+    pub fn graphql(&self, query: &str, variables: Value) -> anyhow::Result<Value> {
+        let url = graphql_url(&self.api);
+        let body = serde_json::json!({ "query": query, "variables": variables });
+        let resp = self.request("POST", &url, Some(&body))?;
+        if resp.status != 200 {
+            return Err(http_error(&resp, "POST", &url));
+        }
+        let errors = graphql_errors(&resp.body);
+        if !errors.is_empty() {
+            return Err(GraphqlErrors(errors).into());
+        }
+        match resp.body.get("data") {
+            Some(data) if data.is_object() => Ok(data.clone()),
+            _ => Err(exit::failed(format!(
+                "POST {url}: GitHub's GraphQL answer has no data: {}",
+                redact::redact(resp.text.trim())
+            ))),
+        }
+    }
+
+    /// Every item of a paginated list, following `Link: rel="next"`.
+    pub fn get_all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
+        let mut items = Vec::new();
+        let mut next = Some(path.to_string());
+        let mut pages = 0;
+        while let Some(page) = next {
+            pages += 1;
+            anyhow::ensure!(pages <= 100, "{path}: more than 100 pages");
+            let resp = self.request("GET", &page, None)?;
+            if resp.status != 200 {
+                return Err(http_error(&resp, "GET", path));
+            }
+            match resp.body {
+                Value::Array(ref list) => items.extend(list.iter().cloned()),
+                _ => anyhow::bail!("GET {path}: expected a list"),
+            }
+            next = resp.next_page();
+        }
+        Ok(items)
+    }
+}
+
+/// An error for an unexpected status, saying what it means for the user.
+pub fn http_error(resp: &Response, method: &str, path: &str) -> anyhow::Error {
+    let hint = match resp.status {
+        401 => "the token is missing, expired or invalid (GH_TOKEN / GITHUB_TOKEN / gh auth login)",
+        403 => "the token lacks the permission for this (admin rights for settings and protection)",
+        404 => "the repository or branch is unknown, or the token cannot see it",
+        422 => "GitHub refused the request's content",
+        s if s >= 500 => "GitHub's API failed; try again later",
+        _ => "unexpected answer",
+    };
+    exit::failed(format!(
+        "{method} {path}: HTTP {} {}: {hint}",
+        resp.status,
+        resp.message()
+    ))
+}
+
+/// The messages of a GraphQL answer's `errors` (an entry without a message
+/// still counts, as its JSON).
+fn graphql_errors(body: &Value) -> Vec<String> {
+    match body.get("errors") {
+        Some(Value::Array(list)) => list
+            .iter()
+            .map(|e| match e.get("message").and_then(Value::as_str) {
+                Some(m) => m.to_string(),
+                None => e.to_string(),
+            })
+            .collect(),
+        Some(Value::Null) | None => Vec::new(),
+        Some(other) => vec![other.to_string()],
+    }
+}
+
+/// Quotes a value for curl's config syntax ("…" with backslash escapes).
+fn curl_quote(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    for c in v.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '"' => out.push_str("\\\""),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Reads curl's answer; the body as JSON too (`Null` when it is not JSON).
+fn parse_response(raw: &str) -> anyhow::Result<Response> {
+    let answer = curl::parse(raw).map_err(anyhow::Error::msg)?;
+    Ok(Response {
+        status: answer.status,
+        headers: answer.headers().collect(),
+        body: serde_json::from_str(answer.body).unwrap_or(Value::Null),
+        text: answer.body.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_urls_name_the_repository() {
+        assert_eq!(
+            repo_from_url("https://github.com/acme/app.git").as_deref(),
+            Some("acme/app")
+        );
+        assert_eq!(
+            repo_from_url("git@github.com:acme/app.git").as_deref(),
+            Some("acme/app")
+        );
+        assert_eq!(
+            repo_from_url("ssh://git@github.com/acme/app").as_deref(),
+            Some("acme/app")
+        );
+        assert_eq!(repo_from_url("https://gitlab.com/acme/app.git"), None);
+        assert_eq!(repo_from_url("/tmp/origin.git"), None);
+        assert_eq!(repo_from_url("https://github.com/acme/../x"), None);
+    }
+
+    #[test]
+    fn responses_are_split_into_status_headers_and_body() {
+        let raw = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nLink: <http://x/a?page=2>; rel=\"next\", <http://x/a?page=5>; rel=\"last\"\r\n\r\n[1,2]\n200";
+        let r = parse_response(raw).unwrap();
+        assert_eq!(r.status, 200);
+        assert_eq!(r.body, serde_json::json!([1, 2]));
+        assert_eq!(r.next_page().as_deref(), Some("http://x/a?page=2"));
+        let r = parse_response("HTTP/1.1 404 Not Found\r\n\r\n{\"message\":\"Not Found\"}\n404")
+            .unwrap();
+        assert_eq!((r.status, r.message().as_str()), (404, "Not Found"));
+    }
+
+    #[test]
+    fn the_graphql_endpoint_follows_the_rest_base() {
+        let check = |api: &str, expected: &str| assert_eq!(graphql_url(api), expected, "{api}");
+        check("https://api.github.com", "https://api.github.com/graphql");
+        check("https://api.github.com/", "https://api.github.com/graphql");
+        check(
+            "https://ghe.example.com/api/v3",
+            "https://ghe.example.com/api/graphql",
+        );
+        check(
+            "https://ghe.example.com/api/v3/",
+            "https://ghe.example.com/api/graphql",
+        );
+        check("http://127.0.0.1:4567", "http://127.0.0.1:4567/graphql");
+    }
+
+    #[test]
+    fn graphql_errors_are_failures_whatever_the_status() {
+        use serde_json::json;
+        assert!(graphql_errors(&json!({ "data": { "x": 1 } })).is_empty());
+        assert!(graphql_errors(&json!({ "data": {}, "errors": null })).is_empty());
+        assert_eq!(
+            graphql_errors(&json!({ "data": null, "errors": [
+                { "type": "UNPROCESSABLE", "message": "Auto-merge is not allowed for this repository" },
+                { "type": "X" }
+            ] })),
+            [
+                "Auto-merge is not allowed for this repository".to_string(),
+                r#"{"type":"X"}"#.to_string()
+            ]
+        );
+        assert_eq!(graphql_errors(&json!({ "errors": "boom" })), ["\"boom\""]);
+    }
+
+    #[test]
+    fn curl_config_values_cannot_break_out() {
+        assert_eq!(
+            curl_quote("a\"b\\c\nurl = \"evil\""),
+            "a\\\"b\\\\c\\nurl = \\\"evil\\\""
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Values the runbook passes through the environment: switches and secrets.
+//!
+//! The runbook's switches (`RELEASE_GATE_INCLUDE_EVAL=true`,
+//! `SKIP_BRANCH_GUARD=1`, …) accept only their documented values; anything
+//! else is a usage error, never a silent default. Secrets come from
+//! `<NAME>_FILE` (which wins) or `<NAME>`, never from argv, and are registered
+//! for redaction the moment they are read.
+
+use serde::Serialize;
+
+use crate::plumbing::{exit, redact};
+
+/// A switch and the values it documents. `on` turns the non-default
+/// behaviour on, `off` is the default spelled out. Unset or empty means `off`.
+#[derive(Clone, Copy, Debug)]
+pub struct Switch {
+    pub name: &'static str,
+    pub on: &'static str,
+    pub off: &'static str,
+}
+
+/// `RELEASE_GATE_INCLUDE_EVAL=true`: release-gate also runs audit-eval.
+pub const RELEASE_GATE_INCLUDE_EVAL: Switch = Switch {
+    name: "RELEASE_GATE_INCLUDE_EVAL",
+    on: "true",
+    off: "false",
+};
+/// `MIGRATION_GATE_VALIDATE_AUTOGEN=false`: the emergency bypass of `alembic check`.
+pub const MIGRATION_GATE_SKIP_AUTOGEN: Switch = Switch {
+    name: "MIGRATION_GATE_VALIDATE_AUTOGEN",
+    on: "false",
+    off: "true",
+};
+/// `SKIP_BRANCH_GUARD=1`: branch-guard passes without checking.
+pub const SKIP_BRANCH_GUARD: Switch = Switch {
+    name: "SKIP_BRANCH_GUARD",
+    on: "1",
+    off: "0",
+};
+/// `SKIP_TASK_SEQUENCE_GUARD=1`: task-preflight passes without checking.
+pub const SKIP_TASK_SEQUENCE_GUARD: Switch = Switch {
+    name: "SKIP_TASK_SEQUENCE_GUARD",
+    on: "1",
+    off: "0",
+};
+/// `MERGE=1` (`make task-finish TASK=117 MERGE=1`): task-finish merges, as `--merge`.
+pub const MERGE: Switch = Switch {
+    name: "MERGE",
+    on: "1",
+    off: "0",
+};
+/// `ALLOW_OPEN_TASK_PRS=1`: task-preflight does not look for open task PRs.
+pub const ALLOW_OPEN_TASK_PRS: Switch = Switch {
+    name: "ALLOW_OPEN_TASK_PRS",
+    on: "1",
+    off: "0",
+};
+
+impl Switch {
+    /// Reads the switch from the process environment.
+    pub fn read(self) -> anyhow::Result<bool> {
+        self.parse(std::env::var(self.name).ok().as_deref())
+    }
+
+    /// Parses a value of the switch: `on`, `off`, unset or empty; anything
+    /// else is a usage error naming the accepted values.
+    pub fn parse(self, value: Option<&str>) -> anyhow::Result<bool> {
+        match value {
+            None | Some("") => Ok(false),
+            Some(v) if v == self.on => Ok(true),
+            Some(v) if v == self.off => Ok(false),
+            Some(v) => Err(exit::usage(format!(
+                "{}={:?} is not a value it accepts: use {}={} or {}={} (or leave it unset)",
+                self.name, v, self.name, self.on, self.name, self.off
+            ))),
+        }
+    }
+}
+
+/// A bypass that was used, as printed and recorded in reports.
+#[derive(Clone, Debug, Serialize, serde::Deserialize, PartialEq, Eq)]
+pub struct Bypass {
+    pub variable: String,
+    pub value: String,
+    pub effect: String,
+}
+
+impl Bypass {
+    pub fn new(switch: Switch, effect: &str) -> Bypass {
+        Bypass {
+            variable: switch.name.to_string(),
+            value: switch.on.to_string(),
+            effect: effect.to_string(),
+        }
+    }
+
+    /// Prints the bypass as a warning on stderr (and as a workflow warning
+    /// under GitHub Actions).
+    pub fn warn(&self) {
+        crate::plumbing::output::warning(&format!(
+            "bypass {}={}: {}",
+            self.variable, self.value, self.effect
+        ));
+    }
+}
+
+/// A secret from `<name>_FILE` (the file wins) or `<name>`; `None` when
+/// neither is set or both are empty. A `<name>_FILE` naming an empty file is
+/// an error (a secret mount that failed), never a fall-back to something else.
+/// The value is registered for redaction.
+pub fn secret(name: &str) -> anyhow::Result<Option<String>> {
+    let file_var = format!("{name}_FILE");
+    let value = match std::env::var_os(&file_var).filter(|v| !v.is_empty()) {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|e| {
+                exit::usage(format!(
+                    "{file_var} names {}, which cannot be read: {e}",
+                    path.to_string_lossy()
+                ))
+            })?;
+            if text.trim().is_empty() {
+                return Err(exit::usage(format!(
+                    "{file_var} names {}, which is empty: write the value into it, or unset {file_var}",
+                    path.to_string_lossy()
+                )));
+            }
+            Some(text.trim_end_matches(['\n', '\r']).to_string())
+        }
+        None => std::env::var(name).ok(),
+    };
+    let value = value.filter(|v| !v.trim().is_empty());
+    if let Some(v) = &value {
+        redact::register(v);
+    }
+    Ok(value)
+}
+
+/// A plain environment variable, empty treated as unset.
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn switches_accept_only_their_documented_values() {
+        let s = RELEASE_GATE_INCLUDE_EVAL;
+        assert!(s.parse(Some("true")).unwrap());
+        assert!(!s.parse(Some("false")).unwrap());
+        assert!(!s.parse(None).unwrap());
+        assert!(!s.parse(Some("")).unwrap());
+        for bad in ["TRUE", "yes", "1", "ture", " true"] {
+            let err = s.parse(Some(bad)).unwrap_err();
+            assert_eq!(exit::code_of(&err), exit::USAGE, "{bad}");
+            assert!(
+                err.to_string().contains("RELEASE_GATE_INCLUDE_EVAL=true"),
+                "{err}"
+            );
+        }
+        let skip = SKIP_BRANCH_GUARD;
+        assert!(skip.parse(Some("1")).unwrap());
+        assert!(!skip.parse(Some("0")).unwrap());
+        assert!(skip.parse(Some("true")).is_err());
+        let autogen = MIGRATION_GATE_SKIP_AUTOGEN;
+        assert!(autogen.parse(Some("false")).unwrap());
+        assert!(!autogen.parse(Some("true")).unwrap());
+        assert!(autogen.parse(Some("0")).is_err());
+    }
+}

@@ -1,0 +1,362 @@
+//! The git plumbing the commands share, through xshell (argv, no shell).
+//!
+//! Every function takes the repository root explicitly; nothing here
+//! changes the process's directory or environment.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use xshell::{cmd, Cmd, Shell};
+
+use crate::plumbing::exit;
+
+/// A shell rooted at `root`, with git's prompts turned off so that a
+/// command never waits for a password nobody will type.
+pub fn shell(root: &Path) -> anyhow::Result<Shell> {
+    let sh = Shell::new().context("cannot create a shell")?;
+    sh.change_dir(root);
+    sh.set_var("GIT_TERMINAL_PROMPT", "0");
+    Ok(sh)
+}
+
+/// The top level of the git repository containing `dir`.
+pub fn toplevel(dir: &Path) -> anyhow::Result<PathBuf> {
+    let sh = shell(dir)?;
+    let out = cmd!(sh, "git rev-parse --show-toplevel")
+        .quiet()
+        .ignore_status()
+        .output();
+    match out {
+        Ok(out) if out.status.success() => {
+            Ok(PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        }
+        Ok(_) => Err(exit::usage(format!(
+            "{} is not inside a git repository: run from one, or pass --root DIR",
+            dir.display()
+        ))),
+        Err(e) => Err(exit::usage(format!(
+            "git is required but cannot be run: {e}"
+        ))),
+    }
+}
+
+pub fn head_sha(sh: &Shell) -> anyhow::Result<String> {
+    let spec = "HEAD^{commit}";
+    cmd!(sh, "git rev-parse --verify {spec}")
+        .quiet()
+        .read()
+        .context("HEAD does not name a commit")
+}
+
+pub fn tree_sha(sh: &Shell, sha: &str) -> anyhow::Result<String> {
+    let spec = format!("{sha}^{{tree}}");
+    Ok(cmd!(sh, "git rev-parse --verify {spec}").quiet().read()?)
+}
+
+/// `git status --porcelain` lines: staged, unstaged and untracked changes.
+pub fn dirty_paths(sh: &Shell) -> anyhow::Result<Vec<String>> {
+    let out = cmd!(sh, "git status --porcelain --untracked-files=all")
+        .quiet()
+        .read()?;
+    Ok(out.lines().map(str::to_string).collect())
+}
+
+/// The checked-out branch, or `None` on a detached HEAD.
+pub fn current_branch(sh: &Shell) -> anyhow::Result<Option<String>> {
+    let out = stdout_if_ok(cmd!(sh, "git symbolic-ref --quiet --short HEAD"))?;
+    Ok(out.map(|s| s.trim().to_string()))
+}
+
+/// A revision the user typed, checked before it reaches git: no options,
+/// no whitespace or control characters.
+pub fn validate_rev(rev: &str) -> anyhow::Result<()> {
+    let ok = !rev.is_empty()
+        && !rev.starts_with('-')
+        && rev.len() <= 256
+        && rev
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._/~^@{}-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(exit::usage(format!(
+            "{rev:?} is not a revision: use a SHA, a tag or a branch name"
+        )))
+    }
+}
+
+/// The commit SHA `rev` names, or `None` when it names none.
+pub fn resolve_commit(sh: &Shell, rev: &str) -> anyhow::Result<Option<String>> {
+    validate_rev(rev)?;
+    let spec = format!("{rev}^{{commit}}");
+    let out = stdout_if_ok(cmd!(
+        sh,
+        "git rev-parse --verify --quiet --end-of-options {spec}"
+    ))?;
+    Ok(out.map(|s| s.trim().to_string()))
+}
+
+/// The object `name` (a ref name built or validated by the caller) names, or
+/// `None` when it names none or git cannot be run.
+pub fn rev(sh: &Shell, name: &str) -> Option<String> {
+    stdout_if_ok(cmd!(
+        sh,
+        "git rev-parse --verify --quiet --end-of-options {name}"
+    ))
+    .ok()
+    .flatten()
+    .map(|s| s.trim().to_string())
+}
+
+/// The note on `sha` under `refs/notes/<notes_ref>`, if any.
+pub fn note(sh: &Shell, notes_ref: &str, sha: &str) -> anyhow::Result<Option<String>> {
+    let notes = format!("--ref={notes_ref}");
+    read_if_ok(sh, &["notes", &notes, "show", sha])
+}
+
+/// The standard output of `cmd` when it exits 0, `None` when it fails (how
+/// git says a ref, note or file does not exist). Errs only when the command
+/// cannot be run at all.
+pub fn stdout_if_ok(cmd: Cmd<'_>) -> anyhow::Result<Option<String>> {
+    let out = cmd.quiet().ignore_status().output()?;
+    Ok(out
+        .status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
+}
+
+/// Appends one line to the note on `sha`; earlier lines are never rewritten.
+/// Works without a configured identity (CI machines often have none).
+pub fn append_note(sh: &Shell, notes_ref: &str, sha: &str, line: &str) -> anyhow::Result<()> {
+    let mut text = note(sh, notes_ref, sha)?.unwrap_or_default();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(line.trim_end());
+    text.push('\n');
+    // Earlier lines are written back unchanged; `--force` only replaces the
+    // note object, and git's "Overwriting existing notes" is noise here.
+    let mut c = cmd!(sh, "git notes --ref={notes_ref} add --force --file=- {sha}")
+        .quiet()
+        .ignore_status()
+        .stdin(text);
+    if !has_identity(sh)? {
+        c = with_fallback_identity(c);
+    }
+    let out = c.output()?;
+    if !out.status.success() {
+        return Err(exit::failed(format!(
+            "cannot write to refs/notes/{notes_ref} on {sha}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(())
+}
+
+/// Whether git has a committer identity (`user.name`/`user.email` or the
+/// `GIT_COMMITTER_*` variables).
+pub fn has_identity(sh: &Shell) -> anyhow::Result<bool> {
+    Ok(cmd!(sh, "git var GIT_COMMITTER_IDENT")
+        .quiet()
+        .ignore_status()
+        .output()?
+        .status
+        .success())
+}
+
+/// `c` with a stand-in identity, for the notes this program writes on
+/// machines that have none configured.
+pub fn with_fallback_identity(c: Cmd<'_>) -> Cmd<'_> {
+    c.env("GIT_AUTHOR_NAME", "xtask")
+        .env("GIT_AUTHOR_EMAIL", "xtask@localhost")
+        .env("GIT_COMMITTER_NAME", "xtask")
+        .env("GIT_COMMITTER_EMAIL", "xtask@localhost")
+}
+
+/// What git answered: its exit status and its own words. For callers that
+/// present git's message, or that read a refusal (a failed push, a merge
+/// conflict) as a finding rather than an error.
+#[derive(Debug)]
+pub struct Answer {
+    /// The command as run, for messages (`git push --quiet origin main`).
+    pub command: String,
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Answer {
+    pub fn ok(&self) -> bool {
+        self.code == Some(0)
+    }
+
+    /// git's own words: its stderr, else its stdout, trimmed.
+    pub fn words(&self) -> &str {
+        let err = self.stderr.trim();
+        if err.is_empty() {
+            self.stdout.trim()
+        } else {
+            err
+        }
+    }
+
+    /// The failure as an error (exit 1) that names the command and quotes git.
+    pub fn failure(&self) -> anyhow::Error {
+        exit::failed(format!("`{}` failed: {}", self.command, self.words()))
+    }
+
+    /// `Ok(self)` when git succeeded, else [`Answer::failure`].
+    pub fn checked(self) -> anyhow::Result<Answer> {
+        if self.ok() {
+            Ok(self)
+        } else {
+            Err(self.failure())
+        }
+    }
+}
+
+/// Runs `git ARGS` quietly (nothing echoed, output captured) and reports
+/// git's answer whatever its status; errs only when git cannot be run.
+pub fn answer(sh: &Shell, args: &[&str]) -> anyhow::Result<Answer> {
+    answer_with(sh, args, None)
+}
+
+/// [`answer`] with `input` on git's standard input.
+pub fn answer_with(sh: &Shell, args: &[&str], input: Option<&str>) -> anyhow::Result<Answer> {
+    let mut c = cmd!(sh, "git {args...}").quiet().ignore_status();
+    if let Some(input) = input {
+        c = c.stdin(input);
+    }
+    let command = format!("git {}", args.join(" "));
+    let out = c.output().map_err(|e| {
+        exit::usage(format!(
+            "git is required but `{command}` cannot be run: {e}"
+        ))
+    })?;
+    Ok(Answer {
+        command,
+        code: out.status.code(),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Runs `git ARGS` and returns its standard output, trimmed; a failure
+/// names the command and git's stderr.
+pub fn read(sh: &Shell, args: &[&str]) -> anyhow::Result<String> {
+    Ok(answer(sh, args)?.checked()?.stdout.trim().to_string())
+}
+
+/// Runs `git ARGS` for its effect; a failure names the command and git's stderr.
+pub fn run(sh: &Shell, args: &[&str]) -> anyhow::Result<()> {
+    answer(sh, args)?.checked().map(drop)
+}
+
+/// A question git answers with its exit status (`merge-base --is-ancestor`,
+/// `show-ref --verify --quiet`): true on 0, false on 1. Any other status
+/// is git failing to answer, an error naming the command and git's stderr.
+pub fn test(sh: &Shell, args: &[&str]) -> anyhow::Result<bool> {
+    let a = answer(sh, args)?;
+    match a.code {
+        Some(0) => Ok(true),
+        Some(1) => Ok(false),
+        _ => Err(a.failure()),
+    }
+}
+
+/// The standard output of `git ARGS` when it exits 0, `None` when it fails
+/// (how git says a ref, note or file does not exist). Errs only when git
+/// cannot be run.
+pub fn read_if_ok(sh: &Shell, args: &[&str]) -> anyhow::Result<Option<String>> {
+    let a = answer(sh, args)?;
+    Ok(a.ok().then_some(a.stdout))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A temporary directory removed on drop (std only, no tempfile crate).
+    mod tempdir {
+        pub struct Dir(std::path::PathBuf);
+        impl Dir {
+            pub fn new() -> Dir {
+                use std::sync::atomic::{AtomicUsize, Ordering};
+                static N: AtomicUsize = AtomicUsize::new(0);
+                let p = std::env::temp_dir().join(format!(
+                    "xtask-git-unit-{}-{}",
+                    std::process::id(),
+                    N.fetch_add(1, Ordering::Relaxed)
+                ));
+                std::fs::create_dir_all(&p).unwrap();
+                Dir(p)
+            }
+            pub fn path(&self) -> &std::path::Path {
+                &self.0
+            }
+        }
+        impl Drop for Dir {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_dir_all(&self.0);
+            }
+        }
+    }
+
+    fn repo() -> (tempdir::Dir, Shell) {
+        let dir = tempdir::Dir::new();
+        let sh = shell(dir.path()).unwrap();
+        sh.set_var("GIT_CONFIG_NOSYSTEM", "1");
+        sh.set_var("GIT_CONFIG_GLOBAL", "/dev/null");
+        run(&sh, &["init", "--quiet"]).unwrap();
+        (dir, sh)
+    }
+
+    #[test]
+    fn a_failure_names_the_command_and_quotes_git() {
+        let (_dir, sh) = repo();
+        let err = read(&sh, &["rev-parse", "--verify", "no-such-ref"]).unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("`git rev-parse --verify no-such-ref` failed"),
+            "{message}"
+        );
+        assert!(
+            message.contains("fatal: Needed a single revision"),
+            "{message}"
+        );
+        assert_eq!(exit::code_of(&err), exit::FAILED);
+    }
+
+    #[test]
+    fn questions_answer_true_false_or_fail() {
+        let (_dir, sh) = repo();
+        assert!(test(&sh, &["check-ref-format", "refs/heads/ok"]).unwrap());
+        assert!(!test(&sh, &["check-ref-format", "refs/heads/a..b"]).unwrap());
+        // Status 128 is git failing to answer, not "no".
+        let err = test(&sh, &["merge-base", "--is-ancestor", "nope", "HEAD"]).unwrap_err();
+        assert!(format!("{err:#}").contains("git merge-base --is-ancestor nope HEAD"));
+        assert_eq!(
+            read_if_ok(&sh, &["rev-parse", "--verify", "--quiet", "HEAD"]).unwrap(),
+            None
+        );
+        let a = answer_with(&sh, &["hash-object", "--stdin"], Some("x\n")).unwrap();
+        assert!(a.ok() && a.stdout.trim().len() == 40, "{a:?}");
+    }
+
+    #[test]
+    fn hostile_revisions_are_refused() {
+        for bad in ["--upload-pack=x", "a b", "x\ny", "", "a;b", "$(x)"] {
+            assert!(validate_rev(bad).is_err(), "{bad:?}");
+        }
+        for good in [
+            "HEAD",
+            "v1.2.3",
+            "abc123",
+            "main~2",
+            "HEAD^{commit}",
+            "origin/main",
+        ] {
+            assert!(validate_rev(good).is_ok(), "{good:?}");
+        }
+    }
+}

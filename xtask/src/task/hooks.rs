@@ -1,0 +1,533 @@
+//! `hooks`: installs, verifies (`--check`) and removes (`--uninstall`) the
+//! git hooks that run `branch-guard`: pre-commit, commit-msg and pre-push.
+//!
+//! Hooks go where git looks for them (`git rev-parse --git-path hooks`, which
+//! honours `core.hooksPath` and linked worktrees). A hook that is not ours is
+//! never lost: it is renamed `<hook>.local`, our hook runs it first (its
+//! failure stops the commit), and `--uninstall` renames it back, byte for byte.
+//! Installing validates every hook first and changes nothing on a conflict.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use serde_json::json;
+use xshell::cmd;
+
+use crate::plumbing::output::{self, Format};
+use crate::plumbing::{exit, git, Ctx};
+
+#[derive(clap::Args, Debug)]
+pub struct Flags {
+    /// Only verify: exit 1 naming each hook that is missing, not executable or out of date.
+    #[arg(long, conflicts_with = "uninstall")]
+    pub check: bool,
+    /// Remove our hooks and put back the hooks that were there before.
+    #[arg(long)]
+    pub uninstall: bool,
+}
+
+/// The hooks we install, and the branch-guard invocation of each.
+pub const HOOKS: [&str; 3] = ["pre-commit", "commit-msg", "pre-push"];
+
+/// The line that marks a hook as ours (any version of it).
+const MARKER: &str = "# xtask-managed hook";
+
+/// The shell function every hook uses to run the xtask: `XTASK_BIN` when
+/// set; else the built binary when it is newer than every xtask source,
+/// `xtask/Cargo.toml` and `Cargo.lock` (no cargo start-up: this is what
+/// keeps a commit fast); else `cargo xtask`. Only files count (`-type f`): an
+/// editor's temporary file changes its directory's time but not the build,
+/// and cargo would then never relink, leaving every commit on the slow path.
+const RUNNER: &str = r#"xtask() {
+  bin=${CARGO_TARGET_DIR:-target}/debug/xtask
+  if [ -n "${XTASK_BIN:-}" ]; then
+    "$XTASK_BIN" "$@"
+  elif [ -x "$bin" ] && [ -d xtask/src ] && [ -f xtask/Cargo.toml ] && [ -f Cargo.lock ] &&
+    newer=$(find xtask/src xtask/Cargo.toml Cargo.lock -type f -newer "$bin") && [ -z "$newer" ]; then
+    "$bin" "$@"
+  elif command -v cargo >/dev/null 2>&1; then
+    cargo xtask "$@"
+  else
+    echo "xtask hook: cargo is not on PATH: install Rust, or set XTASK_BIN to an xtask binary" >&2
+    exit 2
+  fi
+}
+"#;
+
+/// The text of hook `name`, exactly as installed (a hook whose text differs
+/// is out of date).
+pub fn script(name: &str) -> String {
+    let body = match name {
+        "pre-commit" => concat!(
+            "if [ -x \"$0.local\" ]; then \"$0.local\" \"$@\" || exit; fi\n",
+            "cd \"$(git rev-parse --show-toplevel)\" || exit 2\n",
+            "xtask --root \"$PWD\" branch-guard\n",
+        ),
+        "commit-msg" => concat!(
+            "if [ -x \"$0.local\" ]; then \"$0.local\" \"$@\" || exit; fi\n",
+            "msg=$1\n",
+            "case $msg in /*) ;; *) msg=$PWD/$msg ;; esac\n",
+            "cd \"$(git rev-parse --show-toplevel)\" || exit 2\n",
+            "xtask --root \"$PWD\" branch-guard --commit-msg \"$msg\"\n",
+        ),
+        "pre-push" => concat!(
+            "# git passes the refs being pushed on stdin: both hooks get them.\n",
+            "if [ -x \"$0.local\" ]; then\n",
+            "  refs=$(cat)\n",
+            "  if [ -n \"$refs\" ]; then refs=\"$refs\n\"; fi\n",
+            "  printf '%s' \"$refs\" | \"$0.local\" \"$@\" || exit\n",
+            "  cd \"$(git rev-parse --show-toplevel)\" || exit 2\n",
+            "  printf '%s' \"$refs\" | xtask --root \"$PWD\" branch-guard --pre-push -- \"$@\"\n",
+            "else\n",
+            "  cd \"$(git rev-parse --show-toplevel)\" || exit 2\n",
+            "  xtask --root \"$PWD\" branch-guard --pre-push -- \"$@\"\n",
+            "fi\n",
+        ),
+        other => unreachable!("no hook named {other}"),
+    };
+    format!(
+        "#!/bin/sh\n{MARKER} ({name}), written by `cargo xtask hooks`: do not edit. `cargo xtask hooks --check`\n\
+         # verifies it, `cargo xtask hooks --uninstall` removes it. The {name} hook that was here before\n\
+         # is kept as {name}.local and runs first. XTASK_BIN=<path> runs that xtask binary instead.\n\
+         {RUNNER}{body}"
+    )
+}
+
+/// What is at a hook's path.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum State {
+    Missing,
+    /// Ours, exactly as this version writes it.
+    Current {
+        executable: bool,
+    },
+    /// Ours, from another version or edited.
+    Stale {
+        executable: bool,
+    },
+    /// Another tool's (or the user's) hook.
+    Foreign,
+    /// A directory or other non-file: nothing we can run or keep.
+    Unusable,
+}
+
+#[derive(Debug)]
+struct Slot {
+    name: &'static str,
+    path: PathBuf,
+    local: PathBuf,
+    state: State,
+    local_exists: bool,
+}
+
+/// The directory git runs hooks from, for the repository at `root`.
+pub fn hooks_dir(root: &Path) -> anyhow::Result<PathBuf> {
+    let sh = git::shell(root)?;
+    let out = cmd!(sh, "git rev-parse --git-path hooks")
+        .quiet()
+        .ignore_status()
+        .output()?;
+    if !out.status.success() {
+        return Err(exit::usage(format!(
+            "{} is not a git repository (git rev-parse --git-path hooks failed: {})",
+            root.display(),
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    Ok(if dir.is_absolute() {
+        dir
+    } else {
+        root.join(dir)
+    })
+}
+
+fn exists(path: &Path) -> bool {
+    std::fs::symlink_metadata(path).is_ok()
+}
+
+fn state_of(path: &Path, name: &str) -> State {
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return State::Missing;
+    };
+    if meta.file_type().is_symlink() {
+        return State::Foreign;
+    }
+    if !meta.is_file() {
+        return State::Unusable;
+    }
+    let executable = meta.permissions().mode() & 0o111 != 0;
+    match std::fs::read(path) {
+        Ok(bytes) if bytes == script(name).as_bytes() => State::Current { executable },
+        Ok(bytes)
+            if String::from_utf8_lossy(&bytes)
+                .lines()
+                .any(|l| l.starts_with(MARKER)) =>
+        {
+            State::Stale { executable }
+        }
+        _ => State::Foreign,
+    }
+}
+
+fn slots(dir: &Path) -> Vec<Slot> {
+    HOOKS
+        .iter()
+        .map(|&name| {
+            let path = dir.join(name);
+            let local = dir.join(format!("{name}.local"));
+            Slot {
+                name,
+                state: state_of(&path, name),
+                local_exists: exists(&local),
+                path,
+                local,
+            }
+        })
+        .collect()
+}
+
+/// The problems with the installed hooks, one line each naming the hook;
+/// empty when all of them are installed, executable and current.
+pub fn check(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
+    let dir = hooks_dir(&ctx.root)?;
+    Ok(slots(&dir).iter().filter_map(problem).collect())
+}
+
+fn problem(slot: &Slot) -> Option<String> {
+    let (name, path) = (slot.name, slot.path.display());
+    match slot.state {
+        State::Current { executable: true } => None,
+        State::Missing => Some(format!("{name} hook is missing ({path}): run cargo xtask hooks")),
+        State::Current { executable: false } => {
+            Some(format!("{name} hook is not executable ({path}): run cargo xtask hooks"))
+        }
+        State::Stale { executable } => Some(format!(
+            "{name} hook is out of date{} ({path}): run cargo xtask hooks",
+            if executable { "" } else { " and not executable" }
+        )),
+        State::Foreign => Some(format!(
+            "{name} hook is not installed: {path} is another hook: run cargo xtask hooks (it keeps that one as {name}.local and runs it first)"
+        )),
+        State::Unusable => Some(format!(
+            "{name} hook is missing: {path} is not a file: remove it, then run cargo xtask hooks"
+        )),
+    }
+}
+
+pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
+    let dir = hooks_dir(&ctx.root)?;
+    let slots = slots(&dir);
+    if flags.check {
+        let problems = check(ctx)?;
+        let states: Vec<_> = slots
+            .iter()
+            .map(|s| (s.name, state_name(&s.state)))
+            .collect();
+        report(
+            ctx,
+            "check",
+            &dir,
+            &states,
+            &problems,
+            &runner_warnings(&ctx.root),
+        );
+        return if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(exit::silent(exit::FAILED))
+        };
+    }
+    if flags.uninstall {
+        return uninstall(ctx, &dir, &slots);
+    }
+    install(ctx, &dir, &slots)
+}
+
+fn state_name(state: &State) -> &'static str {
+    match state {
+        State::Missing => "missing",
+        State::Current { executable: true } => "installed",
+        State::Current { executable: false } => "not-executable",
+        State::Stale { .. } => "out-of-date",
+        State::Foreign => "foreign",
+        State::Unusable => "not-a-file",
+    }
+}
+
+fn report(
+    ctx: &Ctx,
+    action: &str,
+    dir: &Path,
+    done: &[(&str, &str)],
+    problems: &[String],
+    warnings: &[String],
+) {
+    match ctx.format {
+        Format::Json => output::json(&json!({
+            "command": "hooks",
+            "action": action,
+            "status": if problems.is_empty() { "passed" } else { "failed" },
+            "hooks_dir": dir.display().to_string(),
+            "hooks": done.iter().map(|(n, s)| json!({ "name": n, "result": s })).collect::<Vec<_>>(),
+            "problems": problems,
+            "warnings": warnings,
+        })),
+        Format::Human => {
+            for problem in problems {
+                output::error(problem);
+            }
+            for warning in warnings {
+                output::warning(warning);
+            }
+            if problems.is_empty() {
+                for (name, what) in done {
+                    output::say(&format!("{name}: {what}"));
+                }
+                if action == "check" {
+                    output::say(&output::green(&format!(
+                        "hooks are installed and current in {}",
+                        dir.display()
+                    )));
+                }
+            }
+        }
+    }
+}
+
+enum Action {
+    Nothing,
+    Chmod,
+    Write,
+    KeepThenWrite,
+}
+
+fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
+    // Validate every hook before touching any.
+    let mut problems = Vec::new();
+    let mut plan = Vec::new();
+    for slot in slots {
+        let action = match slot.state {
+            State::Current { executable: true } => Action::Nothing,
+            State::Current { executable: false } => Action::Chmod,
+            State::Missing | State::Stale { .. } => Action::Write,
+            State::Foreign if slot.local_exists => {
+                problems.push(format!(
+                    "{name} hook: cannot keep {path} as {local}, which exists too: move one of them away (e.g. mv {local} {local}.bak), then run cargo xtask hooks again",
+                    name = slot.name,
+                    path = slot.path.display(),
+                    local = slot.local.display()
+                ));
+                Action::Nothing
+            }
+            State::Foreign => Action::KeepThenWrite,
+            State::Unusable => {
+                problems.push(problem(slot).unwrap_or_default());
+                Action::Nothing
+            }
+        };
+        plan.push(action);
+    }
+    if !problems.is_empty() {
+        report(ctx, "install", dir, &[], &problems, &[]);
+        return Err(exit::silent(exit::FAILED));
+    }
+    if !dir.is_dir() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| exit::usage(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let mut done = Vec::new();
+    for (slot, action) in slots.iter().zip(&plan) {
+        let what = match action {
+            Action::Nothing => "up to date",
+            Action::Chmod => {
+                set_executable(&slot.path)?;
+                "made executable"
+            }
+            Action::Write => {
+                write_hook(slot)?;
+                if matches!(slot.state, State::Stale { .. }) {
+                    "updated"
+                } else {
+                    "installed"
+                }
+            }
+            Action::KeepThenWrite => {
+                std::fs::rename(&slot.path, &slot.local).map_err(|e| {
+                    exit::usage(format!(
+                        "cannot move {} to {}: {e}",
+                        slot.path.display(),
+                        slot.local.display()
+                    ))
+                })?;
+                write_hook(slot)?;
+                "installed; the hook that was there is kept as .local and runs first"
+            }
+        };
+        done.push((slot.name, what));
+    }
+    report(ctx, "install", dir, &done, &[], &runner_warnings(&ctx.root));
+    if ctx.format == Format::Human {
+        output::say(&output::green(&format!(
+            "hooks installed in {} (verify: cargo xtask hooks --check)",
+            dir.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Why the installed hooks cannot run the xtask in the repository at `root`
+/// (empty: they can). The hooks run `XTASK_BIN`, else a fresh
+/// `target/debug/xtask`, else `cargo xtask`, which needs an `xtask` alias in
+/// cargo's configuration (or a `cargo-xtask` on PATH); without one, every
+/// commit and push fails with cargo's "no such command: xtask".
+fn runner_warnings(root: &Path) -> Vec<String> {
+    if std::env::var_os("XTASK_BIN").is_some_and(|v| !v.is_empty()) {
+        return Vec::new();
+    }
+    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
+        std::env::split_paths(&paths).any(|d| {
+            std::fs::metadata(d.join("cargo-xtask"))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    });
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    let mut configs: Vec<PathBuf> = root
+        .ancestors()
+        .flat_map(|d| [d.join(".cargo/config.toml"), d.join(".cargo/config")])
+        .collect();
+    if let Some(home) = cargo_home {
+        configs.push(home.join("config.toml"));
+        configs.push(home.join("config"));
+    }
+    let has_alias = configs
+        .iter()
+        .any(|c| std::fs::read_to_string(c).is_ok_and(|text| defines_xtask_alias(&text)));
+    if has_alias || on_path {
+        return Vec::new();
+    }
+    let exe = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "/path/to/xtask".to_string());
+    let what = if root.join("xtask/Cargo.toml").is_file() {
+        "has an xtask crate but no `xtask` alias in .cargo/config.toml: the hooks fall back to `cargo xtask` whenever target/debug/xtask is missing or older than the sources"
+    } else {
+        "has no xtask crate (xtask/Cargo.toml) and no `xtask` alias in .cargo/config.toml: the hooks run `cargo xtask`"
+    };
+    vec![format!(
+        "{} {what}, which fails with cargo's \"no such command: xtask\" and so refuses every commit and push; the hooks are installed anyway. Fix: add the xtask crate and its alias (in .cargo/config.toml: [alias] xtask = \"run --quiet --package xtask --\"), or set XTASK_BIN wherever git runs: export XTASK_BIN={exe}",
+        root.display()
+    )]
+}
+
+/// Whether a cargo configuration file defines the `xtask` alias.
+fn defines_xtask_alias(text: &str) -> bool {
+    toml::from_str::<toml::Value>(text).is_ok_and(|config| {
+        match config.get("alias").and_then(|a| a.get("xtask")) {
+            Some(toml::Value::String(s)) => !s.trim().is_empty(),
+            Some(toml::Value::Array(a)) => !a.is_empty(),
+            _ => false,
+        }
+    })
+}
+
+fn set_executable(path: &Path) -> anyhow::Result<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| exit::usage(format!("cannot make {} executable: {e}", path.display())))
+}
+
+/// Writes our hook through a temporary file and a rename, so that git never
+/// runs half a hook.
+fn write_hook(slot: &Slot) -> anyhow::Result<()> {
+    let tmp = slot.path.with_file_name(format!("{}.xtask-tmp", slot.name));
+    let result = std::fs::write(&tmp, script(slot.name))
+        .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)))
+        .and_then(|()| std::fs::rename(&tmp, &slot.path));
+    result.map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        exit::usage(format!("cannot write {}: {e}", slot.path.display()))
+    })
+}
+
+fn uninstall(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
+    let mut done = Vec::new();
+    for slot in slots {
+        let ours = matches!(slot.state, State::Current { .. } | State::Stale { .. });
+        let what = match (ours, &slot.state, slot.local_exists) {
+            (true, _, local) => {
+                std::fs::remove_file(&slot.path).map_err(|e| {
+                    exit::usage(format!("cannot remove {}: {e}", slot.path.display()))
+                })?;
+                if local {
+                    restore(slot)?;
+                    "removed; the hook kept as .local is back"
+                } else {
+                    "removed"
+                }
+            }
+            (false, State::Missing, true) => {
+                restore(slot)?;
+                "the hook kept as .local is back"
+            }
+            (false, State::Missing, false) => "not installed",
+            (false, _, _) => "not ours: left as it is",
+        };
+        done.push((slot.name, what));
+    }
+    report(ctx, "uninstall", dir, &done, &[], &[]);
+    Ok(())
+}
+
+fn restore(slot: &Slot) -> anyhow::Result<()> {
+    std::fs::rename(&slot.local, &slot.path).map_err(|e| {
+        exit::usage(format!(
+            "cannot move {} back to {}: {e}",
+            slot.local.display(),
+            slot.path.display()
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_hook_is_marked_runs_the_local_hook_first_and_calls_branch_guard() {
+        for name in HOOKS {
+            let text = script(name);
+            assert!(text.starts_with("#!/bin/sh\n"), "{text}");
+            assert!(text.lines().nth(1).unwrap().starts_with(MARKER), "{text}");
+            let local = text.find("$0.local").expect("runs the kept hook");
+            let guard = text.rfind("branch-guard").unwrap();
+            assert!(local < guard, "the kept hook runs first:\n{text}");
+            assert!(text.contains("-type f -newer \"$bin\""), "{text}");
+            assert!(text.contains("cargo xtask \"$@\""), "{text}");
+        }
+        assert!(script("commit-msg").contains("branch-guard --commit-msg \"$msg\""));
+        assert!(script("pre-push").contains("branch-guard --pre-push -- \"$@\""));
+    }
+
+    #[test]
+    fn the_xtask_alias_is_found_in_a_cargo_config() {
+        fn check(text: &str, expected: bool) {
+            assert_eq!(defines_xtask_alias(text), expected, "{text}");
+        }
+        check(
+            "[alias]\nxtask = \"run --quiet --package xtask --\"\n",
+            true,
+        );
+        check(
+            "[alias]\nxtask = [\"run\", \"--package\", \"xtask\", \"--\"]\n",
+            true,
+        );
+        check("alias.xtask = \"run -p xtask --\"\n", true);
+        check("", false);
+        check("[alias]\nxt = \"run -p xtask --\"\n", false);
+        check("[alias]\nxtask = \"\"\n", false);
+        check("[build]\nxtask = \"run\"\n", false);
+        check("[alias\nxtask = \"run\"", false);
+    }
+}

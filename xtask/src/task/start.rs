@@ -1,0 +1,242 @@
+//! `task-start TASK NAME`: one task = one branch, created from a clean,
+//! synced main after the preflight. The id and the name are validated into
+//! a branch name before git sees anything; every check runs before the one
+//! state change (`git switch -c`), so a failure changes nothing.
+
+use serde_json::json;
+use xshell::cmd;
+
+use crate::plumbing::output::{self, Format};
+use crate::plumbing::{env, exit, git, Ctx};
+use crate::task::id as task_id;
+use crate::task::preflight::{self, Check};
+
+const USAGE: &str =
+    "Usage: cargo xtask task-start TASK NAME   (or: make task-start TASK=117 NAME=short-name)";
+
+#[derive(clap::Args, Debug)]
+pub struct Flags {
+    /// The task id: TASK-117, task-117 or 117 [default: env TASK].
+    #[arg(value_name = "TASK")]
+    pub task: Option<String>,
+    /// The short name; several words are joined [default: env NAME].
+    #[arg(value_name = "NAME")]
+    pub name: Vec<String>,
+    /// Report every check and the branch it would create; create nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
+    // Everything from the user is validated before git runs.
+    let switches = preflight::read_switches()?;
+    let raw_task = flags.task.clone().or_else(|| env::var("TASK"));
+    let raw_name = if flags.name.is_empty() {
+        env::var("NAME")
+    } else {
+        Some(flags.name.join(" "))
+    };
+    let missing = match (&raw_task, &raw_name) {
+        (None, None) => "a task id and a short name",
+        (None, Some(_)) => "a task id (TASK)",
+        _ => "a short name (NAME)",
+    };
+    let (Some(raw_task), Some(raw_name)) = (raw_task, raw_name) else {
+        return Err(exit::usage(format!("task-start needs {missing}\n{USAGE}")));
+    };
+    let policy = &ctx.policy.policy;
+    let id = task_id::normalize_id(&policy.task, &raw_task)?;
+    let slug = task_id::slugify(&raw_name)?;
+    let branch = task_id::branch_name(&policy.task, &id, &slug);
+    let (main, remote) = preflight::validate_names(ctx)?;
+    let sh = git::shell(&ctx.root)?;
+    let full = format!("refs/heads/{branch}");
+    let valid_ref = cmd!(sh, "git check-ref-format {full}")
+        .quiet()
+        .ignore_status()
+        .output()?
+        .status
+        .success();
+    if task_id::task_of_branch(&policy.task, &branch).as_deref() != Some(id.as_str()) || !valid_ref
+    {
+        return Err(exit::usage(format!(
+            "{branch:?} is not a valid task branch name: check task.branch-template in {}",
+            ctx.policy.path.display()
+        )));
+    }
+
+    let mut checks = Vec::new();
+    if let Some(ledger) = &policy.task.ledger {
+        checks.push(check_ledger(ctx, ledger, &id));
+    }
+    let pre = preflight::gather(ctx, &sh, switches)?;
+    checks.extend(pre.checks.iter().cloned());
+    checks.push(check_local_branch(&sh, &branch)?);
+    checks.push(check_remote_branch(&sh, &remote, &branch));
+    for b in &pre.bypasses {
+        b.warn();
+    }
+    let failed = checks.iter().any(Check::failed);
+    let status = if failed {
+        "failed"
+    } else if flags.dry_run {
+        "dry-run"
+    } else {
+        "created"
+    };
+
+    if !failed && !flags.dry_run {
+        // The one change: a new branch from the local main (equal to the
+        // remote main unless the preflight was bypassed).
+        let out = cmd!(sh, "git switch --quiet -c {branch} {main}")
+            .quiet()
+            .ignore_status()
+            .output()?;
+        if !out.status.success() {
+            return Err(exit::failed(format!(
+                "git switch -c {branch} {main} failed: {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            )));
+        }
+    }
+
+    match ctx.format {
+        Format::Json => output::json(&json!({
+            "command": "task-start",
+            "status": status,
+            "task": id,
+            "branch": branch,
+            "dry_run": flags.dry_run,
+            "checks": checks,
+            "bypasses": pre.bypasses,
+            "open_work_method": pre.open_work_method,
+        })),
+        Format::Human => {
+            preflight::print_checks(&checks);
+            match status {
+                "failed" => output::say(&format!(
+                    "{} {} check(s) failed; nothing was created.",
+                    output::red(&format!("task-start {id} failed:")),
+                    checks.iter().filter(|c| c.failed()).count()
+                )),
+                "dry-run" => output::say(&format!(
+                    "Dry run: would create task branch {branch} from {main}."
+                )),
+                _ => {
+                    output::say(&format!(
+                        "{} {branch} (from {main})",
+                        output::green("Created task branch:")
+                    ));
+                    output::say(&next_steps(&id, &branch, &remote));
+                }
+            }
+        }
+    }
+    if failed {
+        return Err(exit::silent(exit::FAILED));
+    }
+    Ok(())
+}
+
+fn next_steps(id: &str, branch: &str, remote: &str) -> String {
+    format!(
+        "Next steps (one task = one branch = one PR):\n  1. Commit only {id} work on this branch.\n  2. git push -u {remote} {branch}\n  3. Open ONE pull request for it, with this line in its body:\n       Primary-Task: {id}\n  4. When its required checks are green: cargo xtask task-finish --merge"
+    )
+}
+
+fn check_ledger(ctx: &Ctx, ledger: &str, id: &str) -> Check {
+    let name = "ledger";
+    let rel = std::path::Path::new(ledger);
+    if rel.is_absolute()
+        || rel
+            .components()
+            .any(|c| matches!(c, std::path::Component::ParentDir))
+    {
+        return Check::fail(
+            name,
+            format!("task.ledger {ledger:?} must be a path inside the repository"),
+            Vec::new(),
+            format!(
+                "set task.ledger to a relative path in {}",
+                ctx.policy.path.display()
+            ),
+        );
+    }
+    let path = ctx.root.join(rel);
+    match std::fs::read_to_string(&path) {
+        Err(e) => Check::fail(
+            name,
+            format!("the task ledger {ledger} cannot be read: {e}"),
+            Vec::new(),
+            format!(
+                "create {ledger} with the task in it, or change task.ledger in {}",
+                ctx.policy.path.display()
+            ),
+        ),
+        Ok(text)
+            if task_id::ids_in_text(&ctx.policy.policy.task, &text)
+                .iter()
+                .any(|t| t == id) =>
+        {
+            Check::pass(name, format!("{id} is in the task ledger {ledger}"))
+        }
+        Ok(_) => Check::fail(
+            name,
+            format!("{id} does not appear in the task ledger {ledger}"),
+            vec![format!("{ledger} has no {id}")],
+            format!("create/confirm the task first: add {id} to {ledger} and merge that to main"),
+        ),
+    }
+}
+
+fn check_local_branch(sh: &xshell::Shell, branch: &str) -> anyhow::Result<Check> {
+    let full = format!("refs/heads/{branch}");
+    let exists = cmd!(sh, "git show-ref --verify --quiet {full}")
+        .quiet()
+        .ignore_status()
+        .output()?
+        .status
+        .success();
+    Ok(if exists {
+        Check::fail(
+            "branch-free",
+            format!("branch {branch} already exists locally"),
+            vec![format!("{full} exists")],
+            format!("continue that task (git switch {branch}), or choose another NAME"),
+        )
+    } else {
+        Check::pass("branch-free", format!("no local branch {branch}"))
+    })
+}
+
+fn check_remote_branch(sh: &xshell::Shell, remote: &str, branch: &str) -> Check {
+    let full = format!("refs/heads/{branch}");
+    let out = cmd!(sh, "git ls-remote --exit-code --heads {remote} {full}")
+        .quiet()
+        .ignore_status()
+        .output();
+    match out {
+        Ok(out) if out.status.success() => Check::fail(
+            "remote-branch-free",
+            format!("branch {branch} already exists on {remote}"),
+            preflight::lines_of(&out.stdout),
+            format!("continue that task (git switch {branch}), or choose another NAME"),
+        ),
+        Ok(out) if out.status.code() == Some(2) => Check::pass(
+            "remote-branch-free",
+            format!("no branch {branch} on {remote}"),
+        ),
+        Ok(out) => Check::fail(
+            "remote-branch-free",
+            format!("cannot tell whether {branch} exists on {remote}"),
+            preflight::lines_of(&out.stderr),
+            format!("check the remote: git ls-remote --heads {remote}"),
+        ),
+        Err(e) => Check::fail(
+            "remote-branch-free",
+            format!("git ls-remote cannot run: {e}"),
+            Vec::new(),
+            "install git",
+        ),
+    }
+}
