@@ -744,3 +744,54 @@ fn an_empty_url_file_is_refused_not_replaced_by_the_default() {
         );
     }
 }
+
+/// The four ways a PostgreSQL connection fails are told apart (psycopg on
+/// the throwaway cluster): refused is `unreachable`
+/// (`fails_when_unreachable::postgres`), a wrong password `auth_failed`
+/// (`wrong_password_fails_redacted_postgres`), and here a database that does
+/// not exist and a host name that does not resolve.
+#[test]
+fn missing_database_and_unknown_host_are_their_own_classes_postgres() {
+    let fx = Fixture::new("mg-classes", Backend::Postgres, State::At("0003"));
+    let c = pg::cluster();
+    let missing = c.url(&c.password, c.port, "no_such_db");
+    let done = fx.gate_on(&missing).run();
+    done.code(1).stderr_has("does not exist");
+    let report = fx.report(&done, &[]);
+    assert_eq!(failure_class(&report), "missing_database", "{report:#}");
+    let unknown = format!(
+        "postgresql://postgres:{}@no-such-host.invalid:5432/app",
+        c.password
+    );
+    let done = fx.gate_on(&unknown).run();
+    done.code(1).stderr_has("does not resolve");
+    let report = fx.report(&done, &[]);
+    assert_eq!(failure_class(&report), "unknown_host", "{report:#}");
+}
+
+/// `[migration] env` reaches alembic, and the URL still comes from the gate
+/// (here alembic is a shell script that needs both).
+#[test]
+fn migration_env_reaches_alembic() {
+    let repo = crate::support::Repo::new("mg-env");
+    let script = r#"test "$MARK" = yes && test "$DATABASE_URL" = postgresql://u@h/db || exit 7; echo '0003 (head)'"#;
+    let policy = |env: &str| {
+        format!("[migration]\nalembic = [\"sh\", \"-c\", {script:?}, \"alembic\"]\n{env}")
+    };
+    repo.write("xtask.toml", &policy("env = { MARK = \"yes\" }\n"));
+    let gate = || {
+        repo.xtask(&["db-migration-gate"])
+            .env("MIGRATION_GATE_DATABASE_URL", "postgresql://u@h/db")
+    };
+    gate().run().code(0);
+    repo.write("xtask.toml", &policy(""));
+    gate().run().code(1).stderr_has("exited with code 7");
+    repo.write(
+        "xtask.toml",
+        &policy("env = { DATABASE_URL = \"sqlite://\" }\n"),
+    );
+    gate()
+        .run()
+        .code(2)
+        .stderr_has("migration.env: \"DATABASE_URL\" is not allowed");
+}
