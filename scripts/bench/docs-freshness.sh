@@ -8,7 +8,8 @@
 #   FILES=2000 scripts/bench/docs-freshness.sh # a smaller tree
 #   scripts/bench/docs-freshness.sh overrides  # only the overrides benchmark:
 #     10,000 and 100,000 override rows on the 1,000-file tree (linear, not
-#     quadratic, in the number of rows)
+#     quadratic, in the number of rows); PROFILE=debug measures the dev
+#     binary (target/debug/xtask, what `cargo xtask` runs) instead of release
 #
 # Standalone: installs ripgrep and hyperfine with apt-get when missing.
 set -euo pipefail
@@ -24,7 +25,7 @@ need() {
     apt-get update -qq && apt-get install -y -qq "$2" >/dev/null
   fi
 }
-need rg ripgrep
+[ "${1:-}" = overrides ] || need rg ripgrep
 need hyperfine hyperfine
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 command -v python3 >/dev/null || { echo "python3 is needed to generate the tree" >&2; exit 2; }
@@ -113,8 +114,13 @@ PY
 
 if [ "${1:-}" = "overrides" ]; then
   generate "$BENCH/small" "$SMALL"
-  cargo build --release --quiet -p xtask
-  XTASK="$PWD/target/release/xtask"
+  if [ "${PROFILE:-release}" = debug ]; then
+    cargo build --quiet -p xtask
+    XTASK="$PWD/target/debug/xtask"
+  else
+    cargo build --release --quiet -p xtask
+    XTASK="$PWD/target/release/xtask"
+  fi
   POLICY="$PWD/examples/horadus/xtask.toml"
   args=()
   for rows in 10000 100000; do
