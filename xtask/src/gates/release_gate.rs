@@ -475,7 +475,7 @@ pub fn status(ctx: &Ctx, flags: &StatusFlags) -> anyhow::Result<()> {
                 "no release-gate record for {sha}: run `cargo xtask release-gate` on a clean checkout of it"
             )),
             Some(r) => {
-                let line = format!("release-gate {} for {sha} (finished {}, {})", r.status, r.finished_at, r.tool);
+                let line = format!("release-gate {} for {sha} (finished {}, {}{})", r.status, r.finished_at, r.tool, if r.isolated { ", isolated" } else { "" });
                 output::say(&if r.passed() { output::green(&line) } else { output::red(&line) });
                 for s in &r.steps {
                     let id = if s.gate == s.name { s.name.clone() } else { format!("{}/{}", s.gate, s.name) };
@@ -490,5 +490,53 @@ pub fn status(ctx: &Ctx, flags: &StatusFlags) -> anyhow::Result<()> {
     match record {
         Some(r) if r.passed() => Ok(()),
         _ => Err(exit::silent(exit::FAILED)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn today_must_be_a_real_date() {
+        for ok in ["2026-02-19", "2024-02-29", "1999-12-31"] {
+            assert!(is_date(ok), "{ok}");
+        }
+        for bad in [
+            "2026-02-30",
+            "2025-02-29",
+            "2026-2-19",
+            "20260219",
+            "2026-13-01",
+            "",
+            "2026-02-19x",
+        ] {
+            assert!(!is_date(bad), "{bad:?}");
+        }
+    }
+
+    fn report(status: Status) -> Report {
+        Report {
+            command: "release-gate".into(),
+            status,
+            steps: Vec::new(),
+            bypasses: Vec::new(),
+            failed_step: None,
+            rerun: None,
+            duration_ms: 0,
+        }
+    }
+
+    #[test]
+    fn an_unwritten_record_turns_a_pass_into_a_failure_and_keeps_other_outcomes() {
+        let mut passed = report(Status::Passed);
+        fail_for_the_record(&mut passed);
+        assert_eq!(passed.status, Status::Failed);
+        assert_eq!(passed.failed_step.as_deref(), Some("gate-record"));
+        assert_eq!(passed.exit_code(), exit::FAILED);
+        let mut failed = report(Status::Failed);
+        failed.failed_step = Some("test/unit".into());
+        fail_for_the_record(&mut failed);
+        assert_eq!(failed.failed_step.as_deref(), Some("test/unit"));
     }
 }

@@ -462,6 +462,11 @@ fn an_isolated_gate_sees_only_the_commit_and_says_so() {
     f.repo.write(".gitignore", "tests.out\n__pycache__/\n");
     f.repo.commit_all("the flag is part of the commit");
     release_gate(&f, &["--isolated"]).run().code(0);
+    f.repo
+        .xtask(&["gate-status"])
+        .run()
+        .code(0)
+        .stderr_has(", isolated)");
 }
 
 /// Without a database URL, `--dry-run` still shows the whole plan and marks
