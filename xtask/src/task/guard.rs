@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::json;
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::plumbing::env::{self, Bypass};
 use crate::plumbing::output::{self, Format};
@@ -83,17 +83,10 @@ impl Push {
 }
 
 pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
-    let mode = if flags.pre_push {
-        "pre-push"
-    } else if flags.commit_msg.is_some() {
-        "commit-msg"
-    } else {
-        "branch"
-    };
     let mut report = Report {
         command: "branch-guard",
         status: "passed",
-        mode,
+        mode: mode_of(flags),
         branch: None,
         task: None,
         rebase: false,
@@ -112,8 +105,33 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         report.bypasses.push(bypass);
         return finish(ctx, &report);
     }
-    let policy = &ctx.policy.policy;
     // Everything the user passed is read and validated before git is asked anything.
+    let inputs = read_inputs(flags)?;
+    match inputs.pushes {
+        Some(pushes) => guard_pushes(ctx, &mut report, pushes, flags.remote.as_deref()),
+        None => guard_branch(ctx, &mut report, inputs.message.as_deref())?,
+    }
+    finish(ctx, &report)
+}
+
+fn mode_of(flags: &Flags) -> &'static str {
+    if flags.pre_push {
+        "pre-push"
+    } else if flags.commit_msg.is_some() {
+        "commit-msg"
+    } else {
+        "branch"
+    }
+}
+
+/// What the hook handed over: the commit message, or the refs being pushed.
+struct Inputs {
+    message: Option<String>,
+    pushes: Option<Vec<Push>>,
+}
+
+/// Reads and validates the message file, the pushed refs and the remote name.
+fn read_inputs(flags: &Flags) -> anyhow::Result<Inputs> {
     let message = match &flags.commit_msg {
         Some(path) => Some(read_message(path)?),
         None => None,
@@ -128,26 +146,32 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             return Err(exit::usage(format!("{remote:?} is not a remote name")));
         }
     }
+    Ok(Inputs { message, pushes })
+}
 
-    if let Some(pushes) = pushes {
-        report.problems = judge_pushes(&policy.task, &policy.git, &pushes, flags.remote.as_deref());
-        report.pushes = pushes;
-        if report.problems.is_empty() {
-            let names: Vec<&str> = report
-                .pushes
-                .iter()
-                .map(|p| p.remote_ref.as_str())
-                .collect();
-            let what = if names.is_empty() {
-                "nothing to push".to_string()
-            } else {
-                names.join(", ")
-            };
-            say_passed(ctx, &format!("branch guard passed: push of {what}"));
-        }
-        return finish(ctx, &report);
+/// Pre-push mode: judges the refs being pushed (no git call).
+fn guard_pushes(ctx: &Ctx, report: &mut Report, pushes: Vec<Push>, remote: Option<&str>) {
+    let policy = &ctx.policy.policy;
+    report.problems = judge_pushes(&policy.task, &policy.git, &pushes, remote);
+    report.pushes = pushes;
+    if report.problems.is_empty() {
+        let names: Vec<&str> = report
+            .pushes
+            .iter()
+            .map(|p| p.remote_ref.as_str())
+            .collect();
+        let what = if names.is_empty() {
+            "nothing to push".to_string()
+        } else {
+            names.join(", ")
+        };
+        say_passed(ctx, &format!("branch guard passed: push of {what}"));
     }
+}
 
+/// Branch (and commit-msg) mode: judges HEAD's branch, then the message.
+fn guard_branch(ctx: &Ctx, report: &mut Report, message: Option<&str>) -> anyhow::Result<()> {
+    let policy = &ctx.policy.policy;
     let sh = git::shell(&ctx.root)?;
     let head = head_state(&sh, &ctx.root)?;
     report.rebase = matches!(head, Head::Rebasing(_));
@@ -155,38 +179,40 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         Head::Branch(b) | Head::Rebasing(Some(b)) => Some(b.clone()),
         _ => None,
     };
-    match judge_branch(&policy.task, &policy.git.main_branch, &head) {
-        Ok(id) => {
-            if let Some(text) = &message {
-                report.problems = judge_message(
-                    &policy.task,
-                    &id,
-                    text,
-                    policy.task.require_id_in_commit_message,
-                );
-            }
-            if report.problems.is_empty() {
-                let branch = report.branch.clone().unwrap_or_default();
-                let during = if report.rebase {
-                    " (rebase in progress)"
-                } else {
-                    ""
-                };
-                let what = if message.is_some() {
-                    ", commit message ok"
-                } else {
-                    ""
-                };
-                say_passed(
-                    ctx,
-                    &format!("branch guard passed: {branch} ({id}){during}{what}"),
-                );
-            }
-            report.task = Some(id);
+    let id = match judge_branch(&policy.task, &policy.git.main_branch, &head) {
+        Ok(id) => id,
+        Err(problem) => {
+            report.problems.push(problem);
+            return Ok(());
         }
-        Err(problem) => report.problems.push(problem),
+    };
+    if let Some(text) = message {
+        report.problems = judge_message(
+            &policy.task,
+            &id,
+            text,
+            policy.task.require_id_in_commit_message,
+        );
     }
-    finish(ctx, &report)
+    if report.problems.is_empty() {
+        let branch = report.branch.clone().unwrap_or_default();
+        let during = if report.rebase {
+            " (rebase in progress)"
+        } else {
+            ""
+        };
+        let what = if message.is_some() {
+            ", commit message ok"
+        } else {
+            ""
+        };
+        say_passed(
+            ctx,
+            &format!("branch guard passed: {branch} ({id}){during}{what}"),
+        );
+    }
+    report.task = Some(id);
+    Ok(())
 }
 
 fn say_passed(ctx: &Ctx, text: &str) {
@@ -229,23 +255,22 @@ fn finish(ctx: &Ctx, report: &Report) -> anyhow::Result<()> {
 /// rebase state files (`rebase-merge/head-name`, `rebase-apply/head-name`
 /// under `git rev-parse --git-path`, so worktrees work too).
 pub fn head_state(sh: &Shell, root: &Path) -> anyhow::Result<Head> {
-    let out = cmd!(sh, "git symbolic-ref --quiet HEAD")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    if out.status.success() {
-        let full = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        return Ok(match full.strip_prefix("refs/heads/") {
+    if let Some(full) = git::read_if_ok(sh, &["symbolic-ref", "--quiet", "HEAD"])? {
+        return Ok(match full.trim().strip_prefix("refs/heads/") {
             Some(b) => Head::Branch(b.to_string()),
             None => Head::Detached,
         });
     }
-    let dirs = cmd!(
+    let dirs = git::read(
         sh,
-        "git rev-parse --git-path rebase-merge --git-path rebase-apply"
-    )
-    .quiet()
-    .read()?;
+        &[
+            "rev-parse",
+            "--git-path",
+            "rebase-merge",
+            "--git-path",
+            "rebase-apply",
+        ],
+    )?;
     for dir in dirs.lines() {
         let dir = root.join(dir);
         if let Ok(text) = std::fs::read_to_string(dir.join("head-name")) {

@@ -11,7 +11,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use xshell::cmd;
 
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::{exit, git, Ctx};
@@ -123,18 +122,15 @@ struct Slot {
 /// The directory git runs hooks from, for the repository at `root`.
 pub fn hooks_dir(root: &Path) -> anyhow::Result<PathBuf> {
     let sh = git::shell(root)?;
-    let out = cmd!(sh, "git rev-parse --git-path hooks")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    if !out.status.success() {
+    let out = git::answer(&sh, &["rev-parse", "--git-path", "hooks"])?;
+    if !out.ok() {
         return Err(exit::usage(format!(
             "{} is not a git repository (git rev-parse --git-path hooks failed: {})",
             root.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            out.stderr.trim()
         )));
     }
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let dir = PathBuf::from(out.stdout.trim());
     Ok(if dir.is_absolute() {
         dir
     } else {

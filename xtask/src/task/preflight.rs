@@ -8,7 +8,7 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::github::client as github;
 use crate::plumbing::env::{self, Bypass};
@@ -323,7 +323,7 @@ pub fn operations_in_progress(sh: &Shell) -> anyhow::Result<Vec<(&'static str, &
     ];
     let mut found = Vec::new();
     for (file, what, fix) in known {
-        let path = cmd!(sh, "git rev-parse --git-path {file}").quiet().read()?;
+        let path = git::read(sh, &["rev-parse", "--git-path", file])?;
         if sh.current_dir().join(path).exists() {
             found.push((what, fix));
         }
@@ -377,19 +377,16 @@ fn judge_clean(dirty: &[String]) -> Check {
 
 fn check_synced(sh: &Shell, main: &str, remote: &str, pre: &mut Preflight) -> Check {
     let refspec = format!("+refs/heads/{main}:refs/remotes/{remote}/{main}");
-    let fetch = cmd!(sh, "git fetch --quiet --no-tags {remote} {refspec}")
-        .quiet()
-        .ignore_status()
-        .output();
+    let fetch = git::answer(sh, &["fetch", "--quiet", "--no-tags", remote, &refspec]);
     match fetch {
-        Ok(out) if out.status.success() => {}
-        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("couldn't find remote ref") => {
+        Ok(out) if out.ok() => {}
+        Ok(out) if out.stderr.contains("couldn't find remote ref") => {
             // A new repository whose remote has no main yet: the one push
             // to main the guard lets through is this explicit bootstrap.
             return Check::fail(
                 "synced",
                 format!("{remote} has no branch {main} yet"),
-                lines_of(&out.stderr),
+                lines_of(out.stderr.as_bytes()),
                 format!(
                     "publish main once (the repository's bootstrap): SKIP_BRANCH_GUARD=1 git push -u {remote} {main}"
                 ),
@@ -399,7 +396,7 @@ fn check_synced(sh: &Shell, main: &str, remote: &str, pre: &mut Preflight) -> Ch
             return Check::fail(
                 "synced",
                 format!("git fetch {remote} {main} failed"),
-                lines_of(&out.stderr),
+                lines_of(out.stderr.as_bytes()),
                 format!(
                     "check the remote and your access: git remote -v; git fetch {remote} {main}"
                 ),
@@ -436,10 +433,8 @@ fn check_synced(sh: &Shell, main: &str, remote: &str, pre: &mut Preflight) -> Ch
         );
     };
     let range = format!("refs/heads/{main}...refs/remotes/{remote}/{main}");
-    let counts = cmd!(sh, "git rev-list --left-right --count {range}")
-        .quiet()
-        .read()
-        .unwrap_or_default();
+    let counts =
+        git::read(sh, &["rev-list", "--left-right", "--count", &range]).unwrap_or_default();
     let mut parts = counts
         .split_whitespace()
         .map(|n| n.parse::<u64>().unwrap_or(0));
@@ -586,17 +581,13 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
     let method = format!(
         "method: no GitHub repository, so task branches on {remote} not merged into {remote}/{main} count as open work"
     );
-    let out = cmd!(sh, "git ls-remote --heads {remote}")
-        .quiet()
-        .ignore_status()
-        .output();
-    let listing = match out {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+    let listing = match git::answer(sh, &["ls-remote", "--heads", remote]) {
+        Ok(out) if out.ok() => out.stdout,
         Ok(out) => {
             return Check::fail(
                 name,
                 format!("cannot list the branches of {remote} ({method})"),
-                lines_of(&out.stderr),
+                lines_of(out.stderr.as_bytes()),
                 format!("check the remote: git ls-remote --heads {remote}; {BYPASS_HINT}"),
             )
         }
@@ -651,17 +642,8 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
 /// is not even present locally: then `target`, fully fetched, lacks it).
 pub fn is_ancestor(sh: &Shell, sha: &str, target: &str) -> bool {
     let spec = format!("{sha}^{{commit}}");
-    let present = cmd!(sh, "git cat-file -e {spec}")
-        .quiet()
-        .ignore_status()
-        .output()
-        .is_ok_and(|o| o.status.success());
-    present
-        && cmd!(sh, "git merge-base --is-ancestor {sha} {target}")
-            .quiet()
-            .ignore_status()
-            .output()
-            .is_ok_and(|o| o.status.success())
+    let yes = |args: &[&str]| git::answer(sh, args).is_ok_and(|a| a.ok());
+    yes(&["cat-file", "-e", &spec]) && yes(&["merge-base", "--is-ancestor", sha, target])
 }
 
 #[cfg(test)]
