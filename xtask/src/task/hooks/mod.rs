@@ -6,6 +6,11 @@
 //! never lost: it is renamed `<hook>.local`, our hook runs it first (its
 //! failure stops the commit), and `--uninstall` renames it back, byte for byte.
 //! Installing validates every hook first and changes nothing on a conflict.
+//!
+//! Install and uninstall hold an exclusive lock on the hooks directory, never
+//! overwrite a file they did not write, and undo every change when a step
+//! fails (`txn.rs`): two runs at once, or a failure half-way, leave the
+//! user's own hooks byte for byte as they were.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -14,6 +19,8 @@ use serde_json::json;
 
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::{exit, git, Ctx};
+
+mod txn;
 
 #[derive(clap::Args, Debug)]
 pub struct Flags {
@@ -213,8 +220,8 @@ fn problem(slot: &Slot) -> Option<String> {
 
 pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let dir = hooks_dir(&ctx.root)?;
-    let slots = slots(&dir);
     if flags.check {
+        let slots = slots(&dir);
         let problems = check(ctx)?;
         let states: Vec<_> = slots
             .iter()
@@ -235,9 +242,19 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         };
     }
     if flags.uninstall {
-        return uninstall(ctx, &dir, &slots);
+        if !dir.is_dir() {
+            return uninstall(ctx, &dir, &slots(&dir));
+        }
+        // The hooks are read again under the lock: what another run changed counts.
+        let _lock = txn::lock(&dir)?;
+        return uninstall(ctx, &dir, &slots(&dir));
     }
-    install(ctx, &dir, &slots)
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| exit::usage(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let _lock = txn::lock(&dir)?;
+    install(ctx, &dir, &slots(&dir))
 }
 
 fn state_name(state: &State) -> &'static str {
@@ -328,40 +345,8 @@ fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
         report(ctx, "install", dir, &[], &problems, &[]);
         return Err(exit::silent(exit::FAILED));
     }
-    if !dir.is_dir() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| exit::usage(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let mut done = Vec::new();
-    for (slot, action) in slots.iter().zip(&plan) {
-        let what = match action {
-            Action::Nothing => "up to date",
-            Action::Chmod => {
-                set_executable(&slot.path)?;
-                "made executable"
-            }
-            Action::Write => {
-                write_hook(slot)?;
-                if matches!(slot.state, State::Stale { .. }) {
-                    "updated"
-                } else {
-                    "installed"
-                }
-            }
-            Action::KeepThenWrite => {
-                std::fs::rename(&slot.path, &slot.local).map_err(|e| {
-                    exit::usage(format!(
-                        "cannot move {} to {}: {e}",
-                        slot.path.display(),
-                        slot.local.display()
-                    ))
-                })?;
-                write_hook(slot)?;
-                "installed; the hook that was there is kept as .local and runs first"
-            }
-        };
-        done.push((slot.name, what));
-    }
+    let mut journal = txn::Journal::default();
+    let done = apply(&mut journal, slots, &plan).map_err(|e| undone(journal, e))?;
     report(ctx, "install", dir, &done, &[], &runner_warnings(&ctx.root));
     if ctx.format == Format::Human {
         output::say(&output::green(&format!(
@@ -370,6 +355,54 @@ fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
         )));
     }
     Ok(())
+}
+
+/// Carries out the plan, each step recorded in `journal`.
+fn apply(
+    journal: &mut txn::Journal,
+    slots: &[Slot],
+    plan: &[Action],
+) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+    let mut done = Vec::new();
+    for (slot, action) in slots.iter().zip(plan) {
+        let what = match action {
+            Action::Nothing => "up to date",
+            Action::Chmod => {
+                journal.make_executable(&slot.path)?;
+                "made executable"
+            }
+            Action::Write => {
+                journal.write(&slot.path, &script(slot.name))?;
+                if matches!(slot.state, State::Stale { .. }) {
+                    "updated"
+                } else {
+                    "installed"
+                }
+            }
+            Action::KeepThenWrite => {
+                journal.keep(&slot.path, &slot.local)?;
+                journal.write(&slot.path, &script(slot.name))?;
+                "installed; the hook that was there is kept as .local and runs first"
+            }
+        };
+        done.push((slot.name, what));
+    }
+    Ok(done)
+}
+
+/// A failed step's error, after every earlier step is undone.
+fn undone(journal: txn::Journal, e: anyhow::Error) -> anyhow::Error {
+    let left = journal.rollback();
+    if left.is_empty() {
+        exit::usage(format!(
+            "{e:#}; every change was undone: the hooks are as they were"
+        ))
+    } else {
+        exit::usage(format!(
+            "{e:#}; undoing the changes failed too:\n  {}",
+            left.join("\n  ")
+        ))
+    }
 }
 
 /// Why the installed hooks cannot run the xtask in the repository at `root`
@@ -429,42 +462,33 @@ fn defines_xtask_alias(text: &str) -> bool {
     })
 }
 
-fn set_executable(path: &Path) -> anyhow::Result<()> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| exit::usage(format!("cannot make {} executable: {e}", path.display())))
-}
-
-/// Writes our hook through a temporary file and a rename, so that git never
-/// runs half a hook.
-fn write_hook(slot: &Slot) -> anyhow::Result<()> {
-    let tmp = slot.path.with_file_name(format!("{}.xtask-tmp", slot.name));
-    let result = std::fs::write(&tmp, script(slot.name))
-        .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)))
-        .and_then(|()| std::fs::rename(&tmp, &slot.path));
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        exit::usage(format!("cannot write {}: {e}", slot.path.display()))
-    })
-}
-
 fn uninstall(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
+    let mut journal = txn::Journal::default();
+    let done = remove_ours(&mut journal, slots).map_err(|e| undone(journal, e))?;
+    report(ctx, "uninstall", dir, &done, &[], &[]);
+    Ok(())
+}
+
+/// Removes our hooks and puts the kept ones back, each step in `journal`.
+fn remove_ours(
+    journal: &mut txn::Journal,
+    slots: &[Slot],
+) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
     let mut done = Vec::new();
     for slot in slots {
         let ours = matches!(slot.state, State::Current { .. } | State::Stale { .. });
         let what = match (ours, &slot.state, slot.local_exists) {
             (true, _, local) => {
-                std::fs::remove_file(&slot.path).map_err(|e| {
-                    exit::usage(format!("cannot remove {}: {e}", slot.path.display()))
-                })?;
+                journal.remove(&slot.path)?;
                 if local {
-                    restore(slot)?;
+                    journal.put_back(&slot.local, &slot.path)?;
                     "removed; the hook kept as .local is back"
                 } else {
                     "removed"
                 }
             }
             (false, State::Missing, true) => {
-                restore(slot)?;
+                journal.put_back(&slot.local, &slot.path)?;
                 "the hook kept as .local is back"
             }
             (false, State::Missing, false) => "not installed",
@@ -472,18 +496,7 @@ fn uninstall(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
         };
         done.push((slot.name, what));
     }
-    report(ctx, "uninstall", dir, &done, &[], &[]);
-    Ok(())
-}
-
-fn restore(slot: &Slot) -> anyhow::Result<()> {
-    std::fs::rename(&slot.local, &slot.path).map_err(|e| {
-        exit::usage(format!(
-            "cannot move {} back to {}: {e}",
-            slot.local.display(),
-            slot.path.display()
-        ))
-    })
+    Ok(done)
 }
 
 #[cfg(test)]
