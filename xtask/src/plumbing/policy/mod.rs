@@ -268,6 +268,7 @@ fn validate(policy: &Policy) -> Vec<String> {
             "task.branch-template {t:?} must contain {{NNN}} and {{slug}}"
         ));
     }
+    problems.extend(template_problems(&policy.task));
     if policy.task.id_digits == 0 || policy.task.id_digits > 9 {
         problems.push("task.id-digits must be between 1 and 9".to_string());
     }
@@ -397,6 +398,50 @@ mod tests {
         assert_eq!(p.release.production_environment, "prod");
         assert_eq!(p.release.migrations_dir, "alembic/versions");
         assert!(p.release.parity.must_differ.contains_key("compose-project"));
+    }
+
+    #[test]
+    fn templates_that_make_bad_branch_names_fail_at_load_naming_the_key() {
+        for (template, needle) in [
+            ("--{NNN}-{slug}", "starts with '-'"),
+            ("-{NNN}-{slug}", "starts with '-'"),
+            ("task {NNN}-{slug}", "contains a space"),
+            ("task..{NNN}-{slug}", "contains '..'"),
+            ("task-{NNN}-{slug}.lock", "ending with '.lock'"),
+            ("task-{NNN}/.{slug}", "starting with '.'"),
+            ("/task-{NNN}-{slug}", "empty path component"),
+            ("task//{NNN}-{slug}", "empty path component"),
+            ("task~{NNN}-{slug}", "contains one of"),
+            ("task@{{NNN}-{slug}", "contains '@{'"),
+            ("task-{NNN}-{slug}.", "ends with '.'"),
+            ("task-{NNN}-{slug}-{slug}", "once each"),
+        ] {
+            let err = err_of(&format!("[task]\nbranch-template = {template:?}\n"));
+            assert!(
+                err.starts_with("xtask.toml: task.branch-template"),
+                "{template}: {err}"
+            );
+            assert!(err.contains(needle), "{template}: {err}");
+        }
+        for prefix in [
+            r#""""#,
+            r#""-T""#,
+            r#""TASK 1""#,
+            r#""T\u001b[31m""#,
+            r#""1TASK""#,
+        ] {
+            let err = err_of(&format!("[task]\nid-prefix = {prefix}\n"));
+            assert!(err.contains("task.id-prefix"), "{prefix:?}: {err}");
+        }
+        for ok in [
+            "task-{NNN}-{slug}",
+            "codex/task-{NNN}-{slug}",
+            "{slug}-{NNN}",
+            "u/me/t{NNN}_{slug}",
+        ] {
+            let text = format!("[task]\nbranch-template = {ok:?}\n");
+            assert!(parse(&text, Path::new("x")).is_ok(), "{ok}");
+        }
     }
 
     #[test]
