@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::policy::Task;
-use crate::plumbing::{env, exit, Ctx};
+use crate::plumbing::{env, exit, fs, Ctx};
 use crate::task::id as task_id;
 
 #[derive(clap::Args, Debug)]
@@ -148,8 +148,20 @@ fn source_name(flag: bool, var: bool) -> &'static str {
     }
 }
 
-pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
-    let task_policy = &ctx.policy.policy.task;
+/// The PR as pr-scope got it, and where each part came from.
+struct Inputs {
+    branch: Option<String>,
+    body: Option<String>,
+    branch_from_flag: bool,
+    branch_from_env: bool,
+    body_from_flag: bool,
+    body_from_env: bool,
+    event_used: bool,
+}
+
+/// Reads branch and body from the flags, the environment, then the event
+/// file; a body over [`MAX_BODY`] from any of them is refused.
+fn gather(flags: &Flags) -> anyhow::Result<Inputs> {
     let mut branch = flags.branch.clone();
     let branch_from_flag = branch.is_some();
     let branch_from_env = branch.is_none() && env::var("PR_BRANCH").is_some();
@@ -179,6 +191,35 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             }
         }
     }
+    if body.as_ref().is_some_and(|b| b.len() as u64 > MAX_BODY) {
+        return Err(too_large(if body_from_env {
+            "PR_BODY"
+        } else {
+            "the event file's pull_request.body"
+        }));
+    }
+    Ok(Inputs {
+        branch,
+        body,
+        branch_from_flag,
+        branch_from_env,
+        body_from_flag,
+        body_from_env,
+        event_used,
+    })
+}
+
+pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
+    let task_policy = &ctx.policy.policy.task;
+    let Inputs {
+        branch,
+        body,
+        branch_from_flag,
+        branch_from_env,
+        body_from_flag,
+        body_from_env,
+        event_used,
+    } = gather(flags)?;
     let Some(branch) = branch.filter(|b| !b.is_empty()) else {
         let message = "pr-scope failed: no PR branch: pass --branch BRANCH, set PR_BRANCH, or run it in a GitHub Actions pull_request job (GITHUB_EVENT_PATH)";
         return fail(
@@ -238,32 +279,50 @@ fn fail(ctx: &Ctx, report: serde_json::Value, problems: &[String]) -> anyhow::Re
     Err(exit::silent(exit::FAILED))
 }
 
+/// The largest PR body pr-scope reads (`--body-file`, stdin, `PR_BODY`):
+/// anything larger is refused, never cut (a second `Primary-Task` line
+/// after a cut would go unseen).
+pub const MAX_BODY: u64 = 16 * 1024 * 1024;
+
+/// The largest GitHub Actions event file pr-scope reads.
+pub const MAX_EVENT: u64 = 32 * 1024 * 1024;
+
+fn too_large(what: &str) -> anyhow::Error {
+    exit::usage(format!(
+        "{what}: the PR body is larger than {} (pr-scope's limit): nothing was checked",
+        fs::size(MAX_BODY)
+    ))
+}
+
 fn read_body(path: &std::path::Path) -> anyhow::Result<String> {
+    let what = format!("--body-file {}", path.display());
+    if path.as_os_str() != "-" {
+        return fs::read_bounded(path, MAX_BODY, "the PR body").map_err(|e| {
+            let code = exit::code_of(&e);
+            let message = format!("{what}: cannot read it: {e:#}");
+            if code == exit::USAGE {
+                exit::usage(message)
+            } else {
+                exit::failed(message)
+            }
+        });
+    }
     let mut bytes = Vec::new();
-    let result = if path.as_os_str() == "-" {
-        std::io::stdin()
-            .take(16 * 1024 * 1024)
-            .read_to_end(&mut bytes)
-            .map(|_| ())
-    } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(16 * 1024 * 1024).read_to_end(&mut bytes))
-            .map(|_| ())
-    };
-    result.map_err(|e| {
-        exit::usage(format!(
-            "--body-file {}: cannot read it: {e}",
-            path.display()
-        ))
-    })?;
+    std::io::stdin()
+        .take(MAX_BODY + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| exit::usage(format!("{what}: cannot read it: {e}")))?;
+    if bytes.len() as u64 > MAX_BODY {
+        return Err(too_large("--body-file - (stdin)"));
+    }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
 /// `pull_request.head.ref` and `pull_request.body` of the event file.
 fn read_event(path: &std::path::Path) -> anyhow::Result<(Option<String>, Option<String>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let text = fs::read_bounded(path, MAX_EVENT, "the event file").map_err(|e| {
         exit::usage(format!(
-            "GITHUB_EVENT_PATH={}: cannot read the event file: {e}",
+            "GITHUB_EVENT_PATH={}: cannot read the event file: {e:#}",
             path.display()
         ))
     })?;

@@ -195,3 +195,64 @@ fn hostile_pr_text_cannot_become_workflow_commands() {
     }
     assert!(!done.stderr.contains('\u{1b}'), "{}", done.dump());
 }
+
+#[test]
+fn a_body_over_the_cap_is_refused_never_cut() {
+    let repo = Repo::new("scope-cap");
+    // A valid first Primary-Task, then padding past 16 MiB, then a second
+    // one that a silent cut would hide.
+    let mut body = String::from("Primary-Task: TASK-125\n");
+    body.push_str(&"x".repeat(16 * 1024 * 1024));
+    body.push_str("\nPrimary-Task: TASK-999\n");
+    std::fs::write(repo.path("big.md"), &body).unwrap();
+    let args = [
+        "pr-scope",
+        "--branch",
+        "task-125-x",
+        "--body-file",
+        "big.md",
+    ];
+    repo.xtask(&args)
+        .run()
+        .code(2)
+        .stderr_has("--body-file big.md: cannot read it")
+        .stderr_has("too large (over the 16 MiB limit)")
+        .nowhere("pr-scope passed");
+    // Exactly at the cap is read whole: the second line is seen.
+    let at_cap = format!(
+        "Primary-Task: TASK-125\n{}\nPrimary-Task: TASK-999\n",
+        "x".repeat(16 * 1024 * 1024 - 47)
+    );
+    assert_eq!(at_cap.len(), 16 * 1024 * 1024);
+    std::fs::write(repo.path("big.md"), &at_cap).unwrap();
+    repo.xtask(&args)
+        .run()
+        .code(1)
+        .stderr_has("more than one Primary-Task: TASK-125, TASK-999");
+    // From stdin too.
+    let mut run = repo.xtask(&["pr-scope", "--branch", "task-125-x", "--body-file", "-"]);
+    run.cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = run.cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        // The xtask stops reading past the cap; a broken pipe then is expected.
+        let _ = stdin.write_all(body.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--body-file - (stdin): the PR body is larger than 16 MiB"),
+        "{stderr}"
+    );
+}
