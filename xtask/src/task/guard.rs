@@ -452,13 +452,29 @@ pub fn judge_message(task: &Task, id: &str, raw: &str, require_id: bool) -> Vec<
     problems
 }
 
+/// The largest commit message branch-guard reads.
+pub const MAX_MESSAGE: u64 = 4 * 1024 * 1024;
+
+/// The commit message file: a regular file (a FIFO would block the hook
+/// forever) of at most [`MAX_MESSAGE`]; any encoding (shown lossily).
 fn read_message(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let refuse = |what: String| {
         exit::usage(format!(
-            "--commit-msg {}: cannot read the commit message file: {e}",
+            "--commit-msg {}: cannot read the commit message file: {what}",
             path.display()
         ))
-    })?;
+    };
+    let meta = std::fs::metadata(path).map_err(|e| refuse(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(refuse("it is not a regular file".to_string()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_MESSAGE + 1).read_to_end(&mut bytes))
+        .map_err(|e| refuse(e.to_string()))?;
+    if bytes.len() as u64 > MAX_MESSAGE {
+        return Err(refuse("it is larger than 4 MiB".to_string()));
+    }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -469,12 +485,19 @@ fn read_pushes() -> anyhow::Result<Vec<Push>> {
             "--pre-push reads the refs being pushed from stdin, as git's pre-push hook passes them: run it from the hook (cargo xtask hooks installs it)",
         ));
     }
+    const MAX: u64 = 16 * 1024 * 1024;
     let mut text = String::new();
     stdin
         .by_ref()
-        .take(16 * 1024 * 1024)
+        .take(MAX + 1)
         .read_to_string(&mut text)
         .map_err(|e| exit::usage(format!("--pre-push: cannot read the refs from stdin: {e}")))?;
+    // Never judged cut short: a ref to main past the cut would go unseen.
+    if text.len() as u64 > MAX {
+        return Err(exit::usage(
+            "--pre-push: the refs on stdin are larger than 16 MiB: refused, nothing was judged",
+        ));
+    }
     parse_pushes(&text).map_err(exit::usage)
 }
 

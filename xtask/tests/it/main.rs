@@ -9,6 +9,7 @@ mod docs_freshness;
 mod gates;
 mod guards;
 mod hooks_txn;
+mod hostile_task;
 mod migration;
 mod pr_scope;
 mod protect_main;
