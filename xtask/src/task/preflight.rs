@@ -14,7 +14,7 @@ use crate::github::client as github;
 use crate::plumbing::env::{self, Bypass};
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::{exit, git, Ctx};
-use crate::task::{hooks, id as task_id};
+use crate::task::{hooks, id as task_id, merged};
 
 #[derive(clap::Args, Debug)]
 pub struct Flags {}
@@ -609,23 +609,32 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
             format!("git fetch {remote} {main}; {BYPASS_HINT}"),
         );
     }
-    let mut open = Vec::new();
-    for line in listing.lines() {
-        let Some((sha, refname)) = line.split_once('\t') else {
-            continue;
-        };
-        let Some(branch) = refname.strip_prefix("refs/heads/") else {
-            continue;
-        };
-        if task_id::task_of_branch(&ctx.policy.policy.task, branch).is_none() {
-            continue;
+    let task = &ctx.policy.policy.task;
+    let tips: Vec<(String, String)> = listing
+        .lines()
+        .filter_map(|line| {
+            let (sha, refname) = line.split_once('\t')?;
+            let branch = refname.strip_prefix("refs/heads/")?;
+            task_id::task_of_branch(task, branch)?;
+            Some((branch.to_string(), sha.to_string()))
+        })
+        .collect();
+    let verdicts = match merged::remote_tips(sh, remote, &tips, &upstream) {
+        Ok(v) => v,
+        Err(e) => {
+            return Check::fail(
+                name,
+                format!("cannot tell which task branches on {remote} are merged ({method})"),
+                vec![format!("{e:#}")],
+                format!("check the remote: git fetch {remote}; {BYPASS_HINT}"),
+            )
         }
-        if !is_ancestor(sh, sha, &upstream) {
-            open.push(format!("{branch} {}", short(sha)));
-        }
-    }
+    };
+    let (open, squashed) = judge_tips(&tips, &verdicts, &format!("{remote}/{main}"));
     if open.is_empty() {
-        Check::pass(name, format!("no open task work ({method}: none)"))
+        let mut check = Check::pass(name, format!("no open task work ({method}: none)"));
+        check.evidence = squashed;
+        check
     } else {
         Check::fail(
             name,
@@ -636,6 +645,38 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
             ),
         )
     }
+}
+
+/// The open branches (evidence lines) and those merged by squash or
+/// rebase (said, so that nobody wonders why a branch with commits not on
+/// main passes).
+fn judge_tips(
+    tips: &[(String, String)],
+    verdicts: &[merged::Verdict],
+    main: &str,
+) -> (Vec<String>, Vec<String>) {
+    let mut open = Vec::new();
+    let mut squashed = Vec::new();
+    for ((branch, sha), verdict) in tips.iter().zip(verdicts) {
+        match verdict {
+            merged::Verdict::Merged(merged::Merged::Ancestor) => {}
+            merged::Verdict::Merged(merged::Merged::PatchEquivalent) => squashed.push(format!(
+                "{branch} {}: merged (every commit has an equivalent on {main})",
+                short(sha)
+            )),
+            merged::Verdict::Merged(merged::Merged::Squash { commit }) => squashed.push(format!(
+                "{branch} {}: merged (squashed into {} on {main})",
+                short(sha),
+                short(commit)
+            )),
+            merged::Verdict::Open { unmerged } => open.push(format!(
+                "{branch} {} ({} commit(s) not on {main})",
+                short(sha),
+                unmerged.len()
+            )),
+        }
+    }
+    (open, squashed)
 }
 
 /// Whether commit `sha` is reachable from `target` (false when the commit

@@ -15,7 +15,7 @@ pub const DOMAINS: [&str; 5] = ["plumbing", "gates", "task", "github", "release"
 /// Modules that more than one command stands on, each for a stated reason
 /// (docs/ARCHITECTURE.md lists them): anything else a command needs from
 /// another command moves into one of these first.
-pub const SHARED: [(&str, &str); 10] = [
+pub const SHARED: [(&str, &str); 11] = [
     ("gates", "runner"),    // the step runner: check, test, audit-eval, release-gate
     ("gates", "record"),    // the gate record the release side reads
     ("github", "client"),   // GitHub's REST API
@@ -23,6 +23,7 @@ pub const SHARED: [(&str, &str); 10] = [
     ("task", "id"),         // task ids, slugs and branch templates
     ("task", "preflight"),  // the checks task-start and task-finish also run
     ("task", "hooks"),      // the hook scripts the preflight verifies
+    ("task", "merged"),     // "is this task branch merged", squash-aware: preflight and finish
     ("release", "version"), // release tags and semver order
     ("release", "ledger"),  // the deployment ledger
     ("release", "notes"),   // notes facts and markdown, release-tag's tag message

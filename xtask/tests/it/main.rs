@@ -10,6 +10,7 @@ mod gates;
 mod guards;
 mod hooks_txn;
 mod hostile_task;
+mod merged;
 mod migration;
 mod pr_scope;
 mod protect_main;
