@@ -61,9 +61,7 @@ pub fn primary_task(task: &Task, line: &str) -> Option<String> {
         return None;
     }
     let digits = &id[prefix.len()..];
-    let ok = digits.len() >= task.id_digits
-        && digits.len() <= 9
-        && digits.chars().all(|c| c.is_ascii_digit());
+    let ok = task_id::digits_ok(task, digits) && digits.chars().all(|c| c.is_ascii_digit());
     ok.then(|| id.to_string())
 }
 

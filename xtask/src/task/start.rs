@@ -7,8 +7,9 @@ use serde_json::json;
 use xshell::Shell;
 
 use crate::plumbing::output::{self, Format};
-use crate::plumbing::{env, exit, git, Ctx};
-use crate::task::id as task_id;
+use crate::plumbing::policy::Ledger;
+use crate::plumbing::{env, exit, fs, git, Ctx};
+use crate::task::id::{self as task_id, InLedger};
 use crate::task::preflight::{self, Check};
 
 const USAGE: &str =
@@ -179,47 +180,73 @@ fn next_steps(id: &str, branch: &str, remote: &str) -> String {
     )
 }
 
-fn check_ledger(ctx: &Ctx, ledger: &str, id: &str) -> Check {
+/// The largest ledger file task-start reads.
+const MAX_LEDGER: u64 = 8 * 1024 * 1024;
+
+fn check_ledger(ctx: &Ctx, ledger: &Ledger, id: &str) -> Check {
     let name = "ledger";
-    let rel = std::path::Path::new(ledger);
-    if rel.is_absolute()
-        || rel
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
-    {
-        return Check::fail(
-            name,
-            format!("task.ledger {ledger:?} must be a path inside the repository"),
-            Vec::new(),
-            format!(
-                "set task.ledger to a relative path in {}",
-                ctx.policy.path.display()
-            ),
-        );
+    let names = ledger.files();
+    let mut files = Vec::new();
+    for file in &names {
+        match fs::read_bounded(&ctx.root.join(file), MAX_LEDGER, "task.ledger") {
+            Ok(text) => files.push((file.to_string(), text)),
+            Err(e) => {
+                return Check::fail(
+                    name,
+                    format!("the task ledger {file} cannot be read: {e:#}"),
+                    Vec::new(),
+                    format!(
+                        "create {file} with the task in it, or change task.ledger in {}",
+                        ctx.policy.path.display()
+                    ),
+                )
+            }
+        }
     }
-    let path = ctx.root.join(rel);
-    match std::fs::read_to_string(&path) {
+    let listed = names.join(", ");
+    let which = if names.len() == 1 {
+        format!("the task ledger {listed}")
+    } else {
+        format!("the task ledgers {listed}")
+    };
+    let add = format!(
+        "create/confirm the task first: add {id} to {} as a task line (e.g. \"### {id}: title\") and merge that to main",
+        names[0]
+    );
+    match task_id::judge_ledgers(&ctx.policy.policy.task, id, &files) {
         Err(e) => Check::fail(
             name,
-            format!("the task ledger {ledger} cannot be read: {e}"),
+            e,
             Vec::new(),
+            "fix task.ledger-task-line / task.ledger-done",
+        ),
+        Ok(InLedger::Open(line)) => {
+            Check::pass(name, format!("{id} is in {which} ({})", line.shown()))
+        }
+        Ok(InLedger::Done(line)) => Check::fail(
+            name,
+            format!("{id} is done in {which}"),
+            vec![line.shown()],
             format!(
-                "create {ledger} with the task in it, or change task.ledger in {}",
-                ctx.policy.path.display()
+                "a done task is not started again: queue the new work as a new task in {}",
+                names[0]
             ),
         ),
-        Ok(text)
-            if task_id::ids_in_text(&ctx.policy.policy.task, &text)
-                .iter()
-                .any(|t| t == id) =>
-        {
-            Check::pass(name, format!("{id} is in the task ledger {ledger}"))
-        }
-        Ok(_) => Check::fail(
+        Ok(InLedger::Missing { mentions }) if mentions.is_empty() => Check::fail(
             name,
-            format!("{id} does not appear in the task ledger {ledger}"),
-            vec![format!("{ledger} has no {id}")],
-            format!("create/confirm the task first: add {id} to {ledger} and merge that to main"),
+            format!("{id} does not appear in {which}"),
+            vec![format!("{listed}: no {id}")],
+            add,
+        ),
+        Ok(InLedger::Missing { mentions }) => Check::fail(
+            name,
+            format!("{id} has no task line in {which}: it is only mentioned"),
+            mentions
+                .iter()
+                .take(5)
+                .map(|l| format!("{} (not a task line)", l.shown()))
+                .collect(),
+            add,
         ),
     }
 }

@@ -729,6 +729,47 @@ fn the_task_ledger_must_name_the_task() {
 }
 
 #[test]
+fn only_an_open_task_line_in_one_of_the_ledgers_makes_a_task_valid() {
+    let repo = ready("ts-ledgers");
+    repo.write(
+        "xtask.toml",
+        "[task]\nledger = [\"tasks/BACKLOG.md\", \"tasks/CURRENT_SPRINT.md\", \"tasks/COMPLETED.md\"]\n",
+    );
+    repo.write(
+        "tasks/BACKLOG.md",
+        "# Backlog\n\nNext available task IDs start at `TASK-371`.\n\n### TASK-117: fix the gate\nDepends on TASK-100.\n",
+    );
+    repo.write(
+        "tasks/CURRENT_SPRINT.md",
+        "## Active Tasks\n- `TASK-289` queued follow-up\n",
+    );
+    repo.write("tasks/COMPLETED.md", "- TASK-100: old work ✅\n");
+    repo.commit_all("policy and ledgers");
+    repo.git(&["push", "--quiet", "origin", "main"]);
+    let before = state(&repo);
+    repo.xtask(&["task-start", "371", "x"])
+        .run()
+        .code(1)
+        .stderr_has("TASK-371 has no task line in the task ledgers tasks/BACKLOG.md, tasks/CURRENT_SPRINT.md, tasks/COMPLETED.md: it is only mentioned")
+        .stderr_has("tasks/BACKLOG.md:3: \"Next available task IDs start at `TASK-371`.\" (not a task line)");
+    repo.xtask(&["task-start", "100", "x"])
+        .run()
+        .code(1)
+        .stderr_has("TASK-100 is done in the task ledgers")
+        .stderr_has("tasks/COMPLETED.md:1: \"- TASK-100: old work ✅\"");
+    assert_eq!(state(&repo), before);
+    repo.xtask(&["task-start", "289", "follow-up", "--dry-run"])
+        .run()
+        .code(0)
+        .stderr_has("TASK-289 is in the task ledgers")
+        .stderr_has("tasks/CURRENT_SPRINT.md:2:");
+    repo.xtask(&["task-start", "117", "x"])
+        .run()
+        .code(0)
+        .stderr_has("tasks/BACKLOG.md:5: \"### TASK-117: fix the gate\"");
+}
+
+#[test]
 fn skip_task_sequence_guard_lets_task_start_create_the_branch_from_main_with_a_warning() {
     let repo = Repo::new("ts-skip"); // no hooks
     let done = repo
