@@ -12,7 +12,7 @@ use anyhow::Context;
 use serde_json::Value;
 
 use crate::plumbing::curl;
-use crate::plumbing::{env, exit, redact};
+use crate::plumbing::{env, exit, git, redact};
 
 /// Where the API is and who we are.
 pub struct Client {
@@ -53,13 +53,14 @@ impl Response {
         })
     }
 
-    /// GitHub's own `message`, for errors.
+    /// GitHub's own `message`, for errors, [`sanitize`]d.
     pub fn message(&self) -> String {
-        self.body
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or(self.text.trim())
-            .to_string()
+        sanitize(
+            self.body
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or(self.text.trim()),
+        )
     }
 }
 
@@ -74,6 +75,33 @@ impl std::fmt::Display for GraphqlErrors {
     }
 }
 impl std::error::Error for GraphqlErrors {}
+
+/// Text from GitHub (a message, a PR's title or URL) made safe to print on
+/// a terminal or in an Actions log: control characters other than newline
+/// are escaped (`\x1b`, `\u{9b}`), and a line that would start an Actions
+/// workflow command (`::error::…`, leading spaces ignored) has its first
+/// `:` escaped as `\x3a`, so GitHub never runs it.
+pub fn sanitize(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
+        let defuse = line[indent..].starts_with("::");
+        for (j, c) in line.char_indices() {
+            match c {
+                ':' if defuse && j == indent => out.push_str("\\x3a"),
+                c if (c as u32) < 0x80 && c.is_control() => {
+                    out.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+                c => out.push(c),
+            }
+        }
+    }
+    out
+}
 
 /// The GraphQL endpoint that goes with a REST base: `https://api.github.com`
 /// → `https://api.github.com/graphql`; GitHub Enterprise Server's
@@ -171,12 +199,7 @@ pub fn repository(
         }
         return Ok(Some(repo));
     }
-    let url = xshell::cmd!(sh, "git remote get-url {remote}")
-        .quiet()
-        .ignore_status()
-        .ignore_stderr()
-        .read()
-        .unwrap_or_default();
+    let url = git::read_if_ok(sh, &["remote", "get-url", remote])?.unwrap_or_default();
     Ok(repo_from_url(&url))
 }
 
@@ -268,7 +291,7 @@ impl Client {
             Some(data) if data.is_object() => Ok(data.clone()),
             _ => Err(exit::failed(format!(
                 "POST {url}: GitHub's GraphQL answer has no data: {}",
-                redact::redact(resp.text.trim())
+                sanitize(&redact::redact(resp.text.trim()))
             ))),
         }
     }
@@ -319,12 +342,12 @@ fn graphql_errors(body: &Value) -> Vec<String> {
         Some(Value::Array(list)) => list
             .iter()
             .map(|e| match e.get("message").and_then(Value::as_str) {
-                Some(m) => m.to_string(),
-                None => e.to_string(),
+                Some(m) => sanitize(m),
+                None => sanitize(&e.to_string()),
             })
             .collect(),
         Some(Value::Null) | None => Vec::new(),
-        Some(other) => vec![other.to_string()],
+        Some(other) => vec![sanitize(&other.to_string())],
     }
 }
 
@@ -422,6 +445,25 @@ mod tests {
             ]
         );
         assert_eq!(graphql_errors(&json!({ "errors": "boom" })), ["\"boom\""]);
+    }
+
+    #[test]
+    fn text_from_github_is_sanitized() {
+        assert_eq!(sanitize("plain title"), "plain title");
+        assert_eq!(sanitize("red \x1b[31mX\x1b[0m"), "red \\x1b[31mX\\x1b[0m");
+        assert_eq!(sanitize("a\rb\u{9b}c"), "a\\x0db\\u{9b}c");
+        assert_eq!(sanitize("::error::boom"), "\\x3a:error::boom");
+        assert_eq!(
+            sanitize("first\n  ::set-output name=x::y\nok :: fine"),
+            "first\n  \\x3a:set-output name=x::y\nok :: fine"
+        );
+        for hostile in ["::error::x", "a\n::warning::y", "\t::add-mask::z"] {
+            let clean = sanitize(hostile);
+            assert!(
+                clean.lines().all(|l| !l.trim_start().starts_with("::")),
+                "{clean}"
+            );
+        }
     }
 
     #[test]
