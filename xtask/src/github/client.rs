@@ -5,7 +5,7 @@
 //! some operations, e.g. enabling auto-merge) goes through the same client:
 //! see [`graphql_url`] and [`Client::graphql`].
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
@@ -13,6 +13,16 @@ use serde_json::Value;
 
 use crate::plumbing::curl;
 use crate::plumbing::{env, exit, git, redact};
+
+/// The largest answer body read from GitHub (16 MiB): a larger one is
+/// refused with an error, never cut short silently.
+pub const MAX_BODY: usize = 16 << 20;
+
+/// Items per page for every list (GitHub's largest; its default is 30).
+pub const PER_PAGE: u32 = 100;
+
+/// Pages read from one list at most, unless the caller says otherwise.
+pub const MAX_PAGES: usize = 100;
 
 /// Where the API is and who we are.
 pub struct Client {
@@ -221,6 +231,16 @@ impl Client {
         body: Option<&Value>,
     ) -> anyhow::Result<Response> {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
+            // A full URL (a `Link` header's): the token goes only to the
+            // origin of GITHUB_API_URL.
+            if origin(path) != origin(&self.api) {
+                return Err(exit::failed(format!(
+                    "{method} {}: GitHub's answer points to another host ({}); the token is sent only to {} (GITHUB_API_URL), so it was not followed",
+                    sanitize(path),
+                    sanitize(&origin(path).map(|o| o.host).unwrap_or_else(|| "an unreadable URL".into())),
+                    origin(&self.api).map(|o| o.to_string()).unwrap_or_else(|| self.api.clone())
+                )));
+            }
             path.to_string()
         } else {
             format!("{}{}", self.api, path)
@@ -239,27 +259,23 @@ impl Client {
             opt("data-binary", &body.to_string());
         }
         opt("write-out", "\n%{http_code}");
+        opt("max-filesize", &MAX_BODY.to_string());
+        // No redirects: a redirect elsewhere would carry the token there.
         config.push_str("silent\nshow-error\ninclude\nconnect-timeout = 10\nmax-time = 60\n");
-
-        let mut child = Command::new("curl")
-            .args(["--config", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                exit::usage(format!(
-                    "curl is required for GitHub's API but cannot be run: {e}"
-                ))
-            })?;
-        child
-            .stdin
-            .take()
-            .context("curl stdin")?
-            .write_all(config.as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            let why = redact::redact(String::from_utf8_lossy(&out.stderr).trim());
+        let (code, stdout, stderr) = run_curl(&config)?;
+        let too_large = || {
+            exit::failed(format!(
+                "{method} {url}: GitHub's answer is larger than {} MiB, more than this tool reads; nothing past that was read. Narrow the request (fewer items per page), or check GITHUB_API_URL ({})",
+                MAX_BODY >> 20,
+                api_base()
+            ))
+        };
+        // curl 63: over --max-filesize (when the size is announced).
+        if code == Some(63) || stdout.len() > MAX_BODY + 64 * 1024 {
+            return Err(too_large());
+        }
+        if code != Some(0) {
+            let why = redact::redact(String::from_utf8_lossy(&stderr).trim());
             // A gate that cannot ask GitHub fails (exit 1), the same for
             // every command, and says what to check.
             return Err(exit::failed(format!(
@@ -267,8 +283,12 @@ impl Client {
                 api_base()
             )));
         }
-        parse_response(&String::from_utf8_lossy(&out.stdout))
-            .with_context(|| format!("{method} {url}: unreadable answer"))
+        let resp = parse_response(&String::from_utf8_lossy(&stdout))
+            .with_context(|| format!("{method} {url}: unreadable answer"))?;
+        if resp.text.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        Ok(resp)
     }
 
     /// A GraphQL request (`POST` of `{query, variables}` to [`graphql_url`]),
@@ -296,26 +316,163 @@ impl Client {
         }
     }
 
-    /// Every item of a paginated list, following `Link: rel="next"`.
+    /// Every item of a paginated list (a JSON array), [`PER_PAGE`] a page,
+    /// following `Link: rel="next"`, at most [`MAX_PAGES`] pages.
     pub fn get_all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
+        self.get_list(
+            path,
+            None,
+            MAX_PAGES,
+            "narrow the request, or ask for fewer items",
+        )
+    }
+
+    /// Every item of a paginated list: the answer itself (`key` `None`), or
+    /// the array under `key` of each page's object (`check_runs`,
+    /// `statuses`). `per_page` is set to [`PER_PAGE`]; `Link: rel="next"`
+    /// is followed on the API's own origin only. More than `max_pages`
+    /// pages is a failure (exit 1) that says `narrow`: what to narrow.
+    pub fn get_list(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        max_pages: usize,
+        narrow: &str,
+    ) -> anyhow::Result<Vec<Value>> {
         let mut items = Vec::new();
-        let mut next = Some(path.to_string());
+        let mut next = Some(with_per_page(path));
         let mut pages = 0;
         while let Some(page) = next {
             pages += 1;
-            anyhow::ensure!(pages <= 100, "{path}: more than 100 pages");
+            if pages > max_pages {
+                return Err(exit::failed(format!(
+                    "GET {path}: more than {max_pages} pages of {PER_PAGE} ({} items read), more than this command reads: {narrow}",
+                    items.len()
+                )));
+            }
             let resp = self.request("GET", &page, None)?;
             if resp.status != 200 {
                 return Err(http_error(&resp, "GET", path));
             }
-            match resp.body {
-                Value::Array(ref list) => items.extend(list.iter().cloned()),
-                _ => anyhow::bail!("GET {path}: expected a list"),
+            let list = match key {
+                None => resp.body.as_array(),
+                Some(key) => resp.body.get(key).and_then(Value::as_array),
+            };
+            match list {
+                Some(list) => items.extend(list.iter().cloned()),
+                None => {
+                    return Err(exit::failed(format!(
+                        "GET {path}: expected a list{}, GitHub answered something else",
+                        key.map(|k| format!(" under `{k}`")).unwrap_or_default()
+                    )))
+                }
             }
             next = resp.next_page();
         }
         Ok(items)
     }
+}
+
+/// `path` with `per_page=`[`PER_PAGE`] (added, or replacing another value).
+pub fn with_per_page(path: &str) -> String {
+    let (base, query) = path.split_once('?').unwrap_or((path, ""));
+    let mut params: Vec<&str> = query
+        .split('&')
+        .filter(|p| !p.is_empty() && !p.starts_with("per_page="))
+        .collect();
+    let per_page = format!("per_page={PER_PAGE}");
+    params.push(&per_page);
+    format!("{base}?{}", params.join("&"))
+}
+
+/// The origin of a URL: scheme, host and port (the scheme's default when
+/// none is written), lower-cased. `None` for anything else, or a URL with
+/// user information.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Origin {
+    pub scheme: String,
+    pub host: String,
+    pub port: u16,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
+    }
+}
+
+pub fn origin(url: &str) -> Option<Origin> {
+    let (scheme, rest) = url.split_once("://")?;
+    let scheme = scheme.to_ascii_lowercase();
+    let default = match scheme.as_str() {
+        "https" => 443,
+        "http" => 80,
+        _ => return None,
+    };
+    let authority = rest.split(['/', '?', '#']).next()?;
+    if authority.contains('@') || authority.is_empty() {
+        return None;
+    }
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        (format!("[{host}]"), after.strip_prefix(':'))
+    } else {
+        match authority.rsplit_once(':') {
+            Some((h, p)) => (h.to_string(), Some(p)),
+            None => (authority.to_string(), None),
+        }
+    };
+    let port = match port {
+        None | Some("") => default,
+        Some(p) => p.parse().ok()?,
+    };
+    Some(Origin {
+        scheme,
+        host: host.to_ascii_lowercase(),
+        port,
+    })
+}
+
+/// Runs curl with `config` on its stdin; returns its exit code, at most
+/// [`MAX_BODY`] + 64 KiB + 1 bytes of its stdout (curl is stopped beyond
+/// that) and its stderr.
+fn run_curl(config: &str) -> anyhow::Result<(Option<i32>, Vec<u8>, Vec<u8>)> {
+    let mut child = Command::new("curl")
+        .args(["--config", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            exit::usage(format!(
+                "curl is required for GitHub's API but cannot be run: {e}"
+            ))
+        })?;
+    child
+        .stdin
+        .take()
+        .context("curl stdin")?
+        .write_all(config.as_bytes())?;
+    let limit = (MAX_BODY + 64 * 1024 + 1) as u64;
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .context("curl stdout")?
+        .take(limit)
+        .read_to_end(&mut stdout)?;
+    if stdout.len() as u64 >= limit {
+        let _ = child.kill();
+    }
+    let mut stderr = Vec::new();
+    child
+        .stderr
+        .take()
+        .context("curl stderr")?
+        .take(64 * 1024)
+        .read_to_end(&mut stderr)?;
+    let status = child.wait()?;
+    Ok((status.code(), stdout, stderr))
 }
 
 /// An error for an unexpected status, saying what it means for the user.
@@ -464,6 +621,56 @@ mod tests {
                 "{clean}"
             );
         }
+    }
+
+    #[test]
+    fn lists_ask_for_100_a_page() {
+        assert_eq!(
+            with_per_page("/repos/o/r/pulls"),
+            "/repos/o/r/pulls?per_page=100"
+        );
+        assert_eq!(
+            with_per_page("/repos/o/r/pulls?state=open&per_page=30&base=main"),
+            "/repos/o/r/pulls?state=open&base=main&per_page=100"
+        );
+    }
+
+    #[test]
+    fn origins_are_scheme_host_and_port() {
+        let o = |u: &str| origin(u).map(|o| o.to_string());
+        assert_eq!(
+            o("https://api.github.com").as_deref(),
+            Some("https://api.github.com:443")
+        );
+        assert_eq!(
+            o("HTTPS://API.GitHub.com:443/repos?page=2").as_deref(),
+            Some("https://api.github.com:443")
+        );
+        assert_eq!(
+            o("http://127.0.0.1:4567/x").as_deref(),
+            Some("http://127.0.0.1:4567")
+        );
+        assert_eq!(o("http://[::1]:80/x").as_deref(), Some("http://[::1]:80"));
+        assert_eq!(
+            origin("https://api.github.com"),
+            origin("https://api.github.com:443/a")
+        );
+        assert_ne!(
+            origin("https://api.github.com"),
+            origin("http://api.github.com")
+        );
+        assert_ne!(
+            origin("https://api.github.com"),
+            origin("https://api.github.com:8443")
+        );
+        assert_ne!(
+            origin("https://api.github.com"),
+            origin("https://api.github.com.evil.example")
+        );
+        assert_eq!(o("https://token@evil.example/"), None);
+        assert_eq!(o("https://api.github.com@evil.example/"), None);
+        assert_eq!(o("ftp://x/"), None);
+        assert_eq!(o("https://h:99999/"), None);
     }
 
     #[test]

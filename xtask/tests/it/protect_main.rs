@@ -25,6 +25,9 @@ enum Mode {
     Status(u16),
     /// Answers the protection PUT with this status (after the PATCH worked).
     FailPut(u16),
+    /// Leaves out of its protection GET the fields GitHub documents as
+    /// false by default (as GitHub does for some plans and servers).
+    OmitsDefaults,
 }
 
 struct State {
@@ -112,6 +115,14 @@ fn answer(st: &mut State, req: &Request, base: &str) -> Reply {
                 match before {
                     Some(v) => shape[field] = v,
                     None => shape[field] = json!({ "enabled": false }),
+                }
+            }
+            if st.mode == Mode::OmitsDefaults {
+                for key in ["lock_branch", "allow_fork_syncing", "block_creations"] {
+                    shape.as_object_mut().unwrap().remove(key);
+                }
+                if let Some(reviews) = shape["required_pull_request_reviews"].as_object_mut() {
+                    reviews.remove("require_last_push_approval");
                 }
             }
             st.protection = Some(shape.clone());
@@ -578,4 +589,29 @@ fn a_policy_without_required_checks_is_a_usage_error() {
         .code(2)
         .stderr_has("[github] required-checks is empty");
     assert!(gh.server.requests().is_empty());
+}
+
+#[test]
+fn absent_default_false_fields_are_no_drift_and_an_apply_ends_applied() {
+    let repo = repo_with("[\"test\", \"check\"]");
+    let gh = Github::start(loose_repo(), None, Mode::OmitsDefaults);
+    protect(&repo, &gh.server.url, &[])
+        .code(0)
+        .stderr_has("read back as sent");
+    let st = gh.state.lock().unwrap();
+    let p = st.protection.as_ref().unwrap();
+    assert!(
+        p.get("lock_branch").is_none() && p.get("allow_fork_syncing").is_none(),
+        "{p}"
+    );
+    drop(st);
+    protect(&repo, &gh.server.url, &["--check"])
+        .code(0)
+        .stderr_has("match the policy");
+    assert_eq!(
+        gh.server.writes().len(),
+        2,
+        "one PATCH and one PUT: {:?}",
+        gh.requests()
+    );
 }

@@ -104,41 +104,34 @@ fn required_checks(f: &Finish, client: &github::Client) -> anyhow::Result<Vec<St
     Ok(names)
 }
 
-/// Check runs and commit statuses reported on `sha`.
+/// Check runs and commit statuses reported on `sha`, every page of each.
 fn reported_checks(client: &github::Client, sha: &str) -> anyhow::Result<Vec<(String, State)>> {
-    let mut out = Vec::new();
-    let mut next = Some(format!(
-        "/repos/{}/commits/{sha}/check-runs?per_page=100",
-        client.repo
-    ));
-    let mut pages = 0;
-    while let Some(page) = next {
-        pages += 1;
-        anyhow::ensure!(pages <= 20, "check runs of {sha}: more than 20 pages");
-        let resp = client.request("GET", &page, None)?;
-        if resp.status != 200 {
-            return Err(github::http_error(&resp, "GET", &page));
-        }
-        for run in resp.body["check_runs"].as_array().into_iter().flatten() {
-            out.push((
-                run["name"].as_str().unwrap_or_default().to_string(),
-                state_of_run(run),
-            ));
-        }
-        next = resp.next_page();
-    }
-    let path = format!("/repos/{}/commits/{sha}/status", client.repo);
-    let resp = client.request("GET", &path, None)?;
-    if resp.status != 200 {
-        return Err(github::http_error(&resp, "GET", &path));
-    }
-    for s in resp.body["statuses"].as_array().into_iter().flatten() {
-        out.push((
-            s["context"].as_str().unwrap_or_default().to_string(),
-            state_of_status(s),
-        ));
-    }
-    Ok(out)
+    let narrow = format!("{sha} has more check runs or statuses than task-finish reads; merge it on GitHub, then rerun cargo xtask task-finish");
+    let repo = &client.repo;
+    let runs = client.get_list(
+        &format!("/repos/{repo}/commits/{sha}/check-runs"),
+        Some("check_runs"),
+        20,
+        &narrow,
+    )?;
+    // The combined status is paginated too: a required context may be on
+    // any page.
+    let statuses = client.get_list(
+        &format!("/repos/{repo}/commits/{sha}/status"),
+        Some("statuses"),
+        20,
+        &narrow,
+    )?;
+    let name = |v: &Value, key: &str| v[key].as_str().unwrap_or_default().to_string();
+    Ok(runs
+        .iter()
+        .map(|run| (name(run, "name"), state_of_run(run)))
+        .chain(
+            statuses
+                .iter()
+                .map(|s| (name(s, "context"), state_of_status(s))),
+        )
+        .collect())
 }
 
 pub(super) fn wait_for_checks(

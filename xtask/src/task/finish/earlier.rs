@@ -97,12 +97,80 @@ fn commit_naming(f: &Finish, upstream: &str) -> anyhow::Result<Option<String>> {
     }))
 }
 
-/// The closed PRs into main that may be the task's.
+/// The closed PRs into main that may be the task's. GitHub filters them
+/// by head branch (`head=owner:branch`) for each branch of the task this
+/// clone remembers (its reflog, stale remote-tracking refs); only when it
+/// remembers none, or none of them has a merged PR, are the closed PRs into
+/// main listed, the most recently updated first, at most 10 pages.
 fn merged_task_prs(f: &Finish, client: &github::Client) -> anyhow::Result<Vec<Value>> {
-    client.get_all(&format!(
-        "/repos/{}/pulls?state=closed&base={}&per_page=100",
-        client.repo, f.main
-    ))
+    let repo = &client.repo;
+    let owner = repo.split('/').next().unwrap_or_default();
+    let narrow = "name fewer branches";
+    let mut pulls = Vec::new();
+    for branch in remembered_branches(f)? {
+        pulls.extend(client.get_list(
+            &format!(
+                "/repos/{repo}/pulls?state=closed&base={}&head={owner}:{branch}",
+                f.main
+            ),
+            None,
+            10,
+            narrow,
+        )?);
+    }
+    if pulls.iter().any(|p| !p["merged_at"].is_null()) {
+        return Ok(pulls);
+    }
+    let t = &f.ctx.policy.policy.task;
+    let pattern = t
+        .branch_template
+        .replace("{NNN}", task_id::number(t, &f.id))
+        .replace("{slug}", "*");
+    client.get_list(
+        &format!(
+            "/repos/{repo}/pulls?state=closed&base={}&sort=updated&direction=desc",
+            f.main
+        ),
+        None,
+        10,
+        &format!(
+            "no merged PR of a {pattern} branch among the 1000 most recently updated closed PRs into {}; nothing was changed. Check the task id ({}); if it is right, run task-finish in the clone where the task was worked on: its reflog names the branch, and GitHub is then asked for that branch's PRs only",
+            f.main, f.id
+        ),
+    )
+}
+
+/// The task's branch names this clone remembers: from the reflog of HEAD
+/// (`checkout: moving from A to B`) and remote-tracking refs not yet
+/// pruned; valid branch names only, at most 10.
+fn remembered_branches(f: &Finish) -> anyhow::Result<Vec<String>> {
+    let t = &f.ctx.policy.policy.task;
+    let reflog = git::read_if_ok(&f.sh, &["reflog", "--format=%gs", "HEAD"])?.unwrap_or_default();
+    let prefix = format!("refs/remotes/{}/", f.remote);
+    let tracking = git::read_if_ok(&f.sh, &["for-each-ref", "--format=%(refname)", &prefix])?
+        .unwrap_or_default();
+    let moves = reflog.lines().filter_map(|l| {
+        let rest = l.strip_prefix("checkout: moving from ")?;
+        let (from, to) = rest.split_once(" to ")?;
+        Some([from.to_string(), to.to_string()])
+    });
+    let mut names: Vec<String> = moves
+        .flatten()
+        .chain(
+            tracking
+                .lines()
+                .filter_map(|r| r.strip_prefix(prefix.as_str()).map(str::to_string)),
+        )
+        .filter(|b| task_id::task_of_branch(t, b).as_deref() == Some(f.id.as_str()))
+        .filter(|b| {
+            b.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_./".contains(c))
+        })
+        .collect();
+    names.sort();
+    names.dedup();
+    names.truncate(10);
+    Ok(names)
 }
 
 /// Among closed PRs, the task's merged one whose merge commit is on main
