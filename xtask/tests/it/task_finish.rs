@@ -193,8 +193,8 @@ impl Gh {
                 self.auto_merge = Some(json!({
                     "enabled_by": { "login": "octo" },
                     "merge_method": "squash",
-                    "commit_title": null,
-                    "commit_message": null,
+                    "commit_title": "add x (#5)",
+                    "commit_message": "",
                 }));
                 Reply::json(
                     200,
