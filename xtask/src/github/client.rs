@@ -138,9 +138,8 @@ pub fn api_base() -> String {
 pub fn token() -> anyhow::Result<Option<String>> {
     for name in ["GH_TOKEN_FILE", "GITHUB_TOKEN_FILE"] {
         if let Some(path) = env::var(name) {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                exit::usage(format!("{name} names {path}, which cannot be read: {e}"))
-            })?;
+            let text =
+                crate::plumbing::fs::read_bounded(std::path::Path::new(&path), 64 * 1024, name)?;
             let token = text.trim().to_string();
             if !token.is_empty() {
                 redact::register(&token);
@@ -178,6 +177,17 @@ pub fn repo_from_url(url: &str) -> Option<String> {
         .or_else(|| url.strip_prefix("ssh://git@github.com/"))?;
     let rest = rest.trim_end_matches('/').trim_end_matches(".git");
     valid_repo(rest).then(|| rest.to_string())
+}
+
+/// A GitHub login: letters, digits and inner hyphens, up to 39, or an
+/// app's `name[bot]`.
+pub fn valid_login(login: &str) -> bool {
+    let name = login.strip_suffix("[bot]").unwrap_or(login);
+    !name.is_empty()
+        && name.len() <= 39
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
 }
 
 /// `owner/name` with GitHub's characters only: it becomes part of a URL.
@@ -289,6 +299,43 @@ impl Client {
             return Err(too_large());
         }
         Ok(resp)
+    }
+
+    /// The login the token acts for. Under GitHub Actions
+    /// (`GITHUB_ACTIONS=true`) it is `GITHUB_ACTOR`, the user who started
+    /// the run: Actions' `GITHUB_TOKEN` and GitHub App tokens are
+    /// installation tokens, to which `GET /user` answers 403. Elsewhere it
+    /// is `GET /user`'s login; a 403 there says which token to use.
+    pub fn login(&self) -> anyhow::Result<String> {
+        if env::var("GITHUB_ACTIONS").as_deref() == Some("true") {
+            if let Some(actor) = env::var("GITHUB_ACTOR") {
+                if !valid_login(&actor) {
+                    return Err(exit::usage(format!(
+                        "GITHUB_ACTOR={:?} is not a GitHub login",
+                        sanitize(&actor)
+                    )));
+                }
+                return Ok(actor);
+            }
+        }
+        let resp = self.request("GET", "/user", None)?;
+        if resp.status == 403 {
+            return Err(exit::failed(format!(
+                "GET /user: HTTP 403 {}: the token is an installation token (a GitHub App's, or Actions' GITHUB_TOKEN), which acts for no user; under GitHub Actions, GITHUB_ACTOR names the user (GITHUB_ACTIONS=true and GITHUB_ACTOR are set by the runner); elsewhere use a personal token (GH_TOKEN, or gh auth login)",
+                resp.message()
+            )));
+        }
+        if resp.status != 200 {
+            return Err(http_error(&resp, "GET", "/user"));
+        }
+        let login = resp.body["login"].as_str().unwrap_or_default();
+        if !valid_login(login) {
+            return Err(exit::failed(format!(
+                "GET /user: the answer has no valid login ({:?})",
+                sanitize(login)
+            )));
+        }
+        Ok(login.to_string())
     }
 
     /// A GraphQL request (`POST` of `{query, variables}` to [`graphql_url`]),
@@ -620,6 +667,24 @@ mod tests {
                 clean.lines().all(|l| !l.trim_start().starts_with("::")),
                 "{clean}"
             );
+        }
+    }
+
+    #[test]
+    fn logins_are_githubs_characters_only() {
+        for ok in ["octo", "octo-cat", "github-actions[bot]", "a1"] {
+            assert!(valid_login(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-octo",
+            "octo-",
+            "oc to",
+            "octo\n::error::x",
+            "[bot]",
+            &"a".repeat(40),
+        ] {
+            assert!(!valid_login(bad), "{bad:?}");
         }
     }
 

@@ -7,6 +7,7 @@ mod support;
 mod deploy;
 mod docs_freshness;
 mod gates;
+mod github_identity;
 mod guards;
 mod migration;
 mod pr_scope;
