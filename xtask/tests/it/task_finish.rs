@@ -103,6 +103,8 @@ struct Gh {
     endless_pulls: bool,
     /// The pull's answer is larger than the client reads.
     huge_pull: bool,
+    /// The ruleset rules that apply to main.
+    rules: Vec<Value>,
 }
 
 const NODE_ID: &str = "PR_kwDOAcmeApp5";
@@ -131,6 +133,7 @@ impl Gh {
             delete_reply: None,
             endless_pulls: false,
             huge_pull: false,
+            rules: Vec::new(),
         }
     }
 
@@ -209,6 +212,7 @@ impl Gh {
                 json!({ "name": "main", "protected": true, "protection": { "enabled": true,
                     "required_status_checks": { "enforcement_level": "everyone", "contexts": self.required } } }),
             ),
+            ("GET", "/repos/acme/app/rules/branches/main") => Reply::json(200, json!(self.rules)),
             ("GET", r) if r == runs => {
                 let list = self.polls[self.seen_polls.min(self.polls.len() - 1)].clone();
                 self.seen_polls += 1;
@@ -1160,4 +1164,54 @@ fn an_answer_larger_than_the_cap_is_refused_not_cut() {
         .stderr_has("GitHub's answer is larger than 16 MiB");
     assert_eq!(state(&repo), before);
     assert!(github.writes().is_empty());
+}
+
+#[test]
+fn required_checks_from_rulesets_count_with_their_app() {
+    let (repo, head, squash) = on_task_branch("tf-rulesets");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.rules = vec![json!({
+        "type": "required_status_checks",
+        "ruleset_source_type": "Repository", "ruleset_source": "acme/app", "ruleset_id": 7,
+        "parameters": {
+            "strict_required_status_checks_policy": true,
+            "required_status_checks": [{ "context": "e2e", "integration_id": 42 }],
+        },
+    })];
+    let by_app = |name: &str, app: i64, conclusion: &str| {
+        let mut r = run(name, "completed", Some(conclusion));
+        r["app"] = json!({ "id": app, "slug": format!("app-{app}") });
+        r
+    };
+    // The ruleset's e2e failed as reported by its app: nothing is merged,
+    // whatever another app says.
+    gh.polls = vec![json!([
+        run("test", "completed", Some("success")),
+        by_app("e2e", 7, "success"),
+        by_app("e2e", 42, "failure"),
+    ])];
+    let (github, fake) = serve(gh);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("e2e (app 42): failed")
+        .stderr_has("nothing was merged");
+    assert!(github.writes().is_empty());
+    {
+        let mut gh = fake.lock().unwrap();
+        gh.polls = vec![json!([
+            run("test", "completed", Some("success")),
+            by_app("e2e", 42, "success"),
+        ])];
+        gh.seen_polls = 0;
+    }
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(0)
+        .stderr_has("required checks green")
+        .stderr_has("test, e2e (app 42)");
+    assert!(github
+        .requests()
+        .iter()
+        .any(|r| r.path == "/repos/acme/app/rules/branches/main?per_page=100"));
 }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use super::Finish;
-use crate::github::client as github;
+use crate::github::client::{self as github, RequiredCheck};
 use crate::plumbing::exit;
 use crate::plumbing::output::{self, Format};
 use crate::task::preflight::short;
@@ -38,16 +38,21 @@ fn state_of_status(status: &Value) -> State {
     }
 }
 
-/// Judges the required checks against what was reported: each required name
-/// is pending until reported, failed when any report of it failed.
-fn judge_checks(required: &[String], reported: &[(String, State)]) -> (State, Vec<String>) {
+/// One report on the head: its name, the app that reported it (check
+/// runs; `None` for a commit status), its state.
+type Reported = (String, Option<i64>, State);
+
+/// Judges the required checks against what was reported: each required
+/// check is pending until reported (by its app, when one is required),
+/// failed when any such report failed.
+fn judge_checks(required: &[RequiredCheck], reported: &[Reported]) -> (State, Vec<String>) {
     let mut worst = State::Pass;
     let mut lines = Vec::new();
-    for name in required {
+    for check in required {
         let states: Vec<State> = reported
             .iter()
-            .filter(|(n, _)| n == name)
-            .map(|(_, s)| *s)
+            .filter(|(n, app, _)| *n == check.context && check.accepts(*app))
+            .map(|(_, _, s)| *s)
             .collect();
         let state = if states.contains(&State::Fail) {
             State::Fail
@@ -62,7 +67,7 @@ fn judge_checks(required: &[String], reported: &[(String, State)]) -> (State, Ve
             (State::Pending, true) => "not reported yet",
             (State::Pending, false) => "pending",
         };
-        lines.push(format!("{name}: {word}"));
+        lines.push(format!("{}: {word}", check.label()));
         worst = match (worst, state) {
             (State::Fail, _) | (_, State::Fail) => State::Fail,
             (State::Pending, _) | (_, State::Pending) => State::Pending,
@@ -72,40 +77,39 @@ fn judge_checks(required: &[String], reported: &[(String, State)]) -> (State, Ve
     (worst, lines)
 }
 
-/// The status checks main's protection requires (readable with read access
-/// through the branch endpoint).
-fn required_checks(f: &Finish, client: &github::Client) -> anyhow::Result<Vec<String>> {
+/// The status checks main requires: its classic protection's (readable
+/// with read access through the branch endpoint) and its rulesets'
+/// (`rules/branches/{main}`), each with the app that must report it.
+fn required_checks(f: &Finish, client: &github::Client) -> anyhow::Result<Vec<RequiredCheck>> {
     let path = format!("/repos/{}/branches/{}", client.repo, f.main);
     let resp = client.request("GET", &path, None)?;
     if resp.status != 200 {
         return Err(github::http_error(&resp, "GET", &path));
     }
-    let p = &resp.body;
-    let mut names: Vec<String> = p
-        .pointer("/protection/required_status_checks/contexts")
-        .and_then(Value::as_array)
-        .map(|a| {
-            a.iter()
-                .filter_map(Value::as_str)
-                .map(str::to_string)
-                .collect()
-        })
+    let classic = resp
+        .body
+        .pointer("/protection/required_status_checks")
+        .map(github::required_checks_of_protection)
         .unwrap_or_default();
-    if let Some(checks) = p
-        .pointer("/protection/required_status_checks/checks")
-        .and_then(Value::as_array)
+    let rules = client.branch_rules(&f.main)?;
+    let mut required: Vec<RequiredCheck> = Vec::new();
+    for check in classic
+        .into_iter()
+        .chain(github::required_checks_of_rules(&rules))
     {
-        for c in checks.iter().filter_map(|c| c["context"].as_str()) {
-            if !names.iter().any(|n| n == c) {
-                names.push(c.to_string());
-            }
+        if !required
+            .iter()
+            .any(|r| r.context == check.context && r.app_id == check.app_id)
+        {
+            required.push(check);
         }
     }
-    Ok(names)
+    Ok(required)
 }
 
-/// Check runs and commit statuses reported on `sha`, every page of each.
-fn reported_checks(client: &github::Client, sha: &str) -> anyhow::Result<Vec<(String, State)>> {
+/// Check runs (with their app) and commit statuses reported on `sha`,
+/// every page of each.
+fn reported_checks(client: &github::Client, sha: &str) -> anyhow::Result<Vec<Reported>> {
     let narrow = format!("{sha} has more check runs or statuses than task-finish reads; merge it on GitHub, then rerun cargo xtask task-finish");
     let repo = &client.repo;
     let runs = client.get_list(
@@ -125,11 +129,17 @@ fn reported_checks(client: &github::Client, sha: &str) -> anyhow::Result<Vec<(St
     let name = |v: &Value, key: &str| v[key].as_str().unwrap_or_default().to_string();
     Ok(runs
         .iter()
-        .map(|run| (name(run, "name"), state_of_run(run)))
+        .map(|run| {
+            (
+                name(run, "name"),
+                run.pointer("/app/id").and_then(Value::as_i64),
+                state_of_run(run),
+            )
+        })
         .chain(
             statuses
                 .iter()
-                .map(|s| (name(s, "context"), state_of_status(s))),
+                .map(|s| (name(s, "context"), None, state_of_status(s))),
         )
         .collect())
 }
@@ -144,7 +154,7 @@ pub(super) fn wait_for_checks(
     let required = required_checks(f, client)?;
     if required.is_empty() {
         return Err(exit::failed(format!(
-            "{} has no required status checks in its branch protection, so \"merge only when all required checks are green\" cannot be verified: protect it (cargo xtask protect-main), or merge on GitHub yourself and rerun cargo xtask task-finish; nothing was merged",
+            "{} has no required status checks in its branch protection or rulesets, so \"merge only when all required checks are green\" cannot be verified: protect it (cargo xtask protect-main), or merge on GitHub yourself and rerun cargo xtask task-finish; nothing was merged",
             f.main
         )));
     }
@@ -153,7 +163,7 @@ pub(super) fn wait_for_checks(
         let (state, lines) = judge_checks(&required, &reported_checks(client, sha)?);
         match state {
             State::Pass => {
-                f.say(format!("required checks green on {}: {}", short(sha), required.join(", ")));
+                f.say(format!("required checks green on {}: {}", short(sha), required.iter().map(RequiredCheck::label).collect::<Vec<_>>().join(", ")));
                 return Ok(());
             }
             State::Fail => {
@@ -186,10 +196,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn any_app(name: &str) -> RequiredCheck {
+        RequiredCheck {
+            context: name.to_string(),
+            app_id: None,
+            source: "branch protection".into(),
+        }
+    }
+
     fn check(required: &[&str], reported: &[(&str, State)], expected: State) {
-        let required: Vec<String> = required.iter().map(|s| s.to_string()).collect();
-        let reported: Vec<(String, State)> =
-            reported.iter().map(|(n, s)| (n.to_string(), *s)).collect();
+        let required: Vec<RequiredCheck> = required.iter().map(|s| any_app(s)).collect();
+        let reported: Vec<Reported> = reported
+            .iter()
+            .map(|(n, s)| (n.to_string(), None, *s))
+            .collect();
         assert_eq!(
             judge_checks(&required, &reported).0,
             expected,
@@ -210,6 +230,31 @@ mod tests {
             Fail,
         );
         check(&["test"], &[("test", Pass), ("other", Fail)], Pass);
+    }
+
+    #[test]
+    fn a_required_app_is_respected() {
+        use State::*;
+        let mut e2e = any_app("e2e");
+        e2e.app_id = Some(42);
+        let judge = |reported: &[(&str, Option<i64>, State)]| {
+            let reported: Vec<Reported> = reported
+                .iter()
+                .map(|(n, a, s)| (n.to_string(), *a, *s))
+                .collect();
+            judge_checks(std::slice::from_ref(&e2e), &reported)
+        };
+        // Another app's report (or a status) does not count, even a failure.
+        let (state, lines) = judge(&[("e2e", Some(7), Pass), ("e2e", None, Fail)]);
+        assert_eq!(
+            (state, lines),
+            (Pending, vec!["e2e (app 42): not reported yet".to_string()])
+        );
+        assert_eq!(
+            judge(&[("e2e", Some(42), Pass), ("e2e", Some(7), Fail)]).0,
+            Pass
+        );
+        assert_eq!(judge(&[("e2e", Some(42), Fail)]).0, Fail);
     }
 
     #[test]

@@ -12,7 +12,15 @@ use anyhow::Context;
 use serde_json::Value;
 
 use crate::plumbing::curl;
+
+mod rules;
+mod text;
+mod url;
+
 use crate::plumbing::{env, exit, git, redact};
+pub use rules::{required_checks_of_protection, required_checks_of_rules, RequiredCheck};
+pub use text::sanitize;
+pub use url::{origin, with_per_page};
 
 /// The largest answer body read from GitHub (16 MiB): a larger one is
 /// refused with an error, never cut short silently.
@@ -85,33 +93,6 @@ impl std::fmt::Display for GraphqlErrors {
     }
 }
 impl std::error::Error for GraphqlErrors {}
-
-/// Text from GitHub (a message, a PR's title or URL) made safe to print on
-/// a terminal or in an Actions log: control characters other than newline
-/// are escaped (`\x1b`, `\u{9b}`), and a line that would start an Actions
-/// workflow command (`::error::…`, leading spaces ignored) has its first
-/// `:` escaped as `\x3a`, so GitHub never runs it.
-pub fn sanitize(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for (i, line) in text.split('\n').enumerate() {
-        if i > 0 {
-            out.push('\n');
-        }
-        let indent = line.len() - line.trim_start_matches([' ', '\t']).len();
-        let defuse = line[indent..].starts_with("::");
-        for (j, c) in line.char_indices() {
-            match c {
-                ':' if defuse && j == indent => out.push_str("\\x3a"),
-                c if (c as u32) < 0x80 && c.is_control() => {
-                    out.push_str(&format!("\\x{:02x}", c as u32))
-                }
-                c if c.is_control() => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
-                c => out.push(c),
-            }
-        }
-    }
-    out
-}
 
 /// The GraphQL endpoint that goes with a REST base: `https://api.github.com`
 /// → `https://api.github.com/graphql`; GitHub Enterprise Server's
@@ -420,66 +401,6 @@ impl Client {
     }
 }
 
-/// `path` with `per_page=`[`PER_PAGE`] (added, or replacing another value).
-pub fn with_per_page(path: &str) -> String {
-    let (base, query) = path.split_once('?').unwrap_or((path, ""));
-    let mut params: Vec<&str> = query
-        .split('&')
-        .filter(|p| !p.is_empty() && !p.starts_with("per_page="))
-        .collect();
-    let per_page = format!("per_page={PER_PAGE}");
-    params.push(&per_page);
-    format!("{base}?{}", params.join("&"))
-}
-
-/// The origin of a URL: scheme, host and port (the scheme's default when
-/// none is written), lower-cased. `None` for anything else, or a URL with
-/// user information.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Origin {
-    pub scheme: String,
-    pub host: String,
-    pub port: u16,
-}
-
-impl std::fmt::Display for Origin {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}://{}:{}", self.scheme, self.host, self.port)
-    }
-}
-
-pub fn origin(url: &str) -> Option<Origin> {
-    let (scheme, rest) = url.split_once("://")?;
-    let scheme = scheme.to_ascii_lowercase();
-    let default = match scheme.as_str() {
-        "https" => 443,
-        "http" => 80,
-        _ => return None,
-    };
-    let authority = rest.split(['/', '?', '#']).next()?;
-    if authority.contains('@') || authority.is_empty() {
-        return None;
-    }
-    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-        let (host, after) = v6.split_once(']')?;
-        (format!("[{host}]"), after.strip_prefix(':'))
-    } else {
-        match authority.rsplit_once(':') {
-            Some((h, p)) => (h.to_string(), Some(p)),
-            None => (authority.to_string(), None),
-        }
-    };
-    let port = match port {
-        None | Some("") => default,
-        Some(p) => p.parse().ok()?,
-    };
-    Some(Origin {
-        scheme,
-        host: host.to_ascii_lowercase(),
-        port,
-    })
-}
-
 /// Runs curl with `config` on its stdin; returns its exit code, at most
 /// [`MAX_BODY`] + 64 KiB + 1 bytes of its stdout (curl is stopped beyond
 /// that) and its stderr.
@@ -652,25 +573,6 @@ mod tests {
     }
 
     #[test]
-    fn text_from_github_is_sanitized() {
-        assert_eq!(sanitize("plain title"), "plain title");
-        assert_eq!(sanitize("red \x1b[31mX\x1b[0m"), "red \\x1b[31mX\\x1b[0m");
-        assert_eq!(sanitize("a\rb\u{9b}c"), "a\\x0db\\u{9b}c");
-        assert_eq!(sanitize("::error::boom"), "\\x3a:error::boom");
-        assert_eq!(
-            sanitize("first\n  ::set-output name=x::y\nok :: fine"),
-            "first\n  \\x3a:set-output name=x::y\nok :: fine"
-        );
-        for hostile in ["::error::x", "a\n::warning::y", "\t::add-mask::z"] {
-            let clean = sanitize(hostile);
-            assert!(
-                clean.lines().all(|l| !l.trim_start().starts_with("::")),
-                "{clean}"
-            );
-        }
-    }
-
-    #[test]
     fn logins_are_githubs_characters_only() {
         for ok in ["octo", "octo-cat", "github-actions[bot]", "a1"] {
             assert!(valid_login(ok), "{ok}");
@@ -686,56 +588,6 @@ mod tests {
         ] {
             assert!(!valid_login(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn lists_ask_for_100_a_page() {
-        assert_eq!(
-            with_per_page("/repos/o/r/pulls"),
-            "/repos/o/r/pulls?per_page=100"
-        );
-        assert_eq!(
-            with_per_page("/repos/o/r/pulls?state=open&per_page=30&base=main"),
-            "/repos/o/r/pulls?state=open&base=main&per_page=100"
-        );
-    }
-
-    #[test]
-    fn origins_are_scheme_host_and_port() {
-        let o = |u: &str| origin(u).map(|o| o.to_string());
-        assert_eq!(
-            o("https://api.github.com").as_deref(),
-            Some("https://api.github.com:443")
-        );
-        assert_eq!(
-            o("HTTPS://API.GitHub.com:443/repos?page=2").as_deref(),
-            Some("https://api.github.com:443")
-        );
-        assert_eq!(
-            o("http://127.0.0.1:4567/x").as_deref(),
-            Some("http://127.0.0.1:4567")
-        );
-        assert_eq!(o("http://[::1]:80/x").as_deref(), Some("http://[::1]:80"));
-        assert_eq!(
-            origin("https://api.github.com"),
-            origin("https://api.github.com:443/a")
-        );
-        assert_ne!(
-            origin("https://api.github.com"),
-            origin("http://api.github.com")
-        );
-        assert_ne!(
-            origin("https://api.github.com"),
-            origin("https://api.github.com:8443")
-        );
-        assert_ne!(
-            origin("https://api.github.com"),
-            origin("https://api.github.com.evil.example")
-        );
-        assert_eq!(o("https://token@evil.example/"), None);
-        assert_eq!(o("https://api.github.com@evil.example/"), None);
-        assert_eq!(o("ftp://x/"), None);
-        assert_eq!(o("https://h:99999/"), None);
     }
 
     #[test]
