@@ -18,7 +18,9 @@ mod text;
 mod url;
 
 use crate::plumbing::{env, exit, git, redact};
-pub use rules::{required_checks_of_protection, required_checks_of_rules, RequiredCheck};
+pub use rules::{
+    required_checks_of_protection, required_checks_of_rules, ruleset_name, RequiredCheck,
+};
 pub use text::sanitize;
 pub use url::{origin, with_per_page};
 

@@ -66,6 +66,8 @@ struct Report {
     differences: Vec<Diff>,
     actions: Vec<Value>,
     verification: Value,
+    /// The ruleset rules on the branch and how they relate to the policy.
+    rulesets: Vec<plan::RuleFinding>,
     /// The status word of a failure: `refused`, `drift`,
     /// `partially-applied`, `not-applied` (else `failed`, or `error` for exit 2).
     failure: Option<&'static str>,
@@ -155,6 +157,15 @@ fn markdown(mode: Mode, branch: &str, outcome: &Outcome, report: &Report) -> Str
             ));
         }
     }
+    if !report.rulesets.is_empty() {
+        md.push_str("\nRuleset rules on the branch (protect-main manages classic protection only):\n\n| rule | source | relation | detail |\n|---|---|---|---|\n");
+        for f in &report.rulesets {
+            md.push_str(&format!(
+                "| `{}` | {} | {} | {} |\n",
+                f.rule, f.source, f.kind, f.detail
+            ));
+        }
+    }
     md
 }
 
@@ -192,5 +203,6 @@ fn json_report(
         "differences": report.differences,
         "actions": report.actions,
         "verification": report.verification,
+        "rulesets": report.rulesets,
     })
 }

@@ -251,6 +251,111 @@ pub(super) fn show(v: Option<&Value>) -> String {
     }
 }
 
+/// How a ruleset rule on the branch relates to the policy protect-main
+/// applies through classic protection.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub(super) struct RuleFinding {
+    /// The rule's type (`required_status_checks`, `pull_request`, …).
+    pub(super) rule: String,
+    pub(super) source: String,
+    /// `overlap` (the policy requires it too), `conflict` (it requires
+    /// more than, or other than, the policy), `other` (not managed by
+    /// protect-main).
+    pub(super) kind: &'static str,
+    pub(super) detail: String,
+}
+
+/// The ruleset rules on the branch against the policy (pure). GitHub
+/// applies both; protect-main manages classic protection only.
+pub(super) fn ruleset_findings(g: &Github, rules: &[Value]) -> Vec<RuleFinding> {
+    let policy_checks = contexts(g);
+    let mut out = Vec::new();
+    for rule in rules {
+        let ty = rule["type"].as_str().unwrap_or("?").to_string();
+        let source = crate::github::client::ruleset_name(rule);
+        let mut push = |kind: &'static str, detail: String| {
+            out.push(RuleFinding {
+                rule: ty.clone(),
+                source: source.clone(),
+                kind,
+                detail,
+            })
+        };
+        let params = &rule["parameters"];
+        match ty.as_str() {
+            "required_status_checks" => {
+                let checks =
+                    crate::github::client::required_checks_of_rules(std::slice::from_ref(rule));
+                for c in checks {
+                    if policy_checks.contains(&c.context) {
+                        push(
+                            "overlap",
+                            format!(
+                                "requires check {}, which the policy requires too",
+                                c.label()
+                            ),
+                        );
+                    } else {
+                        push("conflict", format!("requires check {}, which is not in [github] required-checks: every pull request waits for it too", c.label()));
+                    }
+                }
+            }
+            "pull_request" => {
+                let count = params["required_approving_review_count"]
+                    .as_u64()
+                    .unwrap_or(0);
+                let policy = u64::from(g.required_approving_review_count);
+                if count > policy {
+                    push(
+                        "conflict",
+                        format!("requires {count} approving review(s), the policy {policy}"),
+                    );
+                } else {
+                    push("overlap", format!("requires pull requests ({count} approving review(s); the policy {policy})"));
+                }
+                for (key, wanted, name) in [
+                    (
+                        "dismiss_stale_reviews_on_push",
+                        g.dismiss_stale_reviews,
+                        "dismiss-stale-reviews",
+                    ),
+                    (
+                        "require_code_owner_review",
+                        g.require_code_owner_reviews,
+                        "require-code-owner-reviews",
+                    ),
+                    (
+                        "require_last_push_approval",
+                        g.require_last_push_approval,
+                        "require-last-push-approval",
+                    ),
+                ] {
+                    if params[key] == true && !wanted {
+                        push(
+                            "conflict",
+                            format!("sets {key}, the policy's {name} is false"),
+                        );
+                    }
+                }
+            }
+            "non_fast_forward" => push("overlap", "blocks force pushes, as the policy does".into()),
+            "deletion" => push("overlap", "blocks deletion, as the policy does".into()),
+            "required_linear_history" => push(
+                "overlap",
+                "requires linear history, as the policy does".into(),
+            ),
+            other => push(
+                "other",
+                format!(
+                    "{} is not managed by protect-main",
+                    crate::github::client::sanitize(other)
+                ),
+            ),
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,6 +485,49 @@ mod tests {
         assert!(diffs.iter().any(|d| d.field
             == "protection.required_pull_request_reviews.required_approving_review_count"
             && d.live.is_none()));
+    }
+
+    #[test]
+    fn ruleset_rules_are_told_apart_as_overlap_conflict_or_other() {
+        let g = policy();
+        let rules = [
+            json!({ "type": "required_status_checks", "ruleset_id": 3, "ruleset_source": "acme/service",
+                "parameters": { "strict_required_status_checks_policy": true, "required_status_checks": [
+                    { "context": "test" }, { "context": "e2e", "integration_id": 42 } ] } }),
+            json!({ "type": "pull_request", "ruleset_id": 4, "ruleset_source": "acme",
+                "parameters": { "required_approving_review_count": 2, "require_code_owner_review": true } }),
+            json!({ "type": "deletion", "ruleset_id": 4, "ruleset_source": "acme" }),
+            json!({ "type": "merge_queue", "ruleset_id": 4, "ruleset_source": "acme" }),
+        ];
+        let got: Vec<(String, &str, String)> = ruleset_findings(&g, &rules)
+            .into_iter()
+            .map(|f| (f.rule, f.kind, f.detail))
+            .collect();
+        let kinds: Vec<(&str, &str)> = got.iter().map(|(r, k, _)| (r.as_str(), *k)).collect();
+        assert_eq!(
+            kinds,
+            [
+                ("required_status_checks", "overlap"),
+                ("required_status_checks", "conflict"),
+                ("pull_request", "conflict"),
+                ("pull_request", "conflict"),
+                ("deletion", "overlap"),
+                ("merge_queue", "other"),
+            ]
+        );
+        assert!(
+            got[1]
+                .2
+                .contains("e2e (app 42), which is not in [github] required-checks"),
+            "{got:?}"
+        );
+        assert!(
+            got[2]
+                .2
+                .contains("requires 2 approving review(s), the policy 0"),
+            "{got:?}"
+        );
+        assert!(ruleset_findings(&g, &[]).is_empty());
     }
 
     #[test]

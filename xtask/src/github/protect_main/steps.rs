@@ -6,8 +6,8 @@ use serde_json::{json, Value};
 
 use super::inputs::read_workflows;
 use super::plan::{
-    contexts, desired_fields, differences, live_value, merge_policy_body, protection_body, show,
-    Diff, Field, Scope,
+    contexts, desired_fields, differences, live_value, merge_policy_body, protection_body,
+    ruleset_findings, show, Diff, Field, Scope,
 };
 use super::{Mode, Report};
 use crate::github::client::{self as github, Client};
@@ -40,7 +40,7 @@ pub(super) fn steps(
 
     // Step 2: the live state and the difference.
     let fields = desired_fields(g);
-    let diffs = compare(&client, &target, branch, &fields, report)?;
+    let diffs = compare(&client, &target, branch, g, &fields, report)?;
     let planned: Vec<(&str, &String, Value)> = [
         diffs
             .iter()
@@ -153,6 +153,7 @@ fn compare(
     client: &Client,
     target: &Target,
     branch: &str,
+    g: &Github,
     fields: &[Field],
     report: &mut Report,
 ) -> anyhow::Result<Vec<Diff>> {
@@ -196,7 +197,46 @@ fn compare(
             fields.len()
         ));
     }
+    show_rulesets(client, branch, g, report)?;
     Ok(diffs)
+}
+
+/// The ruleset rules on the branch: shown, with how each relates to the
+/// policy (protect-main manages classic protection only; GitHub applies both).
+fn show_rulesets(
+    client: &Client,
+    branch: &str,
+    g: &Github,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let rules = client.branch_rules(branch)?;
+    let findings = ruleset_findings(g, &rules);
+    if findings.is_empty() {
+        output::say(&format!("  no ruleset rules apply to {branch} (protect-main manages classic branch protection only)"));
+    } else {
+        output::say(&format!(
+            "  {} ruleset rule(s) also apply to {branch}; protect-main manages classic branch protection only, and GitHub applies both:",
+            rules.len()
+        ));
+        for f in &findings {
+            let word = match f.kind {
+                "conflict" => output::yellow("conflict"),
+                other => other.to_string(),
+            };
+            output::say(&format!(
+                "    {word} {} ({}): {}",
+                f.rule, f.source, f.detail
+            ));
+        }
+        for f in findings.iter().filter(|f| f.kind == "conflict") {
+            output::warning(&format!(
+                "{} ({}) {}: change the ruleset (Settings → Rules) or the policy",
+                f.rule, f.source, f.detail
+            ));
+        }
+    }
+    report.rulesets = findings;
+    Ok(())
 }
 
 /// The modes that end after step 2: a dry run, a check, an apply with
