@@ -7,6 +7,7 @@ mod support;
 mod deploy;
 mod docs_freshness;
 mod gates;
+mod github_identity;
 mod guards;
 mod hooks_txn;
 mod hostile_task;
