@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 
-use saphyr_parser::{Event, Parser, ScalarStyle, Span};
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 
 /// A value and the 1-based line where it starts.
 #[derive(Clone, Debug, PartialEq)]
@@ -56,10 +56,15 @@ impl Node {
 /// Parses a whole workflow file into its top-level mapping. `Err` says why
 /// and where: a YAML error, or a construct GitHub does not accept.
 pub fn parse(text: &str) -> Result<Node, String> {
-    let mut events = Vec::new();
-    for event in Parser::new_from_str(text) {
-        match event {
-            Ok((event, span)) => events.push((event, span)),
+    let mut text = text.to_string();
+    let mut reindented = 0;
+    loop {
+        match scan(&text) {
+            Ok(events) => return build(events),
+            Err(e) if lenient(e.info()) && reindented < MAX_REINDENT => {
+                reindent(&mut text, e.marker().line());
+                reindented += 1;
+            }
             Err(e) => {
                 return Err(format!(
                     "line {}: not valid YAML ({}), so GitHub rejects the whole file",
@@ -69,6 +74,35 @@ pub fn parse(text: &str) -> Result<Node, String> {
             }
         }
     }
+}
+
+/// How many lines of a flow collection `parse` indents before giving up.
+const MAX_REINDENT: usize = 200;
+
+/// A line inside a flow collection (`[`…`]`, `{`…`}`) indented less than
+/// the block holding it: the YAML 1.2 spec refuses it and so does this
+/// parser, but GitHub's reader (like libyaml) accepts it, and real
+/// workflows rely on that (a multi-line list closed by `]` under its key).
+/// Inside a flow collection, leading spaces carry no meaning, so such a
+/// line is indented one more space and the file read again.
+fn lenient(info: &str) -> bool {
+    info == "invalid indentation" || info == "invalid indentation in flow construct"
+}
+
+fn reindent(text: &mut String, line: usize) {
+    let start: usize = text
+        .split_inclusive('\n')
+        .take(line.saturating_sub(1))
+        .map(str::len)
+        .sum();
+    text.insert(start, ' ');
+}
+
+fn scan(text: &str) -> Result<Vec<(Event<'_>, Span)>, ScanError> {
+    Parser::new_from_str(text).collect()
+}
+
+fn build(events: Vec<(Event<'_>, Span)>) -> Result<Node, String> {
     let mut builder = Builder {
         events: events.into_iter(),
         anchors: HashMap::new(),
@@ -342,6 +376,22 @@ mod tests {
                 value: s("main")
             }])
         );
+    }
+
+    #[test]
+    fn flow_lists_closed_under_their_key_are_read_as_github_reads_them() {
+        let text = "jobs:\n  a:\n    strategy:\n      matrix:\n        env: [\n          \"py312\",\n\n          \"docs\",\n        ]\n        os:\n          - [\n            a,\n            b\n          ]\n    name: A\n";
+        let root = parse(text).unwrap_or_else(|e| panic!("{e}"));
+        let a = root.get("jobs").unwrap().get("a").unwrap();
+        let matrix = a.get("strategy").unwrap().get("matrix").unwrap();
+        let env: Vec<_> = match &matrix.get("env").unwrap().value {
+            Value::Seq(items) => items.iter().map(|i| i.value.clone()).collect(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(env, [s("py312"), s("docs")]);
+        assert_eq!(a.get("name").unwrap().line, 15);
+        // Indentation still matters outside flow collections.
+        refused("a:\n    b: 1\n  c: 2\n", "line 3: not valid YAML");
     }
 
     #[test]
