@@ -26,9 +26,28 @@ class Unknown(Exception):
     pass
 
 
+class CoreLoader(yaml.SafeLoader):
+    """PyYAML reads YAML 1.1 (`on` and `yes` are booleans, `2_17` is 217);
+    GitHub types plain scalars by the YAML 1.2 core schema."""
+
+
+CoreLoader.yaml_implicit_resolvers = {
+    k: [(tag, rx) for tag, rx in v if tag.rsplit(":", 1)[-1] not in ("bool", "int", "float")]
+    for k, v in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+for tag, rx, first in (
+    ("bool", r"^(?:true|True|TRUE|false|False|FALSE)$", "tTfF"),
+    ("int", r"^(?:[-+]?[0-9]+|0o[0-7]+|0x[0-9a-fA-F]+)$", "-+0123456789"),
+    ("float", r"^(?:[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$", "-+.0123456789"),
+):
+    CoreLoader.add_implicit_resolver(f"tag:yaml.org,2002:{tag}", re.compile(rx), list(first))
+CoreLoader.add_constructor("tag:yaml.org,2002:int", lambda loader, node: int(loader.construct_scalar(node), 0) if loader.construct_scalar(node).startswith(("0o", "0x")) else int(loader.construct_scalar(node)))
+CoreLoader.add_constructor("tag:yaml.org,2002:bool", lambda loader, node: loader.construct_scalar(node).lower() == "true")
+
+
 def load(path):
     with open(path, encoding="utf-8") as f:
-        doc = yaml.safe_load(f)
+        doc = yaml.load(f, Loader=CoreLoader)  # noqa: S506 - a safe loader
     if not isinstance(doc, dict):
         raise Unknown("not a mapping")
     if True in doc and "on" not in doc:  # YAML 1.1 reads `on` as true
@@ -122,30 +141,117 @@ def text(v):
     return str(v)
 
 
-PATH = re.compile(r"(matrix|inputs)((?:\.[A-Za-z_][\w-]*)*)\Z")
+TOKEN = re.compile(r"\s*(?:('(?:[^']|'')*')|(\d+(?:\.\d+)?)|([A-Za-z_][\w-]*(?:\.[A-Za-z_][\w-]*)*)|(\|\||&&|==|!=|!|\(|\)|,))")
+
+
+class RunTime:
+    """An input whose value exists only at run time."""
 
 
 def evaluate(expr, cx):
+    toks, pos = [], 0
     expr = expr.strip()
-    if " || " in expr:
-        for part in expr.split(" || "):
-            v = evaluate(part, cx)
-            if v not in (None, "", False, 0):
-                return v
+    while pos < len(expr):
+        m = TOKEN.match(expr, pos)
+        if not m or m.end() == pos:
+            raise Unknown(f"expression {expr!r}")
+        toks.append(m.groups())
+        pos = m.end()
+        while pos < len(expr) and expr[pos].isspace():
+            pos += 1
+    i = 0
+
+    def peek():
+        return toks[i][3] if i < len(toks) else None
+
+    def truthy(v):
+        return v not in (None, "", False, 0)
+
+    def num(v):
+        if v is None:
+            return 0.0
+        if isinstance(v, bool):
+            return float(v)
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, str):
+            try:
+                return float(v.strip() or 0)
+            except ValueError:
+                return float("nan")
+        return float("nan")
+
+    def eq(a, b):
+        if isinstance(a, str) and isinstance(b, str):
+            return a.lower() == b.lower()
+        if isinstance(a, (dict, list)) or isinstance(b, (dict, list)):
+            return False
+        return num(a) == num(b)
+
+    def primary():
+        nonlocal i
+        lit, number, path, op = toks[i]
+        i += 1
+        if lit is not None:
+            return lit[1:-1].replace("''", "'")
+        if number is not None:
+            return float(number)
+        if op == "(":
+            v = or_()
+            i += 1
+            return v
+        if op == "!":
+            return not truthy(primary())
+        if path == "format" and peek() == "(":
+            i += 1
+            args = [or_()]
+            while peek() == ",":
+                i += 1
+                args.append(or_())
+            i += 1
+            return re.sub(r"\{(\d+)\}", lambda g: text(args[int(g.group(1)) + 1]), args[0])
+        if path in ("true", "false", "null"):
+            return {"true": True, "false": False, "null": None}[path]
+        parts = path.split(".")
+        if parts[0] not in ("matrix", "inputs"):
+            raise Unknown(f"expression {expr!r}")
+        v = cx.get(parts[0]) or {}
+        for part in parts[1:]:
+            v = {k.lower(): x for k, x in v.items()}.get(part.lower()) if isinstance(v, dict) else None
+            if isinstance(v, RunTime):
+                raise Unknown(f"run-time input in {expr!r}")
         return v
-    m = re.fullmatch(r"'((?:[^']|'')*)'", expr)
-    if m:
-        return m.group(1).replace("''", "'")
-    m = re.fullmatch(r"format\('((?:[^']|'')*)',(.*)\)", expr)
-    if m:
-        args = [text(evaluate(a, cx)) for a in m.group(2).split(",")]
-        return re.sub(r"\{(\d+)\}", lambda g: args[int(g.group(1))], m.group(1))
-    m = PATH.match(expr)
-    if not m:
+
+    def cmp_():
+        nonlocal i
+        v = primary()
+        while peek() in ("==", "!="):
+            op = peek()
+            i += 1
+            v = eq(v, primary()) == (op == "==")
+        return v
+
+    def and_():
+        nonlocal i
+        v = cmp_()
+        while peek() == "&&":
+            i += 1
+            r = cmp_()
+            v = r if truthy(v) else v
+        return v
+
+    def or_():
+        nonlocal i
+        v = and_()
+        while peek() == "||":
+            i += 1
+            r = and_()
+            v = v if truthy(v) else r
+        return v
+
+    v = or_()
+    if i != len(toks):
         raise Unknown(f"expression {expr!r}")
-    v = cx.get(m.group(1)) or {}
-    for part in m.group(2).split(".")[1:]:
-        v = {k.lower(): x for k, x in v.items()}.get(part.lower()) if isinstance(v, dict) else None
     return v
 
 
@@ -215,8 +321,14 @@ def job_names(key, job, files, inputs, depth=0):
             raise Unknown(f"calls missing {uses}")
         decl = ((called.get("on") or {}).get("workflow_call") or {}) if isinstance(called.get("on"), dict) else {}
         ins = {k: (v or {}).get("default") for k, v in ((decl.get("inputs") or {}).items())}
+        for k, v in list(ins.items()):
+            if isinstance(v, str) and "${{" in v:
+                ins[k] = RunTime()
         for k, v in (job.get("with") or {}).items():
-            ins[k] = render(v, cx) if isinstance(v, str) else v
+            try:
+                ins[k] = render(v, cx) if isinstance(v, str) else v
+            except Unknown:
+                ins[k] = RunTime()
         for ck, cj in (called.get("jobs") or {}).items():
             for cn in job_names(ck, cj, files, ins, depth + 1):
                 names.append(f"{n} / {cn}")

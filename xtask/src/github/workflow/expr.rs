@@ -9,11 +9,13 @@
 use super::yaml::Value;
 
 /// What an expression may read: the job's matrix combination and the
-/// inputs of a called workflow, as `(name, value)` lists.
+/// inputs of a called workflow, as `(name, value)` lists, and the inputs
+/// whose values are known only at run time, with why.
 #[derive(Clone, Copy, Default)]
 pub struct Context<'a> {
     pub matrix: &'a [(String, Value)],
     pub inputs: &'a [(String, Value)],
+    pub run_time_inputs: &'a [(String, String)],
 }
 
 /// Contexts a check name may use but whose values exist only at run time.
@@ -32,6 +34,9 @@ enum Token {
     Close,
     Or,
     And,
+    Eq,
+    Ne,
+    Not,
     Other(char),
 }
 
@@ -63,10 +68,19 @@ fn tokens(body: &str) -> Result<Vec<Token>, String> {
             ',' => out.push(Token::Comma),
             '(' => out.push(Token::Open),
             ')' => out.push(Token::Close),
-            '|' | '&' if chars.get(i + 1) == Some(&c) => {
-                out.push(if c == '|' { Token::Or } else { Token::And });
+            '|' | '&' | '=' if chars.get(i + 1) == Some(&c) => {
+                out.push(match c {
+                    '|' => Token::Or,
+                    '&' => Token::And,
+                    _ => Token::Eq,
+                });
                 i += 1;
             }
+            '!' if chars.get(i + 1) == Some(&'=') => {
+                out.push(Token::Ne);
+                i += 1;
+            }
+            '!' => out.push(Token::Not),
             c if c.is_ascii_alphabetic() || c == '_' => {
                 let start = i;
                 while chars
@@ -128,15 +142,33 @@ impl Eval<'_> {
     }
 
     fn and(&mut self) -> Result<Value, String> {
-        let mut left = self.primary()?;
+        let mut left = self.equality()?;
         while self.peek() == Some(&Token::And) {
             self.pos += 1;
-            let right = self.primary()?;
+            let right = self.equality()?;
             if truthy(&left) {
                 left = right;
             }
         }
         Ok(left)
+    }
+
+    fn equality(&mut self) -> Result<Value, String> {
+        let mut left = self.unary()?;
+        while let Some(op @ (Token::Eq | Token::Ne)) = self.peek().cloned() {
+            self.pos += 1;
+            let right = self.unary()?;
+            left = Value::Bool(loose_eq(&left, &right) == (op == Token::Eq));
+        }
+        Ok(left)
+    }
+
+    fn unary(&mut self) -> Result<Value, String> {
+        if self.peek() == Some(&Token::Not) {
+            self.pos += 1;
+            return Ok(Value::Bool(!truthy(&self.unary()?)));
+        }
+        self.primary()
     }
 
     fn primary(&mut self) -> Result<Value, String> {
@@ -156,7 +188,17 @@ impl Eval<'_> {
                 "null" => Ok(Value::Null),
                 "format" if self.peek() == Some(&Token::Open) => self.format(),
                 "matrix" => self.path(self.cx.matrix),
-                "inputs" => self.path(self.cx.inputs),
+                "inputs" => {
+                    if let (Some(Token::Dot), Some(Token::Ident(name))) =
+                        (self.tokens.get(self.pos), self.tokens.get(self.pos + 1))
+                    {
+                        let unknown = self.cx.run_time_inputs.iter();
+                        if let Some((_, why)) = unknown.clone().find(|(k, _)| k.eq_ignore_ascii_case(name)) {
+                            return Err(format!("input `{name}` {why}"));
+                        }
+                    }
+                    self.path(self.cx.inputs)
+                }
                 w if RUN_TIME.contains(&w) => Err(format!(
                     "it depends on the run-time context `{w}`, so the check name is known only when the job runs"
                 )),
@@ -242,6 +284,27 @@ impl Eval<'_> {
         }
         out.push_str(rest);
         Ok(Value::Str(out))
+    }
+}
+
+/// GitHub's `==`: strings without regard to case, other kinds of value
+/// compared as numbers (null 0, booleans 1 and 0, strings parsed, empty 0);
+/// lists and mappings equal nothing.
+fn loose_eq(a: &Value, b: &Value) -> bool {
+    fn number(v: &Value) -> f64 {
+        match v {
+            Value::Null => 0.0,
+            Value::Bool(b) => f64::from(u8::from(*b)),
+            Value::Number(n) => *n,
+            Value::Str(s) if s.trim().is_empty() => 0.0,
+            Value::Str(s) => s.trim().parse().unwrap_or(f64::NAN),
+            Value::Seq(_) | Value::Map(_) => f64::NAN,
+        }
+    }
+    match (a, b) {
+        (Value::Str(x), Value::Str(y)) => x.to_lowercase() == y.to_lowercase(),
+        (Value::Seq(_) | Value::Map(_), _) | (_, Value::Seq(_) | Value::Map(_)) => false,
+        _ => number(a) == number(b),
     }
 }
 
@@ -361,9 +424,11 @@ mod tests {
             ("empty", Value::Str(String::new())),
         ]);
         let inputs = list(&[("target", Value::Str("x86".into()))]);
+        let run_time = [("sha".to_string(), "is `${{ github.sha }}`".to_string())];
         let cx = Context {
             matrix: &matrix,
             inputs: &inputs,
+            run_time_inputs: &run_time,
         };
         match (render(template, cx), expected) {
             (Ok(got), Ok(want)) => assert_eq!(got, want, "{template}"),
@@ -387,6 +452,16 @@ mod tests {
             Ok("ubuntu-latest-3 {x}"),
         );
         check("${{ 'it''s' }}", Ok("it's"));
+        check(
+            "t${{ matrix.os == 'UBUNTU-latest' && ' (linux)' }}",
+            Ok("t (linux)"),
+        );
+        check(
+            "t${{ matrix.os != 'ubuntu-latest' && ' (other)' || '' }}",
+            Ok("t"),
+        );
+        check("${{ matrix.python-version == '3.1' }}", Ok("true"));
+        check("${{ !matrix.empty }}", Ok("true"));
     }
 
     #[test]
@@ -398,7 +473,11 @@ mod tests {
         );
         check("${{ vars.NAME }}", Err("run-time context `vars`"));
         check("${{ toJSON(matrix) }}", Err("`toJSON` is not something"));
-        check("${{ matrix.os == 'x' }}", Err("operators other than"));
+        check("${{ matrix.os < 'x' }}", Err("operators other than"));
+        check(
+            "${{ inputs.sha }}",
+            Err("input `sha` is `${{ github.sha }}`"),
+        );
         check("${{ matrix['os'] }}", Err("index access"));
         check("${{ matrix.os", Err("not closed"));
     }

@@ -30,6 +30,15 @@ pub struct Job {
     pub checks: Result<Vec<Check>, String>,
 }
 
+/// The inputs a called workflow gets: values known before the run, and
+/// those known only at run time, with why (an error only if a name reads
+/// them).
+#[derive(Default)]
+struct Inputs {
+    known: Vec<(String, Value)>,
+    run_time: Vec<(String, String)>,
+}
+
 /// The parsed workflow files of the repository, for reusable calls.
 pub type Files<'a> = &'a [(String, Result<Node, String>)];
 
@@ -50,7 +59,7 @@ pub fn jobs(root: &Node, files: Files) -> Result<Vec<Job>, String> {
                 Some(n) => n.split("${{").next().unwrap_or_default().to_string(),
                 None => key.clone(),
             },
-            checks: job_checks(key, job, &[], files, 0),
+            checks: job_checks(key, job, &Inputs::default(), files, 0),
         })
         .collect())
 }
@@ -75,7 +84,7 @@ fn valid_key(key: &str) -> bool {
 fn job_checks(
     key: &str,
     job: &Node,
-    inputs: &[(String, Value)],
+    inputs: &Inputs,
     files: Files,
     depth: usize,
 ) -> Result<Vec<Check>, String> {
@@ -102,7 +111,8 @@ fn job_checks(
     for combo in combos.clone().unwrap_or_else(|| vec![Vec::new()]) {
         let cx = Context {
             matrix: &combo,
-            inputs,
+            inputs: &inputs.known,
+            run_time_inputs: &inputs.run_time,
         };
         let mut name = match &template {
             Some(t) => expr::render(t, cx)
@@ -170,19 +180,15 @@ fn called_checks(
     };
     let declared = workflow_call_inputs(root)
         .ok_or_else(|| format!("it calls {target:?}, which has no `on: workflow_call` trigger, so GitHub rejects the call"))?;
-    let mut inputs: Vec<(String, Value)> = Vec::new();
+    let mut inputs = Inputs::default();
     for (name, spec) in declared {
-        if let Some(default) = spec.get("default") {
-            if default.as_str().is_some_and(|d| d.contains("${{")) {
-                inputs.push((name.clone(), Value::Null));
-                if job.get("with").and_then(|w| w.get(name)).is_none() {
-                    return Err(format!(
-                        "{target}: input `{name}` defaults to an expression, evaluated only when it runs"
-                    ));
-                }
-            } else {
-                inputs.push((name.clone(), default.value.clone()));
-            }
+        match spec.get("default") {
+            Some(d) if d.as_str().is_some_and(|d| d.contains("${{")) => inputs.run_time.push((
+                name.clone(),
+                format!("defaults to an expression in {target}, evaluated only when it runs"),
+            )),
+            Some(d) => inputs.known.push((name.clone(), d.value.clone())),
+            None => {}
         }
     }
     if let Some(with) = job.get("with") {
@@ -190,15 +196,16 @@ fn called_checks(
             return Err(format!("`with:` at line {} is not a mapping", with.line));
         };
         for (name, value) in entries {
-            let value = match &value.value {
-                Value::Str(s) => {
-                    Value::Str(expr::render(s, cx).map_err(|e| format!("`with: {name}:` {e}"))?)
-                }
-                other => other.clone(),
-            };
-            match inputs.iter_mut().find(|(k, _)| k == name) {
-                Some(slot) => slot.1 = value,
-                None => inputs.push((name.clone(), value)),
+            inputs.known.retain(|(k, _)| k != name);
+            inputs.run_time.retain(|(k, _)| k != name);
+            match &value.value {
+                Value::Str(s) => match expr::render(s, cx) {
+                    Ok(text) => inputs.known.push((name.clone(), Value::Str(text))),
+                    Err(e) => inputs
+                        .run_time
+                        .push((name.clone(), format!("is {s:?} in the caller: {e}"))),
+                },
+                other => inputs.known.push((name.clone(), other.clone())),
             }
         }
     }
@@ -298,19 +305,23 @@ mod tests {
     fn reusable_workflow_calls_are_named_caller_slash_called() {
         let called = (
             ".github/workflows/lint.yml",
-            "on:\n  workflow_call:\n    inputs:\n      target:\n        type: string\n        default: all\njobs:\n  ruff:\n    name: ruff ${{ inputs.target }}\n  unit:\n    strategy:\n      matrix:\n        py: ['3.12', '3.13']\n",
+            "on:\n  workflow_call:\n    inputs:\n      target:\n        type: string\n        default: all\n      sha:\n        type: string\n        default: ${{ github.sha }}\njobs:\n  ruff:\n    name: ruff ${{ inputs.target }}\n  unit:\n    strategy:\n      matrix:\n        py: ['3.12', '3.13']\n",
         );
         let not_reusable = (
             ".github/workflows/push.yml",
             "on: push\njobs:\n  a:\n    runs-on: x\n",
+        );
+        let by_sha = (
+            ".github/workflows/by-sha.yml",
+            "on:\n  workflow_call:\n    inputs:\n      sha:\n        type: string\njobs:\n  build:\n    name: build ${{ inputs.sha }}\n",
         );
         let nested = (
             ".github/workflows/outer.yml",
             "on: workflow_call\njobs:\n  inner:\n    uses: ./.github/workflows/lint.yml\n    with:\n      target: deep\n",
         );
         check(
-            "jobs:\n  lint:\n    uses: ./.github/workflows/lint.yml\n  named:\n    name: Checks\n    uses: ./.github/workflows/lint.yml\n    with:\n      target: src\n  per-os:\n    strategy:\n      matrix:\n        os: [a, b]\n    uses: ./.github/workflows/lint.yml\n    with:\n      target: ${{ matrix.os }}\n  outer:\n    uses: ./.github/workflows/outer.yml\n  remote:\n    uses: org/repo/.github/workflows/x.yml@v1\n  missing:\n    uses: ./.github/workflows/nope.yml\n  push:\n    uses: ./.github/workflows/push.yml\n",
-            &[called, not_reusable, nested],
+            "jobs:\n  lint:\n    uses: ./.github/workflows/lint.yml\n  named:\n    name: Checks\n    uses: ./.github/workflows/lint.yml\n    with:\n      target: src\n  per-os:\n    strategy:\n      matrix:\n        os: [a, b]\n    uses: ./.github/workflows/lint.yml\n    with:\n      target: ${{ matrix.os }}\n  outer:\n    uses: ./.github/workflows/outer.yml\n  remote:\n    uses: org/repo/.github/workflows/x.yml@v1\n  missing:\n    uses: ./.github/workflows/nope.yml\n  push:\n    uses: ./.github/workflows/push.yml\n  planned:\n    uses: ./.github/workflows/lint.yml\n    with:\n      sha: ${{ needs.plan.outputs.sha }}\n  by-sha:\n    uses: ./.github/workflows/by-sha.yml\n    with:\n      sha: ${{ github.sha }}\n",
+            &[called, not_reusable, nested, by_sha],
             &[
                 ("lint", Ok(&["lint / ruff all", "lint / unit (3.12)", "lint / unit (3.13)"])),
                 ("named", Ok(&["Checks / ruff src", "Checks / unit (3.12)", "Checks / unit (3.13)"])),
@@ -332,6 +343,8 @@ mod tests {
                 ("remote", Err("another repository")),
                 ("missing", Err("does not exist")),
                 ("push", Err("no `on: workflow_call`")),
+                ("planned", Ok(&["planned / ruff all", "planned / unit (3.12)", "planned / unit (3.13)"])),
+                ("by-sha", Err("input `sha` is \"${{ github.sha }}\" in the caller: `${{ github.sha }}`: it depends on the run-time context `github`")),
             ],
         );
     }

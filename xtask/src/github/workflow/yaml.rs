@@ -333,7 +333,7 @@ mod tests {
     #[test]
     fn scalars_are_typed_like_github_types_them() {
         check(
-            "on: push\na: 3.10\nb: '3.10'\nc: 18\nd: true\ne: ~\nf: 0x1F\ng: 1e3\nh: 1.2.3\ni: -.5\n",
+            "on: push\na: 3.10\nb: '3.10'\nc: 18\nd: true\ne: ~\nf: 0x1F\ng: 1e3\nh: 1.2.3\ni: -.5\nj: 2_17\nk: yes\nl: 010\n",
             &[
                 ("on", s("push")),
                 ("a", Value::Number(3.1)),
@@ -345,6 +345,9 @@ mod tests {
                 ("g", Value::Number(1000.0)),
                 ("h", s("1.2.3")),
                 ("i", Value::Number(-0.5)),
+                ("j", s("2_17")),
+                ("k", s("yes")),
+                ("l", Value::Number(10.0)),
             ],
         );
     }
