@@ -888,3 +888,35 @@ fn an_interrupted_deploy_or_verification_reports_interrupted_and_exits_130() {
         .unwrap()
         .contains("interrupted before the verification finished"));
 }
+
+/// env-parity is in this file with the deployment it checks (issue 12): a
+/// malformed line is reported by file, line and key, never with its value.
+#[test]
+fn env_parity_names_the_file_line_and_key_of_a_malformed_line_never_the_value() {
+    let canary = "sk_live_CANARY_7f3a9";
+    let repo = Repo::new("parity-malformed");
+    repo.write(
+        "deploy/staging.env",
+        &format!("API_AUTH_ENABLED=true\nAPI_KEY: {canary}\n"),
+    );
+    repo.write("deploy/prod.env", "API_AUTH_ENABLED=true\n");
+    repo.write(
+        "xtask.toml",
+        "[release.env-files]\nstaging = \"deploy/staging.env\"\nprod = \"deploy/prod.env\"\n",
+    );
+    let done = xt(&repo, &["env-parity", "staging", "prod"]);
+    done.code(2)
+        .stderr_has("staging.env:2: expected KEY=value for API_KEY;")
+        .nowhere(canary)
+        .nowhere("sk_live");
+    let json = xt(
+        &repo,
+        &["env-parity", "staging", "prod", "--format", "json"],
+    );
+    json.code(2).nowhere(canary).nowhere("sk_live");
+    assert!(
+        json.stdout.contains("staging.env:2") || json.stderr.contains("staging.env:2"),
+        "{}",
+        json.dump()
+    );
+}
