@@ -15,7 +15,11 @@ use serde_json::json;
 
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::policy::Parity;
-use crate::plumbing::{exit, redact, Ctx};
+use crate::plumbing::{exit, fs, redact, Ctx};
+
+/// The largest env file env-parity reads (1 MiB): env files are a few
+/// hundred lines; anything larger is refused, never cut.
+const MAX_ENV_FILE: u64 = 1 << 20;
 
 /// The variable of the runbook's migration bypass; `false` anywhere deployed breaks parity.
 const MIGRATION_SWITCH: &str = "MIGRATION_GATE_VALIDATE_AUTOGEN";
@@ -378,12 +382,11 @@ fn load(ctx: &Ctx, name: &str, secrets: &[String]) -> anyhow::Result<(PathBuf, V
     } else {
         ctx.root.join(rel)
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        exit::usage(format!(
-            "the env file of {name} ({}, release.env-files.{name}) cannot be read: {e}",
-            path.display()
-        ))
-    })?;
+    let text = fs::read_bounded(
+        &path,
+        MAX_ENV_FILE,
+        &format!("the env file of {name} (release.env-files.{name})"),
+    )?;
     let vars = parse_env(&text)
         .map_err(|(line, what)| exit::usage(format!("{}:{line}: {what}", path.display())))?;
     for key in secrets {

@@ -46,11 +46,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One environment's service: its port and pid file. Dropping it stops the
-/// daemon, whatever the test did.
+/// One environment's service: its port, pid file and faults file. Dropping
+/// it stops the daemon, whatever the test did.
 struct Service {
     port: u16,
     pid_file: PathBuf,
+    faults_file: PathBuf,
 }
 
 impl Service {
@@ -58,7 +59,13 @@ impl Service {
         Service {
             port: free_port(),
             pid_file: dir.join(format!("{name}.pid")),
+            faults_file: dir.join(format!("{name}.faults.json")),
         }
+    }
+
+    /// Changes what the running service does wrong (see service.py).
+    fn faults(&self, faults: Value) {
+        std::fs::write(&self.faults_file, faults.to_string()).unwrap();
     }
 
     fn pid(&self) -> String {
@@ -124,14 +131,21 @@ const QUICK: Tuning = Tuning {
     retries: 1,
 };
 
+/// One attempt per verification: each asks `/health` exactly once.
+const ONE_TRY: Tuning = Tuning {
+    deadline: "10s",
+    retries: 0,
+};
+
 fn policy(staging: &Service, prod: &Service, t: &Tuning) -> String {
     let py = python();
     let svc = service_script().to_string_lossy().into_owned();
     let up = |s: &Service| {
         format!(
-            r#"{{ name = "up", argv = ["{py}", "{svc}", "start", "--port", "{}", "--pid-file", "{}"], timeout = "30s" }}"#,
+            r#"{{ name = "up", argv = ["{py}", "{svc}", "start", "--port", "{}", "--pid-file", "{}", "--faults", "{}"], timeout = "30s" }}"#,
             s.port,
-            s.pid_file.display()
+            s.pid_file.display(),
+            s.faults_file.display()
         )
     };
     let (deadline, retries) = (t.deadline, t.retries);
@@ -233,6 +247,11 @@ fn release(repo: &Repo, version: &str, service_json: Option<Value>, gated: bool)
 }
 
 fn xt(repo: &Repo, args: &[&str]) -> Done {
+    xt_run(repo, args).run()
+}
+
+/// The xtask in `repo` without the deploy variables or proxies of the shell.
+fn xt_run(repo: &Repo, args: &[&str]) -> crate::support::Run {
     let mut run = repo.xtask(args);
     for var in [
         "DEPLOY_ENV",
@@ -249,7 +268,44 @@ fn xt(repo: &Repo, args: &[&str]) -> Done {
     ] {
         run = run.env_remove(var);
     }
-    run.run()
+    run
+}
+
+/// Runs `args` in `n` processes at once; their results, in start order.
+fn at_once(repo: &Repo, n: usize, args: &[&str]) -> Vec<Done> {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            let mut run = xt_run(repo, args);
+            run.cmd
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            run.cmd.spawn().expect("the xtask binary starts")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            Done {
+                args: args.iter().map(|s| s.to_string()).collect(),
+                code: out.status.code(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The staging verifications on `sha` in the ledger of `notes_ref`, in time order.
+fn verifications(repo: &Repo, notes_ref: &str, sha: &str) -> Vec<Value> {
+    let out = repo.git_output(&["notes", &format!("--ref={notes_ref}"), "show", sha]);
+    let mut entries: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a ledger line is JSON"))
+        .filter(|e| e["environment"] == "staging" && e["action"] == "verify")
+        .collect();
+    entries.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
+    entries
 }
 
 /// The ledger entries on `sha`, oldest first.
@@ -919,4 +975,107 @@ fn env_parity_names_the_file_line_and_key_of_a_malformed_line_never_the_value() 
         "{}",
         json.dump()
     );
+}
+
+/// Issue 11: four verifications at once, some failing, keep all their
+/// entries, locally and on the remote, and the latest decides promotion.
+#[test]
+fn concurrent_verifications_keep_every_entry_and_a_lost_failure_never_admits_a_sha() {
+    let s = setup("verify-concurrent", &ONE_TRY);
+    let sha = release(&s.repo, "v1.0.0", None, true);
+    xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0", "--push"]).code(0);
+    assert_eq!(verifications(&s.repo, "deployments", &sha).len(), 1);
+    let args = ["verify-deploy", "staging", "--push", "--format", "json"];
+
+    // Every other answer names another SHA: two of the four fail.
+    s.staging.faults(json!({ "wrong_version_every": 2 }));
+    let runs = at_once(&s.repo, 4, &args);
+    let dumps: String = runs.iter().map(Done::dump).collect();
+    let failed = runs.iter().filter(|d| d.code == Some(1)).count();
+    let passed = runs.iter().filter(|d| d.code == Some(0)).count();
+    assert_eq!((passed, failed), (2, 2), "{dumps}");
+    for d in &runs {
+        assert_eq!(
+            d.json()["ledger"].as_array().unwrap().len(),
+            1,
+            "{}",
+            d.dump()
+        );
+    }
+    let local = verifications(&s.repo, "deployments", &sha);
+    let results: Vec<&str> = local
+        .iter()
+        .map(|e| e["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(local.len(), 5, "{results:?}{dumps}");
+    assert_eq!(
+        results.iter().filter(|r| **r == "failed").count(),
+        2,
+        "{results:?}"
+    );
+    // The remote kept every entry too (pushed by racing processes).
+    s.repo.git(&[
+        "fetch",
+        "--quiet",
+        "origin",
+        "+refs/notes/deployments:refs/notes/seen-on-origin",
+    ]);
+    assert_eq!(
+        verifications(&s.repo, "seen-on-origin", &sha),
+        local,
+        "{dumps}"
+    );
+    // Promotion follows the latest verification, whichever it is.
+    let latest_passed = local.last().unwrap()["result"] == "passed";
+    let prod = xt(&s.repo, &["deploy", "prod", "--tag", "v1.0.0", "--dry-run"]);
+    if latest_passed {
+        prod.code(0);
+    } else {
+        prod.code(1).stderr_has("verify that failed");
+    }
+
+    // Then every answer is wrong: four failures at once, none lost, and
+    // prod refuses the SHA.
+    s.staging.faults(json!({ "wrong_version_every": 1 }));
+    let runs = at_once(&s.repo, 4, &args);
+    let dumps: String = runs.iter().map(Done::dump).collect();
+    assert!(runs.iter().all(|d| d.code == Some(1)), "{dumps}");
+    let local = verifications(&s.repo, "deployments", &sha);
+    assert_eq!(local.len(), 9, "{dumps}");
+    assert_eq!(local.iter().filter(|e| e["result"] == "failed").count(), 6);
+    xt(&s.repo, &["deploy", "prod", "--tag", "v1.0.0", "--dry-run"])
+        .code(1)
+        .stderr_has("verify that failed");
+}
+
+/// Issue 11: an entry that cannot be written is a failure that says why.
+#[test]
+fn a_verification_that_cannot_be_recorded_fails_and_says_why() {
+    let s = setup("verify-unrecorded", &QUICK);
+    let sha = release(&s.repo, "v1.0.0", None, true);
+    xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"]).code(0);
+    // A stale lock on the ledger's ref, as a crashed git would leave.
+    let lock = s.repo.path(".git/refs/notes/deployments.lock");
+    std::fs::write(&lock, "").unwrap();
+    let done = xt(&s.repo, &["verify-deploy", "staging", "--format", "json"]);
+    done.code(1);
+    let report = done.json();
+    assert_eq!(report["status"], "failed", "{}", done.dump());
+    assert_eq!(report["ledger"], json!([]), "{}", done.dump());
+    assert!(
+        report["ledger_error"]
+            .as_str()
+            .unwrap()
+            .contains("refs/notes/deployments"),
+        "{}",
+        done.dump()
+    );
+    std::fs::remove_file(&lock).unwrap();
+    assert_eq!(verifications(&s.repo, "deployments", &sha).len(), 1);
+    // Human output says so too.
+    std::fs::write(&lock, "").unwrap();
+    xt(&s.repo, &["verify-deploy", "staging"])
+        .code(1)
+        .stderr_has("could not be recorded in refs/notes/deployments, so it does not count");
+    std::fs::remove_file(&lock).unwrap();
 }

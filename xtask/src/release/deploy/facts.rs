@@ -64,3 +64,41 @@ pub(super) fn release_tag_of(sh: &Shell, sha: &str) -> anyhow::Result<Option<Str
         .max()
         .map(|(_, t)| t))
 }
+
+/// Appends `entry` to the ledger and lists it in `written`; a failure
+/// becomes the run's ledger error. After a failure nothing more is
+/// appended, so no later entry claims what an earlier one could not record.
+pub(super) fn record(
+    sh: &Shell,
+    entry: ledger::Entry,
+    written: &mut Vec<ledger::Entry>,
+    error: &mut Option<String>,
+) {
+    if error.is_some() {
+        return;
+    }
+    match ledger::append(sh, &entry) {
+        Ok(()) => written.push(entry),
+        Err(e) => *error = Some(format!("{e:#}")),
+    }
+}
+
+/// [`push_if`], its failure becoming the run's ledger error; nothing is
+/// pushed after a local failure.
+pub(super) fn push_recorded(ctx: &Ctx, sh: &Shell, push: bool, error: &mut Option<String>) -> bool {
+    if !push || error.is_some() {
+        return false;
+    }
+    match push_if(ctx, sh, push) {
+        Ok(pushed) => pushed,
+        Err(e) => {
+            *error = Some(format!("{e:#}"));
+            false
+        }
+    }
+}
+
+/// The message of a run whose ledger entry could not be written.
+pub(super) fn unrecorded(what: &str, why: &str) -> String {
+    format!("{what} could not be recorded in refs/notes/deployments, so it does not count: {why}")
+}

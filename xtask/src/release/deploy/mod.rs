@@ -25,7 +25,7 @@ use crate::plumbing::{exit, git, process, Ctx};
 use crate::release::ledger::{self, Action};
 pub use decide::{admission, current_deployment, last_known_good};
 use decide::{is_deployment, rollback_advice, status_word, word, VERIFICATION_FAILED};
-use facts::{push_if, resolve_rev, resolve_tag, sync_records};
+use facts::{push_recorded, record, resolve_rev, resolve_tag, sync_records, unrecorded};
 use input::{env_name, environment, require_curl, validate_reason, validate_tag};
 use render::{print_actions, print_plan, refuse};
 use rollout::{execute, new_entry, Rollout};
@@ -212,22 +212,30 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
         None,
         outcome.detail(),
     );
-    ledger::append(&sh, &entry)?;
+    let mut written = Vec::new();
+    let mut ledger_error = None;
+    record(&sh, entry, &mut written, &mut ledger_error);
     let advice = rollback_advice(&entries, &name, VERIFICATION_FAILED);
     if ctx.format == Format::Human {
         report_verification(&name, &target, &outcome, &advice);
     }
-    let pushed = push_if(ctx, &sh, flags.push)?;
+    let pushed = push_recorded(ctx, &sh, flags.push, &mut ledger_error);
+    let passed = outcome.passed && ledger_error.is_none();
     let rollback = (!outcome.passed).then_some(advice.0);
     match ctx.format {
         Format::Json => output::json(&json!({
             "command": "verify-deploy", "environment": name, "sha": target.sha, "tag": target.tag,
-            "status": status_word(outcome.passed), "dry_run": false,
-            "verification": outcome.to_json(), "ledger": [entry], "pushed": pushed, "rollback_command": rollback,
+            "status": status_word(passed), "dry_run": false,
+            "verification": outcome.to_json(), "ledger": written, "pushed": pushed,
+            "ledger_error": ledger_error, "rollback_command": rollback,
         })),
-        Format::Human => {}
+        Format::Human => {
+            if let Some(why) = &ledger_error {
+                output::error(&unrecorded("the verification", why));
+            }
+        }
     }
-    if outcome.passed {
+    if passed {
         Ok(())
     } else {
         Err(exit::silent(exit::FAILED))

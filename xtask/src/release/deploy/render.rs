@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use super::decide::{status_word, word};
+use super::facts::unrecorded;
 use super::rollout::{Done, Rollout};
 use super::verify::{verification_actions, VerifyOutcome};
 use super::Target;
@@ -159,10 +160,13 @@ pub(super) fn rollout_report(
             "status": status_word(done.passed()), "dry_run": false,
             "reason": r.reason, "from_sha": r.from_sha, "target_chosen": r.chosen,
             "steps": done.steps, "verification": done.outcome.as_ref().map(VerifyOutcome::to_json),
-            "ledger": done.written, "pushed": done.pushed,
+            "ledger": done.written, "pushed": done.pushed, "ledger_error": done.ledger_error,
             "rollback_command": advice.map(|(command, _)| command),
         })),
         Format::Human => {
+            if let Some(why) = &done.ledger_error {
+                output::error(&unrecorded(&format!("the {}", r.command), why));
+            }
             if let Some(why) = &done.failure {
                 output::error(&format!(
                     "{} {} of {} {}: {why}; recorded in refs/notes/deployments",

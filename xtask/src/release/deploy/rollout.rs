@@ -7,7 +7,7 @@ use serde::Serialize;
 use xshell::Shell;
 
 use super::decide::{rollback_advice, word, VERIFICATION_FAILED};
-use super::facts::push_if;
+use super::facts::{push_recorded, record};
 use super::render;
 use super::verify::{report_verification, verify, VerifyOutcome};
 use super::Target;
@@ -210,7 +210,9 @@ fn verify_and_record(
     ctx: &Ctx,
     sh: &Shell,
     r: &Rollout<'_>,
-) -> anyhow::Result<(VerifyOutcome, Entry)> {
+    written: &mut Vec<Entry>,
+    ledger_error: &mut Option<String>,
+) -> anyhow::Result<VerifyOutcome> {
     let outcome = verify(ctx, r.policy, &r.target);
     let entry = new_entry(
         sh,
@@ -222,7 +224,7 @@ fn verify_and_record(
         None,
         outcome.detail(),
     );
-    ledger::append(sh, &entry)?;
+    record(sh, entry, written, ledger_error);
     if ctx.format == Format::Human {
         let advice = rollback_advice(
             &ledger::all_entries(sh)?,
@@ -231,7 +233,7 @@ fn verify_and_record(
         );
         report_verification(r.environment, &r.target, &outcome, &advice);
     }
-    Ok((outcome, entry))
+    Ok(outcome)
 }
 
 /// What a finished rollout did, for its report.
@@ -243,11 +245,15 @@ pub(super) struct Done {
     pub(super) outcome: Option<VerifyOutcome>,
     pub(super) written: Vec<Entry>,
     pub(super) pushed: bool,
+    /// Why an entry could not be written (locally, or pushed with --push).
+    pub(super) ledger_error: Option<String>,
 }
 
 impl Done {
     pub(super) fn passed(&self) -> bool {
-        self.failure.is_none() && self.outcome.as_ref().is_some_and(|o| o.passed)
+        self.failure.is_none()
+            && self.ledger_error.is_none()
+            && self.outcome.as_ref().is_some_and(|o| o.passed)
     }
 }
 
@@ -281,25 +287,34 @@ pub(super) fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<
         r.from_sha.clone().filter(|_| r.action == Action::Rollback),
         failure.clone(),
     );
-    ledger::append(sh, &rolled)?;
-    let mut written = vec![rolled];
-    let outcome = if failure.is_none() && process::interrupted().is_none() {
-        let (outcome, entry) = verify_and_record(ctx, sh, r)?;
-        written.push(entry);
-        Some(outcome)
+    let mut written = Vec::new();
+    let mut ledger_error = None;
+    record(sh, rolled, &mut written, &mut ledger_error);
+    // A rollout that cannot be recorded is not verified: nothing could record it.
+    let outcome = if failure.is_none() && ledger_error.is_none() && process::interrupted().is_none()
+    {
+        Some(verify_and_record(
+            ctx,
+            sh,
+            r,
+            &mut written,
+            &mut ledger_error,
+        )?)
     } else {
         None
     };
     drop(worktree);
-    let pushed = push_if(ctx, sh, r.push)?;
+    let pushed = push_recorded(ctx, sh, r.push, &mut ledger_error);
     let done = Done {
         steps,
         failure,
         outcome,
         written,
         pushed,
+        ledger_error,
     };
-    let advice = if done.passed() {
+    let verified = done.failure.is_none() && done.outcome.as_ref().is_some_and(|o| o.passed);
+    let advice = if done.passed() || verified {
         None
     } else {
         let why = match &done.failure {
