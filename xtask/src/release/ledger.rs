@@ -40,10 +40,33 @@ pub struct Entry {
     pub detail: Option<String>,
 }
 
+/// The result of a deploy or rollback entry written before its first step;
+/// its outcome (`passed` or `failed`) is a later entry of the same action.
+pub const STARTED: &str = "started";
+
 impl Entry {
     pub fn passed(&self) -> bool {
         self.result == "passed"
     }
+
+    /// A deploy or rollback that began; its outcome is another entry.
+    pub fn started(&self) -> bool {
+        self.result == STARTED
+    }
+}
+
+/// The deploy or rollback of `env` that started and never recorded an
+/// outcome (the run was killed or its machine lost), when that is the last
+/// thing the ledger says about what runs in `env`: what runs there is then
+/// unknown, never verified. `entries` in time order (as [`all_entries`]).
+/// For every command that reports an environment's state (deploy,
+/// verify-deploy, release-notes).
+pub fn unfinished_rollout<'a>(entries: &'a [Entry], env: &str) -> Option<&'a Entry> {
+    entries
+        .iter()
+        .rev()
+        .find(|e| e.environment == env && matches!(e.action, Action::Deploy | Action::Rollback))
+        .filter(|e| e.started())
 }
 
 /// The entries recorded on `sha`, oldest first.
@@ -255,4 +278,41 @@ pub fn push_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<()> {
     Err(exit::failed(format!(
         "cannot push refs/notes/{name} to {remote} ({ATTEMPTS} attempts): {last}\nThe entries are recorded locally; push them with: git push {remote} {refspec}"
     )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(action: Action, result: &str, time: &str) -> Entry {
+        Entry {
+            sha: "a".repeat(40),
+            environment: "staging".into(),
+            action,
+            result: result.into(),
+            time: time.into(),
+            operator: "t".into(),
+            tag: None,
+            reason: None,
+            from_sha: None,
+            detail: None,
+        }
+    }
+
+    #[test]
+    fn a_rollout_that_only_started_leaves_its_environment_unknown() {
+        let mut entries = vec![
+            entry(Action::Deploy, STARTED, "1"),
+            entry(Action::Deploy, "passed", "2"),
+            entry(Action::Verify, "passed", "3"),
+        ];
+        assert!(unfinished_rollout(&entries, "staging").is_none());
+        entries.push(entry(Action::Rollback, STARTED, "4"));
+        // A verification after it proves nothing about what the rollback left.
+        entries.push(entry(Action::Verify, "passed", "5"));
+        assert_eq!(unfinished_rollout(&entries, "staging").unwrap().time, "4");
+        assert!(unfinished_rollout(&entries, "prod").is_none());
+        entries.push(entry(Action::Rollback, "failed", "6"));
+        assert!(unfinished_rollout(&entries, "staging").is_none());
+    }
 }

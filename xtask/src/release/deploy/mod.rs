@@ -15,9 +15,11 @@ use serde_json::json;
 mod decide;
 mod facts;
 mod input;
+mod lock;
 mod render;
 mod rollout;
 mod verify;
+mod worktree;
 
 use crate::gates::record;
 use crate::plumbing::output::{self, Format};
@@ -27,9 +29,9 @@ pub use decide::{admission, current_deployment, last_known_good};
 use decide::{is_deployment, rollback_advice, status_word, word, VERIFICATION_FAILED};
 use facts::{push_recorded, record, resolve_rev, resolve_tag, sync_records, unrecorded};
 use input::{env_name, environment, require_curl, validate_reason, validate_tag};
-use render::{print_actions, print_plan, refuse};
+use render::{print_plan, refuse};
 use rollout::{execute, new_entry, Rollout};
-use verify::{report_verification, verification_actions, verify};
+use verify::{report_verification, verify};
 
 #[derive(clap::Args, Debug)]
 pub struct DeployFlags {
@@ -45,6 +47,10 @@ pub struct DeployFlags {
     /// Also push the ledger (refs/notes/deployments) to the remote.
     #[arg(long)]
     pub push: bool,
+    /// Take over the environment's lock from a run on another host that is
+    /// older than the deploy deadline (recorded in the ledger).
+    #[arg(long)]
+    pub break_lock: bool,
     /// Run every read-only check and print every action, change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -77,6 +83,10 @@ pub struct RollbackFlags {
     /// Also push the ledger (refs/notes/deployments) to the remote.
     #[arg(long)]
     pub push: bool,
+    /// Take over the environment's lock from a run on another host that is
+    /// older than the deploy deadline (recorded in the ledger).
+    #[arg(long)]
+    pub break_lock: bool,
     /// Run every read-only check and print every action, change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -133,6 +143,7 @@ pub fn deploy(ctx: &Ctx, flags: &DeployFlags) -> anyhow::Result<()> {
         (None, None) => resolve_rev(&sh, "HEAD")?,
     };
     let entries = ledger::all_entries(&sh)?;
+    warn_unknown(&entries, &name);
     let gate = record::latest_record(&sh, &target.sha)?;
     let problems = admission(&name, environment, &target, gate.as_ref(), &entries);
     if !problems.is_empty() {
@@ -152,6 +163,7 @@ pub fn deploy(ctx: &Ctx, flags: &DeployFlags) -> anyhow::Result<()> {
             .find(|e| is_deployment(e, &name))
             .map(|e| e.sha.clone()),
         push: flags.push,
+        break_lock: flags.break_lock,
         gate,
         chosen: None,
     };
@@ -173,24 +185,15 @@ pub fn verify_deploy(ctx: &Ctx, flags: &VerifyFlags) -> anyhow::Result<()> {
             "the ledger (refs/notes/deployments) records no deployment to {name}: deploy first with `cargo xtask deploy {name} --tag vX.Y.Z`"
         )));
     };
+    if let Some(started) = ledger::unfinished_rollout(&entries, &name) {
+        return render::unknown(ctx, "verify-deploy", &name, started);
+    }
     let target = Target {
         sha: current.sha.clone(),
         tag: current.tag.clone(),
     };
-    let actions = verification_actions(environment, &target);
     if flags.dry_run {
-        let mut all = actions;
-        all.push(format!(
-            "append a verify entry for {} in {name} to refs/notes/deployments",
-            target.label()
-        ));
-        if flags.push {
-            all.push(format!(
-                "git push {} refs/notes/deployments",
-                ctx.policy.policy.git.remote
-            ));
-        }
-        return print_actions(ctx, "verify-deploy", &name, &target, &[], &all);
+        return render::verify_plan(ctx, environment, &name, &target, flags.push);
     }
     output::say(&format!(
         "{} {name}: {} (deployed {} by {}, {})",
@@ -268,6 +271,7 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
             "the ledger (refs/notes/deployments) records no deployment to {name}: there is nothing to roll back from"
         )));
     };
+    warn_unknown(&entries, &name);
     let (target, chosen) = rollback_target(&sh, &entries, &name, to.as_deref(), current)?;
     let gate = record::latest_record(&sh, &target.sha)?;
     let mut problems = admission(&name, environment, &target, gate.as_ref(), &entries);
@@ -290,6 +294,7 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
         reason,
         from_sha: Some(current.sha.clone()),
         push: flags.push,
+        break_lock: flags.break_lock,
         gate,
         chosen: Some(chosen),
     };
@@ -297,6 +302,17 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
         return print_plan(ctx, &rollout);
     }
     execute(ctx, &sh, &rollout)
+}
+
+/// Says that what runs in `env` is unknown, when a rollout there never
+/// recorded its outcome; the run about to start resolves it.
+fn warn_unknown(entries: &[ledger::Entry], env: &str) {
+    if let Some(started) = ledger::unfinished_rollout(entries, env) {
+        output::warning(&format!(
+            "what runs in {env} is unknown: {}",
+            render::unfinished(started)
+        ));
+    }
 }
 
 /// The revision a rollback goes to, and why: `--to`, else the last known

@@ -9,14 +9,22 @@ use super::rollout::{Done, Rollout};
 use super::verify::{verification_actions, VerifyOutcome};
 use super::Target;
 use crate::plumbing::output::{self, Format};
+use crate::plumbing::policy::Environment;
 use crate::plumbing::{exit, process, Ctx};
-use crate::release::ledger::Action;
+use crate::release::ledger::{Action, Entry};
 
 pub(super) fn rollout_actions(ctx: &Ctx, r: &Rollout<'_>) -> Vec<String> {
-    let mut actions = vec![format!(
-        "git worktree add --detach <temporary directory> {}",
-        r.target.sha
-    )];
+    let env = r.environment;
+    let remote = &ctx.policy.policy.git.remote;
+    let mut actions = vec![
+        format!("take the lock of {env}: .git/xtask/locks/{env}.json, and refs/xtask/locks/{env} on {remote} (refused while another run holds it)"),
+        "reclaim the worktrees of killed runs in .git/xtask/deploy-worktrees/ (stopping what their steps left running)".to_string(),
+        format!("append a started {} entry for {} in {env} to refs/notes/deployments", word(&r.action), r.target.label()),
+        format!(
+            "git worktree add --detach .git/xtask/deploy-worktrees/<run> {}",
+            r.target.sha
+        ),
+    ];
     for (i, step) in r.steps.iter().enumerate() {
         actions.push(format!(
             "run {} step {}/{} {}: {} (in <worktree>/{}, timeout {})",
@@ -41,13 +49,14 @@ pub(super) fn rollout_actions(ctx: &Ctx, r: &Rollout<'_>) -> Vec<String> {
         r.target.label(),
         r.environment
     ));
-    actions.push("git worktree remove <temporary directory>".to_string());
+    actions.push("git worktree remove .git/xtask/deploy-worktrees/<run>".to_string());
     if r.push {
         actions.push(format!(
             "git push {} refs/notes/deployments",
             ctx.policy.policy.git.remote
         ));
     }
+    actions.push(format!("release the lock of {env}"));
     actions
 }
 
@@ -192,4 +201,59 @@ pub(super) fn rollout_report(
             }
         }
     }
+}
+
+/// A rollout that started and recorded no outcome, in words.
+pub(super) fn unfinished(started: &Entry) -> String {
+    format!(
+        "the {} of {} started at {} by {} recorded no outcome (the run was killed or lost){}",
+        word(&started.action),
+        started.sha,
+        started.time,
+        started.operator,
+        started
+            .detail
+            .as_deref()
+            .map(|d| format!("; {d}"))
+            .unwrap_or_default()
+    )
+}
+
+/// verify-deploy's answer when what runs in `env` is unknown: nothing is
+/// verified (a pass would vouch for a SHA that may not run there), exit 1.
+pub(super) fn unknown(ctx: &Ctx, command: &str, env: &str, started: &Entry) -> anyhow::Result<()> {
+    let why = format!(
+        "what runs in {env} is unknown: {}; deploy or roll back to resolve it (`cargo xtask deploy {env} --tag vX.Y.Z` or `cargo xtask rollback {env}`)",
+        unfinished(started)
+    );
+    match ctx.format {
+        Format::Json => output::json(&json!({
+            "command": command, "environment": env, "sha": started.sha, "tag": started.tag,
+            "status": "unknown", "started": started, "problems": [why],
+        })),
+        Format::Human => output::error(&why),
+    }
+    Err(exit::silent(exit::FAILED))
+}
+
+/// verify-deploy's dry run: what it would check and record.
+pub(super) fn verify_plan(
+    ctx: &Ctx,
+    environment: &Environment,
+    name: &str,
+    target: &Target,
+    push: bool,
+) -> anyhow::Result<()> {
+    let mut all = verification_actions(environment, target);
+    all.push(format!(
+        "append a verify entry for {} in {name} to refs/notes/deployments",
+        target.label()
+    ));
+    if push {
+        all.push(format!(
+            "git push {} refs/notes/deployments",
+            ctx.policy.policy.git.remote
+        ));
+    }
+    print_actions(ctx, "verify-deploy", name, target, &[], &all)
 }

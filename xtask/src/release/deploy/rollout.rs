@@ -1,21 +1,23 @@
 //! A rollout (deploy or rollback): a clean worktree of the revision, the
 //! policy's steps, the verification, and the ledger entries that record them.
 
-use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Serialize;
 use xshell::Shell;
 
 use super::decide::{rollback_advice, word, VERIFICATION_FAILED};
 use super::facts::{push_recorded, record};
+use super::lock::{self, Lock};
 use super::render;
-use super::verify::{report_verification, verify, VerifyOutcome};
+use super::verify::{deadline_of, report_verification, verify, VerifyOutcome};
+use super::worktree::{self, Worktree};
 use super::Target;
 use crate::gates::record::GateRecord;
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::policy::{Environment, Step};
 use crate::plumbing::process::{self, Outcome, Sink, Spec};
-use crate::plumbing::{exit, git, Ctx};
+use crate::plumbing::{exit, Ctx};
 use crate::release::ledger::{self, Action, Entry};
 
 pub(super) struct Rollout<'a> {
@@ -28,76 +30,13 @@ pub(super) struct Rollout<'a> {
     pub(super) reason: Option<String>,
     pub(super) from_sha: Option<String>,
     pub(super) push: bool,
+    pub(super) break_lock: bool,
     pub(super) gate: Option<GateRecord>,
     /// Rollbacks: why this target, with the ledger's evidence.
     pub(super) chosen: Option<String>,
 }
 
-/// A detached worktree of one revision in a temporary directory, removed
-/// when dropped (also when a step failed or the tool was interrupted).
-pub(super) struct Worktree {
-    pub(super) root: PathBuf,
-    pub(super) path: PathBuf,
-}
-
-impl Worktree {
-    fn path_for(env: &str, sha: &str) -> PathBuf {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        std::env::temp_dir().join(format!(
-            "xtask-deploy-{env}-{}-{}-{nanos}",
-            &sha[..sha.len().min(12)],
-            std::process::id()
-        ))
-    }
-
-    fn add(sh: &Shell, root: &Path, path: PathBuf, sha: &str) -> anyhow::Result<Worktree> {
-        // Hooks of the user's repository have no business in a deployment checkout.
-        let at = path.to_string_lossy();
-        git::run(
-            sh,
-            &[
-                "-c",
-                "core.hooksPath=/dev/null",
-                "worktree",
-                "add",
-                "--quiet",
-                "--detach",
-                &at,
-                sha,
-            ],
-        )
-        .map_err(|e| {
-            exit::failed(format!(
-                "cannot check out {sha} into a clean worktree at {}: {e:#}",
-                path.display()
-            ))
-        })?;
-        Ok(Worktree {
-            root: root.to_path_buf(),
-            path,
-        })
-    }
-}
-
-impl Drop for Worktree {
-    fn drop(&mut self) {
-        let Ok(sh) = git::shell(&self.root) else {
-            return;
-        };
-        let at = self.path.to_string_lossy();
-        let removed = git::answer(&sh, &["worktree", "remove", "--force", "--force", &at])
-            .is_ok_and(|a| a.ok());
-        if !removed {
-            let _ = std::fs::remove_dir_all(&self.path);
-            let _ = git::answer(&sh, &["worktree", "prune"]);
-        }
-    }
-}
-
-pub(super) fn step_env(r: &Rollout<'_>, step: &Step) -> Vec<(String, String)> {
+pub(super) fn step_env(r: &Rollout<'_>, step: &Step, run: &str) -> Vec<(String, String)> {
     let mut env: Vec<(String, String)> = vec![
         ("XTASK_DEPLOY_ENVIRONMENT".into(), r.environment.to_string()),
         ("XTASK_DEPLOY_SHA".into(), r.target.sha.clone()),
@@ -106,6 +45,7 @@ pub(super) fn step_env(r: &Rollout<'_>, step: &Step) -> Vec<(String, String)> {
             r.target.tag.clone().unwrap_or_default(),
         ),
         ("XTASK_DEPLOY_ACTION".into(), word(&r.action).into()),
+        (worktree::RUN_VAR.into(), run.to_string()),
     ];
     env.extend(step.env.iter().map(|(k, v)| (k.clone(), v.clone())));
     env
@@ -163,7 +103,7 @@ fn run_steps(r: &Rollout<'_>, worktree: &Worktree) -> (Vec<StepReport>, Option<S
             &Spec {
                 argv: &step.argv,
                 cwd: &cwd,
-                env: step_env(r, step),
+                env: step_env(r, step, &worktree.run),
                 timeout: step.timeout(),
             },
             Sink::Stream,
@@ -257,6 +197,45 @@ impl Done {
     }
 }
 
+/// The environment's deploy deadline: the longest a run may hold its lock
+/// (every step's timeout, then the verification's deadline).
+fn deadline(r: &Rollout<'_>) -> Duration {
+    r.steps.iter().map(Step::timeout).sum::<Duration>() + deadline_of(r.policy)
+}
+
+/// Takes the environment's lock (refusing, exit 1, when another run holds
+/// it) and reclaims what killed runs left: what was taken over, in words.
+fn begin(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<(Lock, Vec<String>)> {
+    let remote = &ctx.policy.policy.git.remote;
+    let remote = ledger::has_remote(sh, remote).then_some(remote.as_str());
+    let holder = lock::holder(sh, r.environment, r.command, &r.target.sha);
+    let lock = lock::acquire(sh, &ctx.root, remote, &holder, deadline(r), r.break_lock)?;
+    let mut notes = lock.notes.clone();
+    notes.extend(worktree::reclaim(sh, &ctx.root)?);
+    for note in &notes {
+        output::warning(note);
+    }
+    Ok((lock, notes))
+}
+
+/// The `started` entry written before the first step, so that a run killed
+/// on the way leaves its environment unknown, never verified.
+fn started_entry(sh: &Shell, r: &Rollout<'_>, notes: &[String]) -> Entry {
+    let detail = (!notes.is_empty()).then(|| notes.join("; "));
+    let mut entry = new_entry(
+        sh,
+        &r.target,
+        r.environment,
+        r.action.clone(),
+        false,
+        r.reason.clone(),
+        None,
+        detail,
+    );
+    entry.result = ledger::STARTED.to_string();
+    entry
+}
+
 /// A checkout of the target, its steps, its verification, its ledger entries.
 pub(super) fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<()> {
     process::install_signal_handlers();
@@ -269,42 +248,64 @@ pub(super) fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<
     if let Some(chosen) = &r.chosen {
         output::say(&format!("  {chosen}"));
     }
-    let path = Worktree::path_for(r.environment, &r.target.sha);
-    let worktree = Worktree::add(sh, &ctx.root, path, &r.target.sha)?;
-    output::say(&format!(
-        "  clean worktree of {} at {}",
-        r.target.sha,
-        worktree.path.display()
-    ));
-    let (steps, failure) = run_steps(r, &worktree);
-    let rolled = new_entry(
-        sh,
-        &r.target,
-        r.environment,
-        r.action.clone(),
-        failure.is_none(),
-        r.reason.clone(),
-        r.from_sha.clone().filter(|_| r.action == Action::Rollback),
-        failure.clone(),
-    );
+    let (lock, notes) = match begin(ctx, sh, r) {
+        Ok(taken) => taken,
+        Err(e) if exit::code_of(&e) == exit::FAILED => {
+            return render::refuse(
+                ctx,
+                r.command,
+                r.environment,
+                Some(&r.target),
+                &[format!("{e:#}")],
+            )
+        }
+        Err(e) => return Err(e),
+    };
     let mut written = Vec::new();
     let mut ledger_error = None;
-    record(sh, rolled, &mut written, &mut ledger_error);
-    // A rollout that cannot be recorded is not verified: nothing could record it.
-    let outcome = if failure.is_none() && ledger_error.is_none() && process::interrupted().is_none()
-    {
-        Some(verify_and_record(
-            ctx,
+    record(
+        sh,
+        started_entry(sh, r, &notes),
+        &mut written,
+        &mut ledger_error,
+    );
+    let (mut steps, mut failure, mut outcome) = (Vec::new(), None, None);
+    if ledger_error.is_none() {
+        match Worktree::add(sh, &ctx.root, r.environment, &r.target.sha) {
+            Ok(worktree) => {
+                output::say(&format!(
+                    "  clean worktree of {} at {}",
+                    r.target.sha,
+                    worktree.path.display()
+                ));
+                (steps, failure) = run_steps(r, &worktree);
+            }
+            Err(e) => failure = Some(format!("{e:#}")),
+        }
+        let rolled = new_entry(
             sh,
-            r,
-            &mut written,
-            &mut ledger_error,
-        )?)
-    } else {
-        None
-    };
-    drop(worktree);
+            &r.target,
+            r.environment,
+            r.action.clone(),
+            failure.is_none(),
+            r.reason.clone(),
+            r.from_sha.clone().filter(|_| r.action == Action::Rollback),
+            failure.clone(),
+        );
+        record(sh, rolled, &mut written, &mut ledger_error);
+        // A rollout that cannot be recorded is not verified: nothing could record it.
+        if failure.is_none() && ledger_error.is_none() && process::interrupted().is_none() {
+            outcome = Some(verify_and_record(
+                ctx,
+                sh,
+                r,
+                &mut written,
+                &mut ledger_error,
+            )?);
+        }
+    }
     let pushed = push_recorded(ctx, sh, r.push, &mut ledger_error);
+    drop(lock);
     let done = Done {
         steps,
         failure,
@@ -313,6 +314,11 @@ pub(super) fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<
         pushed,
         ledger_error,
     };
+    finish(ctx, sh, r, &done)
+}
+
+/// Reports `done` (with the rollback to advise when it failed) and exits.
+fn finish(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>, done: &Done) -> anyhow::Result<()> {
     let verified = done.failure.is_none() && done.outcome.as_ref().is_some_and(|o| o.passed);
     let advice = if done.passed() || verified {
         None
@@ -328,7 +334,7 @@ pub(super) fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<
             &why,
         ))
     };
-    render::rollout_report(ctx, r, &done, advice.as_ref());
+    render::rollout_report(ctx, r, done, advice.as_ref());
     if done.passed() {
         Ok(())
     } else {

@@ -129,7 +129,7 @@ impl VerifyOutcome {
     }
 }
 
-fn deadline_of(env: &Environment) -> Duration {
+pub(super) fn deadline_of(env: &Environment) -> Duration {
     env.verify
         .deadline
         .as_deref()
