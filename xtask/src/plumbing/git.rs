@@ -253,15 +253,6 @@ pub fn has_identity(sh: &Shell) -> anyhow::Result<bool> {
         .success())
 }
 
-/// `c` with a stand-in identity, for the notes this program writes on
-/// machines that have none configured.
-pub fn with_fallback_identity(c: Cmd<'_>) -> Cmd<'_> {
-    c.env("GIT_AUTHOR_NAME", "xtask")
-        .env("GIT_AUTHOR_EMAIL", "xtask@localhost")
-        .env("GIT_COMMITTER_NAME", "xtask")
-        .env("GIT_COMMITTER_EMAIL", "xtask@localhost")
-}
-
 /// What git answered: its exit status and its own words. For callers that
 /// present git's message, or that read a refusal (a failed push, a merge
 /// conflict) as a finding rather than an error.
