@@ -2,7 +2,9 @@
 //! by string: `v1.10.0` comes after `v1.9.0`), locally and on the remote.
 
 use semver::Version;
-use xshell::{cmd, Shell};
+use xshell::Shell;
+
+use crate::plumbing::git;
 
 /// A release tag and the commit it names (annotated tags are peeled).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -66,10 +68,8 @@ pub fn from_lines(lines: &[(String, String)]) -> (Vec<Tag>, Vec<String>) {
 
 /// The local release tags, lowest version first.
 pub fn local(sh: &Shell) -> anyhow::Result<(Vec<Tag>, Vec<String>)> {
-    let format = "%(refname:short) %(objectname) %(*objectname)";
-    let out = cmd!(sh, "git for-each-ref --format={format} refs/tags/v*")
-        .quiet()
-        .read()?;
+    let format = "--format=%(refname:short) %(objectname) %(*objectname)";
+    let out = git::read(sh, &["for-each-ref", format, "refs/tags/v*"])?;
     let lines: Vec<(String, String)> = out
         .lines()
         .filter_map(|l| {
