@@ -26,11 +26,12 @@ pub(super) fn resolve_since(sh: &Shell, name: &str) -> anyhow::Result<TagRef> {
     })
 }
 
-/// The highest release tag that is an ancestor of `head` and not on it.
+/// The highest plain release tag (not a pre-release) that is an ancestor
+/// of `head` and not on it.
 pub fn default_since(sh: &Shell, head: &str) -> anyhow::Result<Option<TagRef>> {
     let (list, _) = version::local(sh)?;
     for t in list.iter().rev() {
-        if t.sha == head {
+        if t.sha == head || !t.version.pre.is_empty() {
             continue;
         }
         if git::test(sh, &["merge-base", "--is-ancestor", &t.sha, head])? {

@@ -46,6 +46,20 @@ pub struct Decision {
     pub refusals: Vec<Refusal>,
     pub version: Option<Version>,
     pub tag_name: Option<String>,
+    /// The tag exists here on HEAD but not on the remote (an earlier run
+    /// tagged and did not push): publish it, create nothing.
+    pub resume: bool,
+}
+
+/// A release tag on HEAD here that the remote (reachable) does not have:
+/// what a `release-tag --push` killed between tagging and pushing leaves.
+pub fn unpushed_tag_on_head(facts: &Facts) -> Option<&Tag> {
+    let remote = facts.remote_refs.as_ref().ok()?;
+    facts
+        .local_tags
+        .iter()
+        .filter(|t| t.sha == facts.head && !remote.tags.iter().any(|r| r.name == t.name))
+        .max_by(|a, b| a.version.cmp(&b.version))
 }
 
 pub fn decide(facts: &Facts, requested: &Requested) -> Decision {
@@ -59,7 +73,10 @@ pub fn decide(facts: &Facts, requested: &Requested) -> Decision {
     refusals.extend(tree_and_branch(facts));
     refusals.extend(gate_record(facts));
     refusals.extend(reviewed_notes(facts));
-    let all_tags = all_tags(facts);
+    if let Some(pending) = unpushed_tag_on_head(facts) {
+        return resume(facts, requested, pending, refusals);
+    }
+    let all_tags = all_tags(facts, None);
     let latest = version::latest(&all_tags).cloned();
     let version = match requested {
         Requested::Bump(b) => Some(version::bump(latest.as_ref().map(|t| &t.version), *b)),
@@ -89,12 +106,61 @@ pub fn decide(facts: &Facts, requested: &Requested) -> Decision {
         refusals,
         version,
         tag_name,
+        resume: false,
     }
 }
 
-/// The release tags here and on the remote, each name once.
-fn all_tags(facts: &Facts) -> Vec<Tag> {
-    let mut all = facts.local_tags.clone();
+/// HEAD already carries `pending` here, unpushed: the same checks hold, the
+/// request must be that tag (a bump, or its exact version), and it must
+/// still go above every other release tag (someone may have released since).
+fn resume(
+    facts: &Facts,
+    requested: &Requested,
+    pending: &Tag,
+    mut refusals: Vec<Refusal>,
+) -> Decision {
+    let remote = &facts.remote;
+    let name = &pending.name;
+    if let Requested::Exact(v) = requested {
+        if version::parse_user_version(v).ok().as_ref() != Some(&pending.version) {
+            refusals.push(Refusal::failed(format!(
+                "HEAD ({}) is already tagged {name} here, but {remote} does not have it (a release-tag --push that did not finish): finish it with `cargo xtask release-tag --version {} --push`, or delete it (`git tag -d {name}`) and tag again",
+                short(&facts.head),
+                pending.version
+            )));
+        }
+    }
+    let others = all_tags(facts, Some(name));
+    if let Some(l) = version::latest(&others).filter(|l| l.version >= pending.version) {
+        refusals.push(Refusal::failed(format!(
+            "{name} (tagged here, not on {remote}) is not greater than the release tag {} (on {}): delete it (`git tag -d {name}`) and tag the next version",
+            l.name,
+            short(&l.sha)
+        )));
+    }
+    if let Some(t) = others.iter().find(|t| t.sha == facts.head) {
+        refusals.push(Refusal::failed(format!(
+            "HEAD ({}) is already released as {}: a commit gets one release tag; delete {name} here (`git tag -d {name}`)",
+            short(&facts.head),
+            t.name
+        )));
+    }
+    Decision {
+        refusals,
+        version: Some(pending.version.clone()),
+        tag_name: Some(name.clone()),
+        resume: true,
+    }
+}
+
+/// The release tags here and on the remote, each name once, but `except`.
+fn all_tags(facts: &Facts, except: Option<&str>) -> Vec<Tag> {
+    let mut all: Vec<Tag> = facts
+        .local_tags
+        .iter()
+        .filter(|t| Some(t.name.as_str()) != except)
+        .cloned()
+        .collect();
     if let Ok(r) = &facts.remote_refs {
         for t in &r.tags {
             if !all.iter().any(|l| l.name == t.name) {
@@ -234,7 +300,7 @@ mod tests {
     fn tag(name: &str, sha: &str) -> Tag {
         Tag {
             name: name.into(),
-            version: version::parse(name).unwrap(),
+            version: version::parse_tag(name).unwrap(),
             sha: sha.into(),
         }
     }
@@ -373,5 +439,60 @@ mod tests {
                 "--notes n.md: cannot read it: No such file",
             ],
         );
+    }
+
+    #[test]
+    fn pre_releases_count_in_the_order_of_releases() {
+        let mut f = good();
+        f.local_tags.push(tag("v1.11.0-rc.1", "b"));
+        check(
+            &f,
+            Requested::Exact("1.10.5".into()),
+            &["v1.10.5 is not greater than the latest release tag v1.11.0-rc.1"],
+        );
+        let d = check(&f, Requested::Exact("1.11.0-rc.2".into()), &[]);
+        assert_eq!(d.tag_name.as_deref(), Some("v1.11.0-rc.2"));
+        let d = check(&f, Requested::Bump(Bump::Patch), &[]);
+        assert_eq!(d.tag_name.as_deref(), Some("v1.11.0"));
+    }
+
+    #[test]
+    fn an_unpushed_tag_on_head_is_finished_not_refused() {
+        let mut f = good();
+        f.local_tags.push(tag("v1.1.0", HEAD));
+        for requested in [
+            Requested::Bump(Bump::Minor),
+            Requested::Exact("v1.1.0".into()),
+        ] {
+            let d = check(&f, requested, &[]);
+            assert!(d.resume);
+            assert_eq!(d.tag_name.as_deref(), Some("v1.1.0"));
+        }
+        check(
+            &f,
+            Requested::Exact("1.2.0".into()),
+            &["is already tagged v1.1.0 here, but origin does not have it"],
+        );
+        // Someone released a higher version meanwhile: not pushed over it.
+        if let Ok(r) = &mut f.remote_refs {
+            r.tags.push(tag("v1.3.0", "c"));
+        }
+        check(
+            &f,
+            Requested::Bump(Bump::Minor),
+            &["v1.1.0 (tagged here, not on origin) is not greater than the release tag v1.3.0"],
+        );
+        // The remote has it: HEAD is released, nothing to finish.
+        let mut f = good();
+        f.local_tags.push(tag("v1.1.0", HEAD));
+        if let Ok(r) = &mut f.remote_refs {
+            r.tags.push(tag("v1.1.0", HEAD));
+        }
+        let d = check(
+            &f,
+            Requested::Bump(Bump::Minor),
+            &["is already released as v1.1.0"],
+        );
+        assert!(!d.resume);
     }
 }

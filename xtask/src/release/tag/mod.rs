@@ -38,7 +38,7 @@ pub struct Flags {
     /// Bump the latest release tag's version [env BUMP].
     #[arg(long, value_enum)]
     pub bump: Option<Bump>,
-    /// The exact version, X.Y.Z [env VERSION].
+    /// The exact version, X.Y.Z or a pre-release X.Y.Z-PRE (1.11.0-rc.1) [env VERSION].
     #[arg(long, value_name = "X.Y.Z")]
     pub version: Option<String>,
     /// Also push the tag and the notes refs (gate records, deployment ledger) [env PUSH=1].
@@ -85,7 +85,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let facts = gather::gather(ctx, &sh, notes_file)?;
     for name in &facts.odd_tags {
         output::warning(&format!(
-            "tag {name} looks like a release tag but is not vMAJOR.MINOR.PATCH; it is ignored"
+            "tag {name} looks like a release tag but is not vMAJOR.MINOR.PATCH or vMAJOR.MINOR.PATCH-PRE; it is ignored"
         ));
     }
     let decision = decide::decide(&facts, &requested);
@@ -95,6 +95,10 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let (Some(version), Some(tag_name)) = (decision.version, decision.tag_name) else {
         return Err(exit::usage("no version to tag"));
     };
+    if decision.resume {
+        let refs = publish::push_refs(&sh, &tag_name);
+        return publish::resume(ctx, &sh, &facts, &tag_name, &refs, push, flags.dry_run);
+    }
     let head = &facts.head;
     let since = notes::default_since(&sh, head)?;
     let title = format!("Release {tag_name}");

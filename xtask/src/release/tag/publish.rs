@@ -30,6 +30,7 @@ pub fn refused(ctx: &Ctx, facts: &Facts, decision: &Decision, dry_run: bool) -> 
             "tag": decision.tag_name,
             "dry_run": dry_run,
             "refusals": messages,
+            "resumed": decision.resume,
             "notes_sync": facts.sync_log,
         })),
         Format::Human => {
@@ -47,6 +48,12 @@ pub fn refused(ctx: &Ctx, facts: &Facts, decision: &Decision, dry_run: bool) -> 
             ));
             for m in &messages {
                 output::say(&format!("  - {m}"));
+            }
+            if let (true, Some(t)) = (decision.resume, &decision.tag_name) {
+                output::say(&format!(
+                    "HEAD is already tagged {t} here, not on {}: once the above is fixed, rerun with --push to publish it",
+                    facts.remote
+                ));
             }
         }
     }
@@ -201,4 +208,60 @@ fn report(
             }
         }
     }
+}
+
+/// Finishes a release whose tag an earlier run created here and did not
+/// push: pushes the tag and the notes refs when asked, else says the exact
+/// command. Creates nothing.
+pub fn resume(
+    ctx: &Ctx,
+    sh: &Shell,
+    facts: &Facts,
+    tag_name: &str,
+    refs: &[String],
+    push: bool,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let remote = &facts.remote;
+    let command = format!("git push --atomic {remote} {}", refs.join(" "));
+    let pushed = if push && !dry_run {
+        Some(self::push(sh, remote, refs)?)
+    } else {
+        None
+    };
+    let push_error = pushed.as_ref().and_then(|p| p.as_ref().err());
+    match ctx.format {
+        Format::Json => output::json(&json!({
+            "command": "release-tag", "status": if push_error.is_some() { "failed" } else { "passed" },
+            "resumed": true, "dry_run": dry_run, "tag": tag_name, "sha": facts.head,
+            "notes_sync": facts.sync_log, "pushed": pushed.as_ref().is_some_and(Result::is_ok),
+            "push_error": push_error, "push_command": command,
+        })),
+        Format::Human => {
+            for l in &facts.sync_log {
+                output::say(l);
+            }
+            output::say(&format!(
+                "HEAD ({}) is already tagged {tag_name} here, but {remote} does not have it: an earlier release-tag did not push",
+                short(&facts.head)
+            ));
+            match (&pushed, dry_run && push) {
+                (Some(Ok(())), _) => output::say(&output::green(&format!(
+                    "pushed {} (the release {tag_name} is finished)",
+                    refs.join(", ")
+                ))),
+                (Some(Err(e)), _) => {
+                    output::error(&format!("the push failed: {e}\nretry: {command}"))
+                }
+                (None, true) => output::say(&format!("dry run: would run `{command}`")),
+                (None, false) => {
+                    output::say(&format!("publish it: {command} (or rerun with --push)"))
+                }
+            }
+        }
+    }
+    if push_error.is_some() {
+        return Err(exit::silent(exit::FAILED));
+    }
+    Ok(())
 }
