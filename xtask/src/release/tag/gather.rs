@@ -9,9 +9,12 @@ use xshell::Shell;
 use super::decide::Refusal;
 use super::NOTES_REFS;
 use crate::gates::record::{self, GateRecord};
-use crate::plumbing::{git, Ctx};
+use crate::plumbing::{fs, git, Ctx};
 use crate::release::notes::short;
 use crate::release::version::{self, Tag};
+
+/// The largest reviewed notes file read (a tag message, not a book).
+const MAX_NOTES_BYTES: u64 = 1 << 20;
 
 /// What `git ls-remote` says about the refs release-tag cares about.
 #[derive(Clone, Debug, Default)]
@@ -73,7 +76,8 @@ pub fn gather(ctx: &Ctx, sh: &Shell, notes_file: Option<PathBuf>) -> anyhow::Res
         branch: git::current_branch(sh)?,
         record: record::latest_record(sh, &head).map_err(|e| format!("{e:#}")),
         notes_file: notes_file.map(|path| {
-            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string());
+            let text = fs::read_bounded(&path, MAX_NOTES_BYTES, "the reviewed notes")
+                .map_err(|e| format!("{e:#}"));
             (path, text)
         }),
         has_identity: git::has_identity(sh)?,
