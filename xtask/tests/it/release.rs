@@ -748,3 +748,59 @@ fn a_rerun_finishes_a_release_tag_that_was_not_pushed() {
         .code(1)
         .stderr_has("is already released as v1.1.0");
 }
+
+/// What .github/workflows/release.yml's tag job does with the record the
+/// gate job uploads: fetch the shared records, `git notes append` the new
+/// one, `release-tag --push`. The appended record is the one that counts.
+#[test]
+fn a_gate_record_carried_as_the_release_workflow_does_is_accepted() {
+    let (repo, _) = released_repo("tag-from-ci");
+    let head = repo.head();
+    // An earlier, failed run on this SHA is already shared on origin.
+    gate_record(&repo, &head, "failed", false);
+    repo.git(&["push", "--quiet", "origin", "refs/notes/release-gate"]);
+    repo.git(&["update-ref", "-d", "refs/notes/release-gate"]);
+    // The gate job's record, as `git notes show` printed it on the runner.
+    let record = json!({
+        "sha": head, "tree": repo.git(&["rev-parse", "HEAD^{tree}"]), "status": "passed",
+        "started_at": "2026-01-03T10:00:00Z", "finished_at": "2026-01-03T10:05:00Z",
+        "steps": [], "bypasses": [], "database": null, "tool": "xtask 0.1.0",
+    });
+    let file = repo.tmp.path().join("gate-record.jsonl");
+    std::fs::write(&file, format!("{record}\n")).unwrap();
+    repo.git(&[
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "origin",
+        "+refs/notes/*:refs/notes/*",
+    ]);
+    repo.git(&[
+        "notes",
+        "--ref=release-gate",
+        "append",
+        "-F",
+        file.to_str().unwrap(),
+        &head,
+    ]);
+    let done = xtask(&repo, &["release-tag", "--push", "--format", "json"])
+        .env("BUMP", "minor")
+        .run();
+    done.code(0);
+    assert_eq!(done.json()["tag"], "v1.1.0", "{}", done.dump());
+    assert_eq!(done.json()["pushed"], true, "{}", done.dump());
+    // Both records are on origin now, the failed one kept.
+    repo.git(&["update-ref", "-d", "refs/notes/release-gate"]);
+    repo.git(&[
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "origin",
+        "+refs/notes/*:refs/notes/*",
+    ]);
+    let shared = repo.git(&["notes", "--ref=release-gate", "show", &head]);
+    assert!(
+        shared.contains("\"failed\"") && shared.contains("2026-01-03T10:05:00Z"),
+        "{shared}"
+    );
+}
