@@ -1,0 +1,229 @@
+//! Gathering the facts of the notes with git: the commits of the range,
+//! the migrations, env example and policy files at both ends, the gate
+//! record and the deployment ledger.
+
+use xshell::Shell;
+
+use super::facts::{self, Commit, EnvChange, Facts, GateFacts, Migration, TagRef};
+use crate::gates::record;
+use crate::plumbing::{exit, git, Ctx};
+use crate::release::ledger;
+use crate::release::version::{self, Tag};
+
+pub(super) fn resolve_since(sh: &Shell, name: &str) -> anyhow::Result<TagRef> {
+    git::validate_rev(name)?;
+    let tag = format!("refs/tags/{name}");
+    if git::rev(sh, &tag).is_none() {
+        return Err(exit::usage(format!(
+            "--since {name}: no such tag; list them with `git tag --list 'v*'`"
+        )));
+    }
+    let sha = git::resolve_commit(sh, &tag)?
+        .ok_or_else(|| exit::usage(format!("--since {name}: the tag does not name a commit")))?;
+    Ok(TagRef {
+        name: name.to_string(),
+        sha,
+    })
+}
+
+/// The highest plain release tag (not a pre-release) that is an ancestor
+/// of `head` and not on it.
+pub fn default_since(sh: &Shell, head: &str) -> anyhow::Result<Option<TagRef>> {
+    let (list, _) = version::local(sh)?;
+    for t in list.iter().rev() {
+        if t.sha == head || !t.version.pre.is_empty() {
+            continue;
+        }
+        if git::test(sh, &["merge-base", "--is-ancestor", &t.sha, head])? {
+            return Ok(Some(TagRef {
+                name: t.name.clone(),
+                sha: t.sha.clone(),
+            }));
+        }
+    }
+    Ok(None)
+}
+
+/// Collects every fact of the notes for the commits `since..head`.
+/// `release` is the version being tagged, excluded from rollback targets.
+pub fn gather(
+    ctx: &Ctx,
+    sh: &Shell,
+    head: &str,
+    since: Option<TagRef>,
+    title: &str,
+    release: Option<&str>,
+) -> anyhow::Result<Facts> {
+    let policy = &ctx.policy.policy;
+    let base = match &since {
+        Some(t) => t.sha.clone(),
+        None => empty_tree(sh)?,
+    };
+    let commits = commits(
+        sh,
+        &policy.task,
+        since.as_ref().map(|t| t.sha.as_str()),
+        head,
+    )?;
+    let dir = policy
+        .release
+        .migrations_dir
+        .trim_end_matches('/')
+        .to_string();
+    let (migrations_added, migrations_changed) = migrations(sh, &base, head, &dir)?;
+
+    let env_changes = env_changes(sh, &policy.release.env_examples, &base, head)?;
+    let policy_file = ctx
+        .policy
+        .path
+        .strip_prefix(&ctx.root)
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_else(|_| "xtask.toml".into());
+    let policy_changes = facts::policy_diff(
+        show(sh, &base, &policy_file)?.as_deref(),
+        show(sh, head, &policy_file)?.as_deref(),
+    );
+    let gate = record::latest_record(sh, head)?.map(|r| GateFacts {
+        status: r.status.clone(),
+        finished_at: r.finished_at.clone(),
+        bypasses: r.bypasses.clone(),
+    });
+
+    let prod = policy.release.production_environment.clone();
+    let (all_tags, _) = version::local(sh)?;
+    let candidates: Vec<Tag> = all_tags
+        .into_iter()
+        .filter(|t| t.sha != head && Some(t.name.as_str()) != release)
+        .collect();
+    let last_known_good = facts::last_known_good(&candidates, &ledger::all_entries(sh)?, &prod);
+    let rollback_migrations = match &last_known_good {
+        Some(k) if Some(&k.sha) == since.as_ref().map(|t| &t.sha) => migrations_added.clone(),
+        Some(k) => migrations(sh, &k.sha, head, &dir)?.0,
+        None => Vec::new(),
+    };
+    Ok(Facts {
+        title: title.to_string(),
+        draft: release.is_none(),
+        head: head.to_string(),
+        since,
+        commits,
+        migrations_dir: dir,
+        migrations_added,
+        migrations_changed,
+        env_changes,
+        policy_file,
+        policy_changes,
+        gate,
+        production_environment: prod,
+        last_known_good,
+        rollback_migrations,
+    })
+}
+
+/// The variables added to and removed from each env example file.
+fn env_changes(
+    sh: &Shell,
+    files: &[String],
+    base: &str,
+    head: &str,
+) -> anyhow::Result<Vec<EnvChange>> {
+    let mut out = Vec::new();
+    for file in files {
+        let before = facts::env_keys(&show(sh, base, file)?.unwrap_or_default());
+        let after = facts::env_keys(&show(sh, head, file)?.unwrap_or_default());
+        let added: Vec<String> = after.difference(&before).cloned().collect();
+        let removed: Vec<String> = before.difference(&after).cloned().collect();
+        if !added.is_empty() || !removed.is_empty() {
+            out.push(EnvChange {
+                file: file.clone(),
+                added,
+                removed,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn empty_tree(sh: &Shell) -> anyhow::Result<String> {
+    let a = git::answer_with(sh, &["hash-object", "-t", "tree", "--stdin"], Some(""))?;
+    Ok(a.checked()?.stdout.trim().to_string())
+}
+
+/// The text of `path` at `rev`, `None` when it does not exist there.
+fn show(sh: &Shell, rev: &str, path: &str) -> anyhow::Result<Option<String>> {
+    git::read_if_ok(sh, &["show", &format!("{rev}:{path}")])
+}
+
+fn commits(
+    sh: &Shell,
+    task_policy: &crate::plumbing::policy::Task,
+    since: Option<&str>,
+    head: &str,
+) -> anyhow::Result<Vec<Commit>> {
+    let range = match since {
+        Some(s) => format!("{s}..{head}"),
+        None => head.to_string(),
+    };
+    let format = "%H%x1f%s%x1f%b%x1e";
+    let format = format!("--format={format}");
+    let out = git::read(
+        sh,
+        &["log", "--no-merges", "--reverse", &format, &range, "--"],
+    )?;
+    Ok(out
+        .split('\x1e')
+        .filter_map(|record| {
+            let mut parts = record.trim_start_matches('\n').splitn(3, '\x1f');
+            let sha = parts.next()?.trim().to_string();
+            let subject = parts.next()?.trim().to_string();
+            let body = parts.next().unwrap_or("");
+            (!sha.is_empty()).then(|| Commit {
+                tasks: facts::commit_tasks(task_policy, &subject, body),
+                sha,
+                subject,
+            })
+        })
+        .collect())
+}
+/// Migrations added under `dir` between `base` and `head`, and existing ones changed.
+fn migrations(
+    sh: &Shell,
+    base: &str,
+    head: &str,
+    dir: &str,
+) -> anyhow::Result<(Vec<Migration>, Vec<String>)> {
+    let out = git::read(
+        sh,
+        &[
+            "diff",
+            "--name-status",
+            "--no-renames",
+            base,
+            head,
+            "--",
+            dir,
+        ],
+    )?;
+    let mut added = Vec::new();
+    let mut changed = Vec::new();
+    for line in out.lines() {
+        let Some((status, path)) = line.split_once('\t') else {
+            continue;
+        };
+        if path.contains("/__pycache__/") || path.ends_with(".pyc") {
+            continue;
+        }
+        if status == "A" {
+            let text = show(sh, head, path)?.unwrap_or_default();
+            let (revision, down_revision) = facts::alembic_ids(&text);
+            added.push(Migration {
+                path: path.to_string(),
+                revision,
+                down_revision,
+            });
+        } else {
+            changed.push(format!("{status} {path}"));
+        }
+    }
+    Ok((added, changed))
+}
