@@ -8,6 +8,7 @@ mod deploy;
 mod docs_freshness;
 mod gates;
 mod guards;
+mod init;
 mod migration;
 mod pr_scope;
 mod protect_main;
