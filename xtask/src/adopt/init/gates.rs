@@ -23,6 +23,12 @@ const CHECK_TARGETS: [&str; 9] = [
     "clippy",
 ];
 
+/// A gate or prepare list longer than this is left to make (nobody
+/// reviews hundreds of guessed steps), and the walk stops there.
+const MAX_STEPS: usize = 100;
+/// Prerequisites nested deeper than this run through make.
+const MAX_DEPTH: usize = 16;
+
 /// Makefile targets that install dependencies: they become `[prepare]`
 /// lists rather than gate steps.
 fn deps_like(target: &str) -> bool {
@@ -47,7 +53,15 @@ pub fn from_makefile(
         let mut prepare = Vec::new();
         let mut seen = BTreeSet::new();
         for t in &targets {
-            gate_steps(file, mk, t, &mut seen, &mut steps, &mut prepare);
+            gate_steps(file, mk, t, 0, &mut seen, &mut steps, &mut prepare);
+        }
+        if steps.len() > MAX_STEPS {
+            // Too big to review as steps: make runs the targets as before.
+            prepare.clear();
+            steps = targets
+                .iter()
+                .map(|t| make_step(file, mk, t, "it expands to more than 100 steps"))
+                .collect();
         }
         for p in &prepare {
             if !prepare_names.contains(p) {
@@ -65,7 +79,15 @@ pub fn from_makefile(
         .into_iter()
         .map(|name| {
             let mut steps = Vec::new();
-            prepare_steps(file, mk, &name, &mut BTreeSet::new(), &mut steps);
+            prepare_steps(file, mk, &name, 0, &mut BTreeSet::new(), &mut steps);
+            if steps.len() > MAX_STEPS {
+                steps = vec![make_step(
+                    file,
+                    mk,
+                    &name,
+                    "it expands to more than 100 steps",
+                )];
+            }
             Prepare {
                 why: format!("{file} target `{name}`, a prerequisite of the gates below"),
                 name,
@@ -147,11 +169,21 @@ fn gate_steps(
     file: &str,
     mk: &Makefile,
     target: &str,
+    depth: usize,
     seen: &mut BTreeSet<String>,
     steps: &mut Vec<Step>,
     prepare: &mut Vec<String>,
 ) {
-    if !seen.insert(target.to_string()) {
+    if steps.len() > MAX_STEPS || !seen.insert(target.to_string()) {
+        return;
+    }
+    if depth > MAX_DEPTH {
+        steps.push(make_step(
+            file,
+            mk,
+            target,
+            "its prerequisites nest too deep",
+        ));
         return;
     }
     if !matches!(mk.plain_steps(target), Some(Ok(_))) {
@@ -165,7 +197,7 @@ fn gate_steps(
                 prepare.push(p.clone());
             }
         } else if mk.rule(p).is_some() {
-            gate_steps(file, mk, p, seen, steps, prepare);
+            gate_steps(file, mk, p, depth + 1, seen, steps, prepare);
         }
     }
     push_target(file, mk, target, steps);
@@ -176,17 +208,27 @@ fn prepare_steps(
     file: &str,
     mk: &Makefile,
     target: &str,
+    depth: usize,
     seen: &mut BTreeSet<String>,
     steps: &mut Vec<Step>,
 ) {
-    if !seen.insert(target.to_string()) {
+    if steps.len() > MAX_STEPS || !seen.insert(target.to_string()) {
+        return;
+    }
+    if depth > MAX_DEPTH {
+        steps.push(make_step(
+            file,
+            mk,
+            target,
+            "its prerequisites nest too deep",
+        ));
         return;
     }
     if let Some(Ok(_)) = mk.plain_steps(target) {
         let rule = mk.rule(target).expect("plain_steps found the rule");
         for p in &rule.prereqs {
             if mk.rule(p).is_some() {
-                prepare_steps(file, mk, p, seen, steps);
+                prepare_steps(file, mk, p, depth + 1, seen, steps);
             }
         }
     }
@@ -215,15 +257,23 @@ fn push_target(file: &str, mk: &Makefile, target: &str, steps: &mut Vec<Step>) {
             }
         }
         Some(Err(why)) => {
-            let argv = vec!["make".to_string(), target.to_string()];
-            steps.push(Step {
-                name: unique(steps, target.to_string()),
-                warn: rewrites_files(target, &argv),
-                argv,
-                why: format!("{file}:{line} target `{target}`, run through make: {why}"),
-            });
+            let mut step = make_step(file, mk, target, &why);
+            step.name = unique(steps, step.name);
+            steps.push(step);
         }
         None => {}
+    }
+}
+
+/// The step `make <target>`, and why make runs it.
+fn make_step(file: &str, mk: &Makefile, target: &str, why: &str) -> Step {
+    let line = mk.rule(target).map_or(0, |r| r.line);
+    let argv = vec!["make".to_string(), target.to_string()];
+    Step {
+        name: target.to_string(),
+        warn: rewrites_files(target, &argv),
+        argv,
+        why: format!("{file}:{line} target `{target}`, run through make: {why}"),
     }
 }
 
@@ -253,8 +303,10 @@ fn unique(steps: &[Step], name: String) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::adopt::init::decide::draft;
     use crate::adopt::init::decide::tests::{argv, facts};
+    use crate::adopt::init::makefile;
 
     #[test]
     fn makefile_targets_map_to_gates_in_make_order_with_prerequisites_as_prepare() {
@@ -310,6 +362,50 @@ mod tests {
             ]
         );
     }
+    #[test]
+    fn a_huge_or_deep_makefile_is_left_to_make_not_walked_without_end() {
+        // `check` with 5000 plain prerequisites.
+        let mut wide = String::from("check:");
+        for i in 0..5000 {
+            wide.push_str(&format!(" p{i}"));
+        }
+        wide.push('\n');
+        for i in 0..5000 {
+            wide.push_str(&format!("p{i}:\n\tprog {i}\n"));
+        }
+        let (gates, _) = from_makefile("Makefile", &makefile::parse(&wide), &mut Vec::new());
+        assert_eq!(gates[0].steps.len(), 1);
+        assert_eq!(gates[0].steps[0].argv, ["make", "check"]);
+        assert!(
+            gates[0].steps[0].why.contains("more than 100 steps"),
+            "{}",
+            gates[0].steps[0].why
+        );
+        // `test` at the top of a chain 50,000 prerequisites deep.
+        let mut deep = String::new();
+        for i in 0..50_000 {
+            deep.push_str(&format!(
+                "{}: c{}\n\tprog {i}\n",
+                if i == 0 {
+                    "test".to_string()
+                } else {
+                    format!("c{i}")
+                },
+                i + 1
+            ));
+        }
+        let (gates, _) = from_makefile("Makefile", &makefile::parse(&deep), &mut Vec::new());
+        let test = &gates[0];
+        assert_eq!(test.name, "test");
+        assert_eq!(test.steps[0].argv, ["make", "c17"], "{:?}", test.steps[0]);
+        assert!(
+            test.steps[0].why.contains("nest too deep"),
+            "{}",
+            test.steps[0].why
+        );
+        assert_eq!(test.steps.len(), 18);
+    }
+
     #[test]
     fn without_a_check_target_the_quality_targets_are_the_check_gate() {
         let mut f = facts();

@@ -25,6 +25,10 @@ pub struct Makefile {
     pub rules: Vec<Rule>,
     /// `None`: set in a way this reader does not evaluate (`!=`).
     vars: BTreeMap<String, Option<String>>,
+    /// Target name to its index in `rules`.
+    index: BTreeMap<String, usize>,
+    /// Bytes expanded so far, against [`MAX_TOTAL_EXPANSION`].
+    expanded: std::cell::Cell<usize>,
 }
 
 /// What one recipe line is, for copying it into the policy.
@@ -50,6 +54,13 @@ const SECRET_WORDS: [&str; 8] = [
     "DSN",
     "CREDENTIAL",
 ];
+
+/// The longest text a recipe line may expand to: a Makefile whose
+/// variables each repeat the next one would otherwise grow exponentially.
+const MAX_EXPANSION: usize = 64 * 1024;
+/// The most all expansions together may produce: a Makefile of many
+/// lines that each expand to the limit is refused, not read for minutes.
+const MAX_TOTAL_EXPANSION: usize = 16 * 1024 * 1024;
 
 /// Shell builtins and keywords: a line starting with one needs a shell.
 const BUILTINS: [&str; 12] = [
@@ -193,9 +204,10 @@ fn rule_line(mk: &mut Makefile, no: usize, line: &str) -> Option<usize> {
         .collect();
     let mut last = None;
     for target in targets.split_whitespace().filter(|t| !t.starts_with('.')) {
-        let i = match mk.rules.iter().position(|r| r.target == target) {
-            Some(i) => i,
+        let i = match mk.index.get(target) {
+            Some(i) => *i,
             None => {
+                mk.index.insert(target.to_string(), mk.rules.len());
                 mk.rules.push(Rule {
                     target: target.to_string(),
                     prereqs: Vec::new(),
@@ -217,20 +229,28 @@ fn rule_line(mk: &mut Makefile, no: usize, line: &str) -> Option<usize> {
 impl Makefile {
     /// The rule for `target`.
     pub fn rule(&self, target: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.target == target)
+        self.index.get(target).map(|i| &self.rules[*i])
     }
 
     /// `text` with make's `$(NAME)` / `${NAME}` expanded from the file's
     /// own variables; an error says what cannot be expanded (a function,
     /// an automatic or unknown variable, a possible secret).
     pub fn expand(&self, text: &str) -> Result<String, String> {
-        self.expand_depth(text, 0)
+        if self.expanded.get() > MAX_TOTAL_EXPANSION {
+            return Err(format!(
+                "the Makefile's variables expand to more than {MAX_TOTAL_EXPANSION} bytes in all"
+            ));
+        }
+        let out = self.expand_depth(text, 0)?;
+        self.expanded.set(self.expanded.get() + out.len());
+        Ok(out)
     }
 
     fn expand_depth(&self, text: &str, depth: usize) -> Result<String, String> {
         if depth > 10 {
             return Err("its variables refer to each other too deeply".to_string());
         }
+        let too_long = || format!("it expands to more than {MAX_EXPANSION} bytes");
         let mut out = String::new();
         let mut rest = text;
         while let Some(i) = rest.find('$') {
@@ -262,6 +282,9 @@ impl Makefile {
                         return Err(format!("`$({name})` is a URL with credentials: never copied into the committed policy"));
                     }
                     out.push_str(&self.expand_depth(value, depth + 1)?);
+                    if out.len() > MAX_EXPANSION {
+                        return Err(too_long());
+                    }
                 }
                 Some(None) => return Err(format!("`$({name})` is set by a shell command")),
                 None => {
@@ -273,6 +296,9 @@ impl Makefile {
             rest = &after[end + 1..];
         }
         out.push_str(rest);
+        if out.len() > MAX_EXPANSION {
+            return Err(too_long());
+        }
         Ok(out)
     }
 
@@ -437,6 +463,19 @@ migrate: deps
         let got = mk.plain_steps("t").unwrap().unwrap_err();
         assert!(got.contains("credentials"), "{got}");
         assert!(!got.contains("u:p"), "{got}");
+    }
+
+    #[test]
+    fn an_exponential_expansion_is_refused_not_computed() {
+        let mut text = String::from("V0 = xxxxxxxxxxxxxxxx\n");
+        for i in 1..=6 {
+            let prev = format!("$(V{})", i - 1);
+            text.push_str(&format!("V{i} = {}\n", prev.repeat(8)));
+        }
+        text.push_str("t:\n\tprog $(V6)\n");
+        let mk = parse(&text);
+        let got = mk.plain_steps("t").unwrap().unwrap_err();
+        assert!(got.contains("more than 65536 bytes"), "{got}");
     }
 
     #[test]
