@@ -248,3 +248,32 @@ fn a_bare_repository_gets_a_valid_policy_that_says_what_is_missing() {
         .code(2)
         .stderr_has("has no [gates.check] section");
 }
+
+#[test]
+fn init_reads_only_regular_files_inside_the_repository() {
+    let repo = existing_repo();
+    // A marked doc outside the repository, linked from inside it, and a FIFO
+    // named like a doc (reading it would block forever): neither is read.
+    let outside = repo.tmp.path().join("outside.md");
+    std::fs::write(&outside, "**Last Verified**: 2026-02-01\n").unwrap();
+    std::os::unix::fs::symlink(&outside, repo.path("docs/LINKED.md")).unwrap();
+    let fifo = repo.path("docs/PIPE.md");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success(), "mkfifo failed");
+    // Archived docs and ledgers are history, not what the gates check.
+    repo.write(
+        "archive/old/BACKLOG.md",
+        "- TASK-900 a\n- TASK-901 b\n- TASK-902 c\n- TASK-903 d\n",
+    );
+    repo.write("archive/old/STATUS.md", "**Last Verified**: 2025-01-01\n");
+    let done = repo.xtask(&["init", "--stdout"]).run();
+    done.code(0)
+        .stdout_has("{ path = \"docs/RELEASING.md\", label = \"Last Verified\" }")
+        .stdout_has("ledger = \"tasks/BACKLOG.md\"")
+        .nowhere("LINKED")
+        .nowhere("PIPE")
+        .nowhere("archive");
+}
