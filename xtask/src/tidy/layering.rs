@@ -10,7 +10,7 @@
 //! folder's `mod.rs` belongs to the domain alone.
 
 /// The folders at the top of the tree; everything lives in one of them.
-pub const DOMAINS: [&str; 5] = ["plumbing", "gates", "task", "github", "release"];
+pub const DOMAINS: [&str; 6] = ["plumbing", "gates", "task", "github", "release", "adopt"];
 
 /// Modules that more than one command stands on, each for a stated reason
 /// (docs/ARCHITECTURE.md lists them): anything else a command needs from

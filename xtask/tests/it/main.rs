@@ -12,6 +12,7 @@ mod guards;
 mod hooks_txn;
 mod hostile_task;
 mod merged;
+mod init;
 mod migration;
 mod pr_scope;
 mod protect_main;
