@@ -49,7 +49,7 @@ extern "C" fn on_signal(sig: i32) {
         say_raw(b"interrupted: stopping after the step in flight (exit 130)\n");
         return;
     }
-    say_raw(b"interrupted: nothing was in flight; stopped (exit 130)\n");
+    say_raw(b"interrupted: stopped (exit 130)\n");
     // SAFETY: _exit is async-signal-safe and ends the process at once.
     unsafe { _exit(INTERRUPTED_CODE) }
 }
