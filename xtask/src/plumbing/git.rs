@@ -119,32 +119,121 @@ pub fn stdout_if_ok(cmd: Cmd<'_>) -> anyhow::Result<Option<String>> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-/// Appends one line to the note on `sha`; earlier lines are never rewritten.
-/// Works without a configured identity (CI machines often have none).
+/// How many times an append retries after losing a race for the notes ref.
+const APPEND_ATTEMPTS: u32 = 12;
+
+/// Appends one line to the note on `sha` in `refs/notes/<notes_ref>`;
+/// earlier lines are never rewritten, and concurrent appends never lose one
+/// another's lines. Works without a configured identity (CI machines often
+/// have none).
+///
+/// The append is a compare-and-swap: the new notes commit is built on a
+/// scratch ref from the value `OLD` the ref had when we read it (git's own
+/// notes code, so fan-out trees stay right), then `git update-ref REF NEW
+/// OLD` moves the ref only if nobody moved it meanwhile. A lost race
+/// retries from the new value, with backoff, a bounded number of times; a
+/// ref that stays locked (a stale `REF.lock`) ends in an error that quotes
+/// git, never in a silent loss.
 pub fn append_note(sh: &Shell, notes_ref: &str, sha: &str, line: &str) -> anyhow::Result<()> {
-    let mut text = note(sh, notes_ref, sha)?.unwrap_or_default();
+    let full = format!("refs/notes/{notes_ref}");
+    let identity = identity_env(sh)?;
+    let mut last = String::new();
+    for attempt in 0..APPEND_ATTEMPTS {
+        if attempt > 0 {
+            backoff(attempt);
+        }
+        match try_append(sh, &full, sha, line, &identity)? {
+            Ok(()) => return Ok(()),
+            Err(why) => last = why,
+        }
+    }
+    Err(exit::failed(format!(
+        "cannot write to {full} on {sha} after {APPEND_ATTEMPTS} attempts: {last}"
+    )))
+}
+
+/// The stand-in identity for machines that have none configured.
+fn identity_env(sh: &Shell) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
+    Ok(if has_identity(sh)? {
+        Vec::new()
+    } else {
+        vec![
+            ("GIT_AUTHOR_NAME", "xtask"),
+            ("GIT_AUTHOR_EMAIL", "xtask@localhost"),
+            ("GIT_COMMITTER_NAME", "xtask"),
+            ("GIT_COMMITTER_EMAIL", "xtask@localhost"),
+        ]
+    })
+}
+
+/// One compare-and-swap attempt: `Ok(Ok(()))` appended, `Ok(Err(why))` lost
+/// a race or found the ref locked (worth a retry), `Err` git cannot run.
+fn try_append(
+    sh: &Shell,
+    full: &str,
+    sha: &str,
+    line: &str,
+    identity: &[(&str, &str)],
+) -> anyhow::Result<Result<(), String>> {
+    let old =
+        read_if_ok(sh, &["rev-parse", "--verify", "--quiet", full])?.map(|s| s.trim().to_string());
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let scratch = format!("refs/notes/xtask-append/{}-{nanos}", std::process::id());
+    if let Some(old) = &old {
+        run(sh, &["update-ref", &scratch, old])?;
+    }
+    let result = build_and_swap(sh, full, &scratch, old.as_deref(), sha, line, identity);
+    let _ = answer(sh, &["update-ref", "-d", &scratch]);
+    result
+}
+
+fn build_and_swap(
+    sh: &Shell,
+    full: &str,
+    scratch: &str,
+    old: Option<&str>,
+    sha: &str,
+    line: &str,
+    identity: &[(&str, &str)],
+) -> anyhow::Result<Result<(), String>> {
+    let notes = format!("--ref={scratch}");
+    let mut text = read_if_ok(sh, &["notes", &notes, "show", sha])?.unwrap_or_default();
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
     text.push_str(line.trim_end());
     text.push('\n');
-    // Earlier lines are written back unchanged; `--force` only replaces the
-    // note object, and git's "Overwriting existing notes" is noise here.
-    let mut c = cmd!(sh, "git notes --ref={notes_ref} add --force --file=- {sha}")
-        .quiet()
-        .ignore_status()
-        .stdin(text);
-    if !has_identity(sh)? {
-        c = with_fallback_identity(c);
-    }
-    let out = c.output()?;
-    if !out.status.success() {
-        return Err(exit::failed(format!(
-            "cannot write to refs/notes/{notes_ref} on {sha}: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
-    }
-    Ok(())
+    // `--force` replaces the note object on the scratch ref only; the earlier
+    // lines are in `text` unchanged.
+    answer_env(
+        sh,
+        &["notes", &notes, "add", "--force", "--file=-", sha],
+        Some(&text),
+        identity,
+    )?
+    .checked()?;
+    let new = read(sh, &["rev-parse", "--verify", scratch])?;
+    let zero = "0".repeat(new.len());
+    let swap = answer(sh, &["update-ref", full, &new, old.unwrap_or(&zero)])?;
+    Ok(if swap.ok() {
+        Ok(())
+    } else {
+        Err(swap.words().to_string())
+    })
+}
+
+/// Sleeps before retry `attempt` (1-based): exponential from 10 ms, capped
+/// at 400 ms, with jitter from the clock so that racing writers spread out.
+fn backoff(attempt: u32) {
+    let base = 10u64 << attempt.min(6);
+    let jitter = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::from(d.subsec_nanos()) % base.max(1));
+    std::thread::sleep(std::time::Duration::from_millis(
+        base.min(400) + jitter % 10,
+    ));
 }
 
 /// Whether git has a committer identity (`user.name`/`user.email` or the
@@ -219,9 +308,22 @@ pub fn answer(sh: &Shell, args: &[&str]) -> anyhow::Result<Answer> {
 
 /// [`answer`] with `input` on git's standard input.
 pub fn answer_with(sh: &Shell, args: &[&str], input: Option<&str>) -> anyhow::Result<Answer> {
+    answer_env(sh, args, input, &[])
+}
+
+/// [`answer_with`] with extra environment variables for git alone.
+pub fn answer_env(
+    sh: &Shell,
+    args: &[&str],
+    input: Option<&str>,
+    env: &[(&str, &str)],
+) -> anyhow::Result<Answer> {
     let mut c = cmd!(sh, "git {args...}").quiet().ignore_status();
     if let Some(input) = input {
         c = c.stdin(input);
+    }
+    for (k, v) in env {
+        c = c.env(k, v);
     }
     let command = format!("git {}", args.join(" "));
     // A signal waits for this git command to finish (signals.rs): a ref,
@@ -359,6 +461,76 @@ mod tests {
         );
         let a = answer_with(&sh, &["hash-object", "--stdin"], Some("x\n")).unwrap();
         assert!(a.ok() && a.stdout.trim().len() == 40, "{a:?}");
+    }
+
+    fn commit(sh: &Shell) -> String {
+        let env = [
+            ("GIT_AUTHOR_NAME", "t"),
+            ("GIT_AUTHOR_EMAIL", "t@t"),
+            ("GIT_COMMITTER_NAME", "t"),
+            ("GIT_COMMITTER_EMAIL", "t@t"),
+        ];
+        answer_env(
+            sh,
+            &["commit", "--quiet", "--allow-empty", "-m", "c"],
+            None,
+            &env,
+        )
+        .unwrap()
+        .checked()
+        .unwrap();
+        read(sh, &["rev-parse", "HEAD"]).unwrap()
+    }
+
+    #[test]
+    fn concurrent_appends_keep_every_line() {
+        let (dir, sh) = repo();
+        let sha = commit(&sh);
+        let (writers, each) = (6, 5);
+        std::thread::scope(|s| {
+            for w in 0..writers {
+                let (root, sha) = (dir.path().to_path_buf(), sha.clone());
+                s.spawn(move || {
+                    let sh = shell(&root).unwrap();
+                    sh.set_var("GIT_CONFIG_NOSYSTEM", "1");
+                    sh.set_var("GIT_CONFIG_GLOBAL", "/dev/null");
+                    for i in 0..each {
+                        append_note(&sh, "evidence", &sha, &format!("writer {w} line {i}"))
+                            .unwrap();
+                    }
+                });
+            }
+        });
+        let text = note(&sh, "evidence", &sha).unwrap().unwrap();
+        let mut lines: Vec<&str> = text.lines().collect();
+        lines.sort();
+        let mut expected: Vec<String> = (0..writers)
+            .flat_map(|w| (0..each).map(move |i| format!("writer {w} line {i}")))
+            .collect();
+        expected.sort();
+        assert_eq!(lines, expected);
+        // No scratch ref is left behind.
+        let refs = read(&sh, &["for-each-ref", "refs/notes/"]).unwrap();
+        assert!(!refs.contains("xtask-append"), "{refs}");
+    }
+
+    #[test]
+    fn a_stale_lock_is_an_error_that_quotes_git() {
+        let (dir, sh) = repo();
+        let sha = commit(&sh);
+        append_note(&sh, "evidence", &sha, "first").unwrap();
+        let lock = dir.path().join(".git/refs/notes/evidence.lock");
+        std::fs::write(&lock, "").unwrap();
+        let err = append_note(&sh, "evidence", &sha, "second").unwrap_err();
+        let message = format!("{err:#}");
+        assert!(
+            message.contains("cannot write to refs/notes/evidence"),
+            "{message}"
+        );
+        assert!(message.contains(".lock"), "{message}");
+        assert_eq!(exit::code_of(&err), exit::FAILED);
+        std::fs::remove_file(&lock).unwrap();
+        assert_eq!(note(&sh, "evidence", &sha).unwrap().unwrap(), "first\n");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 pub mod curl;
 pub mod env;
 pub mod exit;
+pub mod fs;
 pub mod git;
 pub mod output;
 pub mod policy;
