@@ -165,6 +165,9 @@ pub fn cli_command() -> clap::Command {
 }
 
 fn main() {
+    // SIGINT, SIGTERM and SIGHUP all end the tool with 130, never half-way
+    // through a git command or a record (plumbing/signals.rs).
+    plumbing::signals::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => parse_error(err),

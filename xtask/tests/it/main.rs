@@ -17,6 +17,7 @@ mod migration;
 mod pr_scope;
 mod protect_main;
 mod release;
+mod signals;
 mod task_finish;
 mod task_start;
 mod workflows;
