@@ -243,45 +243,19 @@ fn required_checks(
 ) -> Option<Guess<Vec<String>>> {
     let mut candidates: Vec<String> = Vec::new();
     let mut sources: Vec<String> = Vec::new();
-    for (path, text) in &facts.workflows {
-        let root = match workflow::parse(text) {
-            Ok(root) => root,
-            Err(why) => {
-                notes.push(format!(
-                    "{path} cannot be read ({why}): its jobs are not listed"
-                ));
-                continue;
-            }
-        };
-        if !matches!(
-            workflow::runs_on_pull_requests(&root, branch),
-            workflow::Runs::Yes(_)
-        ) {
+    let (offered, why) = workflow::pull_request_checks(&facts.workflows, branch);
+    notes.extend(why);
+    for p in offered {
+        if candidates.contains(&p.check) {
             continue;
         }
-        match workflow::jobs(&root) {
-            Ok(jobs) => {
-                for job in jobs {
-                    match job.check {
-                        Ok(name) if !candidates.contains(&name) => {
-                            if job.conditional {
-                                notes.push(format!("{path}: job `{}` (check `{name}`) has an `if:`: when it skips, GitHub counts the required check as passed", job.key));
-                            }
-                            candidates.push(name);
-                            if !sources.contains(path) {
-                                sources.push(path.clone());
-                            }
-                        }
-                        Ok(_) => {}
-                        Err(why) => notes.push(format!(
-                            "{path}: job `{}` is not a required check: {why}",
-                            job.key
-                        )),
-                    }
-                }
-            }
-            Err(why) => notes.push(format!("{path}: {why}")),
+        if p.conditional {
+            notes.push(format!("{}: job `{}` (check `{}`) has an `if:`: when it skips, GitHub counts the required check as passed", p.workflow, p.job, p.check));
         }
+        if !sources.contains(&p.workflow) {
+            sources.push(p.workflow.clone());
+        }
+        candidates.push(p.check);
     }
     // protect-main's own test of each name, so init never proposes a
     // check protect-main would refuse.
