@@ -176,6 +176,77 @@ fn commit_messages_must_not_name_another_task() {
 }
 
 #[test]
+fn follow_up_bookkeeping_may_name_another_task_but_work_may_not() {
+    let repo = Repo::new("hook-bookkeeping");
+    repo.write(
+        "xtask.toml",
+        "[task]\nledger = [\"tasks/BACKLOG.md\", \"tasks/CURRENT_SPRINT.md\"]\n",
+    );
+    repo.write("tasks/BACKLOG.md", "### TASK-271: the task\n");
+    repo.write("tasks/CURRENT_SPRINT.md", "- `TASK-271` active\n");
+    repo.commit_all("policy and ledgers");
+    install(&repo);
+    repo.git(&["switch", "--quiet", "-c", "task-271-the-task"]);
+    // The runbook's "create a new follow-up task immediately": only the ledgers change.
+    repo.write(
+        "tasks/BACKLOG.md",
+        "### TASK-271: the task\n### TASK-289: follow-up found while on 271\n",
+    );
+    repo.write(
+        "tasks/CURRENT_SPRINT.md",
+        "- `TASK-271` active\n- `TASK-289` queued\n",
+    );
+    ok(&git(&repo, &["add", "tasks"], &[]));
+    let out = git(
+        &repo,
+        &["commit", "-m", "TASK-271: queue follow-up TASK-289"],
+        &[],
+    );
+    assert!(
+        ok(&out).contains("follow-up bookkeeping: it names other tasks and changes only tasks/BACKLOG.md, tasks/CURRENT_SPRINT.md"),
+        "{}",
+        text(&out)
+    );
+    // Work in the same commit: refused, naming the file that is not ledger.
+    let head = repo.head();
+    repo.write(
+        "tasks/BACKLOG.md",
+        "### TASK-271: the task\n### TASK-289: follow-up\n### TASK-290: another\n",
+    );
+    repo.write("app.py", "print('289 work')\n");
+    ok(&git(&repo, &["add", "-A"], &[]));
+    refused(
+        &git(&repo, &["commit", "-m", "TASK-271: queue TASK-290"], &[]),
+        "this one also changes app.py",
+    );
+    // `git commit -a` / `git commit PATHS` use their own index: judged too.
+    refused(
+        &git(
+            &repo,
+            &["commit", "-m", "TASK-290: the work", "--", "app.py"],
+            &[],
+        ),
+        "names TASK-290, but this is the branch of TASK-271",
+    );
+    ok(&git(
+        &repo,
+        &[
+            "commit",
+            "-m",
+            "TASK-271: queue TASK-290",
+            "--",
+            "tasks/BACKLOG.md",
+        ],
+        &[],
+    ));
+    assert_ne!(repo.head(), head);
+    assert_eq!(
+        repo.git(&["show", "--name-only", "--format=", "HEAD"]),
+        "tasks/BACKLOG.md"
+    );
+}
+
+#[test]
 fn the_policy_can_require_the_branch_id_in_every_message() {
     let repo = task_repo("hook-require");
     repo.write(
