@@ -470,6 +470,14 @@ impl Commit<'_> {
     }
 }
 
+/// How to start task `number` later, as the user runs the xtask.
+fn start_command(number: &str) -> String {
+    env::invocation().command(
+        &format!("task-start {number} short-name"),
+        Some(&format!("task-start TASK={number} NAME=short-name")),
+    )
+}
+
 /// Whether the message names a task other than `id`.
 fn names_another_task(task: &Task, id: &str, raw: &str) -> bool {
     task_id::ids_in_text(task, &message_text(raw))
@@ -536,9 +544,9 @@ pub fn judge_message(
             )
         };
         problems.push(format!(
-            "commit message names {names}, but this is the branch of {id}: never mix two tasks in one commit.{}{bookkeeping}\n  fix: leave {names} out of the message (git keeps it in .git/COMMIT_EDITMSG: git commit -e -F .git/COMMIT_EDITMSG), and do that task's work on its own branch later (cargo xtask task-start {first} short-name)\n  bypass (printed and recorded): SKIP_BRANCH_GUARD=1",
+            "commit message names {names}, but this is the branch of {id}: never mix two tasks in one commit.{}{bookkeeping}\n  fix: leave {names} out of the message (git keeps it in .git/COMMIT_EDITMSG: git commit -e -F .git/COMMIT_EDITMSG), and do that task's work on its own branch later ({later})\n  bypass (printed and recorded): SKIP_BRANCH_GUARD=1",
             evidence.concat(),
-            first = task_id::number(task, others[0]),
+            later = start_command(task_id::number(task, others[0])),
         ));
     }
     if require_id && !ids.iter().any(|i| i == id) {

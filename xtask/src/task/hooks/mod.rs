@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::plumbing::output::{self, Format};
-use crate::plumbing::{exit, git, Ctx};
+use crate::plumbing::{env, exit, git, Ctx};
 
 mod runner;
 mod txn;
@@ -186,23 +186,31 @@ pub fn check(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     Ok(problems)
 }
 
+/// `cargo xtask hooks`, `make hooks` or `xtask hooks`, as the user runs it.
+pub fn install_command() -> String {
+    env::invocation().command("hooks", Some("hooks"))
+}
+
 fn problem(slot: &Slot) -> Option<String> {
     let (name, path) = (slot.name, slot.path.display());
     match slot.state {
         State::Current { executable: true } => None,
-        State::Missing => Some(format!("{name} hook is missing ({path}): run cargo xtask hooks")),
+        State::Missing => Some(format!("{name} hook is missing ({path}): run {}", install_command())),
         State::Current { executable: false } => {
-            Some(format!("{name} hook is not executable ({path}): run cargo xtask hooks"))
+            Some(format!("{name} hook is not executable ({path}): run {}", install_command()))
         }
         State::Stale { executable } => Some(format!(
-            "{name} hook is out of date{} ({path}): run cargo xtask hooks",
-            if executable { "" } else { " and not executable" }
+            "{name} hook is out of date{} ({path}): run {}",
+            if executable { "" } else { " and not executable" },
+            install_command()
         )),
         State::Foreign => Some(format!(
-            "{name} hook is not installed: {path} is another hook: run cargo xtask hooks (it keeps that one as {name}.local and runs it first)"
+            "{name} hook is not installed: {path} is another hook: run {} (it keeps that one as {name}.local and runs it first)",
+            install_command()
         )),
         State::Unusable => Some(format!(
-            "{name} hook is missing: {path} is not a file: remove it, then run cargo xtask hooks"
+            "{name} hook is missing: {path} is not a file: remove it, then run {}",
+            install_command()
         )),
     }
 }
@@ -308,7 +316,8 @@ fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
             State::Missing | State::Stale { .. } => Action::Write,
             State::Foreign if slot.local_exists => {
                 problems.push(format!(
-                    "{name} hook: cannot keep {path} as {local}, which exists too: move one of them away (e.g. mv {local} {local}.bak), then run cargo xtask hooks again",
+                    "{name} hook: cannot keep {path} as {local}, which exists too: move one of them away (e.g. mv {local} {local}.bak), then run {again} again",
+                    again = install_command(),
                     name = slot.name,
                     path = slot.path.display(),
                     local = slot.local.display()
@@ -339,8 +348,9 @@ fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
     );
     if ctx.format == Format::Human {
         output::say(&output::green(&format!(
-            "hooks installed in {} (verify: cargo xtask hooks --check)",
-            dir.display()
+            "hooks installed in {} (verify: {})",
+            dir.display(),
+            env::invocation().command("hooks --check", None)
         )));
     }
     Ok(())
