@@ -140,6 +140,69 @@ pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
+/// How the user ran the xtask, so that hints name the command they type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// `cargo xtask …` (or the repository's own built binary, which the
+    /// hooks run in its place).
+    Cargo,
+    /// `make <target> VAR=…` (the shim forwards to `cargo xtask`).
+    Make,
+    /// An installed binary, by the name it was run as.
+    Binary(String),
+}
+
+/// The invocation of this process: `MAKELEVEL` in the environment means
+/// make; cargo's runtime variables (`CARGO`, `CARGO_MANIFEST_DIR`) or a
+/// binary under a `target/debug` or `target/release` directory mean cargo;
+/// anything else is an installed binary.
+pub fn invocation() -> Invocation {
+    let argv0 = std::env::args_os()
+        .next()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    detect(
+        var("MAKELEVEL").is_some(),
+        var("CARGO").is_some() || var("CARGO_MANIFEST_DIR").is_some(),
+        &argv0,
+    )
+}
+
+/// [`invocation`] from its facts (pure).
+pub fn detect(make: bool, cargo: bool, argv0: &str) -> Invocation {
+    let path = std::path::Path::new(argv0);
+    let built = path
+        .parent()
+        .and_then(|d| Some((d.file_name()?.to_str()?, d.parent()?.file_name()?.to_str()?)))
+        .is_some_and(|(profile, target)| {
+            target == "target" && (profile == "debug" || profile == "release")
+        });
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty());
+    if make {
+        Invocation::Make
+    } else if cargo || built || name.is_none() {
+        Invocation::Cargo
+    } else {
+        Invocation::Binary(name.unwrap_or_default())
+    }
+}
+
+impl Invocation {
+    /// The command for `args` (`"task-start 117 short-name"`) as the user
+    /// runs the xtask; under make, `make_form` (`"task-start TASK=117
+    /// NAME=short-name"`) when make has one, else the `cargo xtask` form.
+    pub fn command(&self, args: &str, make_form: Option<&str>) -> String {
+        match (self, make_form) {
+            (Invocation::Make, Some(form)) => format!("make {form}"),
+            (Invocation::Binary(name), _) => format!("{name} {args}"),
+            _ => format!("cargo xtask {args}"),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -167,5 +230,44 @@ mod tests {
         assert!(autogen.parse(Some("false")).unwrap());
         assert!(!autogen.parse(Some("true")).unwrap());
         assert!(autogen.parse(Some("0")).is_err());
+    }
+
+    #[test]
+    fn the_invocation_is_what_the_user_typed() {
+        assert_eq!(
+            detect(true, true, "/r/target/debug/xtask"),
+            Invocation::Make
+        );
+        assert_eq!(detect(false, true, "xtask"), Invocation::Cargo);
+        assert_eq!(
+            detect(false, false, "/r/target/debug/xtask"),
+            Invocation::Cargo
+        );
+        assert_eq!(
+            detect(false, false, "target/release/xtask"),
+            Invocation::Cargo
+        );
+        assert_eq!(
+            detect(false, false, "/usr/local/bin/xtask"),
+            Invocation::Binary("xtask".into())
+        );
+        assert_eq!(detect(false, false, ""), Invocation::Cargo);
+        let start = ("task-start 117 x", Some("task-start TASK=117 NAME=x"));
+        assert_eq!(
+            Invocation::Make.command(start.0, start.1),
+            "make task-start TASK=117 NAME=x"
+        );
+        assert_eq!(
+            Invocation::Make.command("hooks --check", None),
+            "cargo xtask hooks --check"
+        );
+        assert_eq!(
+            Invocation::Cargo.command(start.0, start.1),
+            "cargo xtask task-start 117 x"
+        );
+        assert_eq!(
+            Invocation::Binary("xtask".into()).command(start.0, start.1),
+            "xtask task-start 117 x"
+        );
     }
 }

@@ -186,13 +186,35 @@ fn guard_branch(ctx: &Ctx, report: &mut Report, message: Option<&str>) -> anyhow
             return Ok(());
         }
     };
+    let mut bookkeeping = None;
     if let Some(text) = message {
+        let ledgers = policy
+            .task
+            .ledger
+            .as_ref()
+            .map(|l| l.files())
+            .unwrap_or_default();
+        // The staged paths are asked for only when they can matter: the
+        // message names another task and the policy has ledger files.
+        let staged = if !ledgers.is_empty() && names_another_task(&policy.task, &id, text) {
+            Some(staged_paths(&sh)?)
+        } else {
+            None
+        };
+        let commit = Commit {
+            ledgers: &ledgers,
+            staged: staged.as_deref(),
+        };
         report.problems = judge_message(
             &policy.task,
             &id,
             text,
             policy.task.require_id_in_commit_message,
+            &commit,
         );
+        if commit.is_bookkeeping() {
+            bookkeeping = Some(ledgers.join(", "));
+        }
     }
     if report.problems.is_empty() {
         let branch = report.branch.clone().unwrap_or_default();
@@ -201,10 +223,12 @@ fn guard_branch(ctx: &Ctx, report: &mut Report, message: Option<&str>) -> anyhow
         } else {
             ""
         };
-        let what = if message.is_some() {
-            ", commit message ok"
-        } else {
-            ""
+        let what = match (&bookkeeping, message) {
+            (Some(files), _) => format!(
+                ", commit message ok (follow-up bookkeeping: it names other tasks and changes only {files})"
+            ),
+            (None, Some(_)) => ", commit message ok".to_string(),
+            (None, None) => String::new(),
         };
         say_passed(
             ctx,
@@ -416,13 +440,80 @@ pub fn message_text(raw: &str) -> String {
     kept.join("\n")
 }
 
-/// What is wrong with a commit message on the branch of task `id`.
-pub fn judge_message(task: &Task, id: &str, raw: &str, require_id: bool) -> Vec<String> {
+/// What the commit changes, as far as the message rule cares.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Commit<'a> {
+    /// The policy's task ledger files.
+    pub ledgers: &'a [&'a str],
+    /// The staged paths, when they were asked for.
+    pub staged: Option<&'a [String]>,
+}
+
+impl Commit<'_> {
+    /// Follow-up bookkeeping: the commit changes something, and only task
+    /// ledger files.
+    pub fn is_bookkeeping(&self) -> bool {
+        self.staged.is_some_and(|paths| {
+            !paths.is_empty() && paths.iter().all(|p| self.ledgers.contains(&p.as_str()))
+        })
+    }
+
+    /// The staged paths that are not ledger files (at most 5).
+    fn work(&self) -> Vec<&str> {
+        self.staged
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !self.ledgers.contains(p))
+            .take(5)
+            .collect()
+    }
+}
+
+/// How to start task `number` later, as the user runs the xtask.
+fn start_command(number: &str) -> String {
+    env::invocation().command(
+        &format!("task-start {number} short-name"),
+        Some(&format!("task-start TASK={number} NAME=short-name")),
+    )
+}
+
+/// Whether the message names a task other than `id`.
+fn names_another_task(task: &Task, id: &str, raw: &str) -> bool {
+    task_id::ids_in_text(task, &message_text(raw))
+        .iter()
+        .any(|i| i != id)
+}
+
+/// The paths the commit being made changes (the index against HEAD; the
+/// hook's GIT_INDEX_FILE, for `git commit -a` or `git commit PATHS`).
+fn staged_paths(sh: &Shell) -> anyhow::Result<Vec<String>> {
+    let out = git::read(
+        sh,
+        &["diff", "--cached", "--name-only", "--no-renames", "-z"],
+    )?;
+    Ok(out
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// What is wrong with a commit message on the branch of task `id`. Naming
+/// another task is follow-up bookkeeping, and allowed, when the commit
+/// changes only the task ledger files.
+pub fn judge_message(
+    task: &Task,
+    id: &str,
+    raw: &str,
+    require_id: bool,
+    commit: &Commit,
+) -> Vec<String> {
     let text = message_text(raw);
     let ids = task_id::ids_in_text(task, &text);
     let mut problems = Vec::new();
     let others: Vec<&String> = ids.iter().filter(|i| i.as_str() != id).collect();
-    if !others.is_empty() {
+    if !others.is_empty() && !commit.is_bookkeeping() {
         let names = others
             .iter()
             .map(|s| s.as_str())
@@ -438,10 +529,24 @@ pub fn judge_message(task: &Task, id: &str, raw: &str, require_id: bool) -> Vec<
             .take(5)
             .map(|l| format!("\n  message: {:?}", l.chars().take(200).collect::<String>()))
             .collect();
+        let bookkeeping = if commit.ledgers.is_empty() {
+            String::new()
+        } else {
+            let work = commit.work();
+            let also = if work.is_empty() {
+                String::new()
+            } else {
+                format!("; this one also changes {}", work.join(", "))
+            };
+            format!(
+                "\n  note: follow-up bookkeeping may name other tasks when the commit changes only the task ledger ({}){also}",
+                commit.ledgers.join(", ")
+            )
+        };
         problems.push(format!(
-            "commit message names {names}, but this is the branch of {id}: never mix two tasks in one commit.{}\n  fix: leave {names} out of the message (git keeps it in .git/COMMIT_EDITMSG: git commit -e -F .git/COMMIT_EDITMSG), and do that task's work on its own branch later (cargo xtask task-start {first} short-name)\n  bypass (printed and recorded): SKIP_BRANCH_GUARD=1",
+            "commit message names {names}, but this is the branch of {id}: never mix two tasks in one commit.{}{bookkeeping}\n  fix: leave {names} out of the message (git keeps it in .git/COMMIT_EDITMSG: git commit -e -F .git/COMMIT_EDITMSG), and do that task's work on its own branch later ({later})\n  bypass (printed and recorded): SKIP_BRANCH_GUARD=1",
             evidence.concat(),
-            first = task_id::number(task, others[0]),
+            later = start_command(task_id::number(task, others[0])),
         ));
     }
     if require_id && !ids.iter().any(|i| i == id) {
@@ -626,7 +731,7 @@ mod tests {
     fn messages_must_not_mix_tasks() {
         let t = task();
         let check = |msg: &str, require: bool, problems: usize| {
-            let got = judge_message(&t, "TASK-117", msg, require);
+            let got = judge_message(&t, "TASK-117", msg, require, &Commit::default());
             assert_eq!(got.len(), problems, "{msg:?}: {got:?}");
         };
         check("TASK-117: fix the gate", false, 0);
@@ -639,11 +744,54 @@ mod tests {
         check("TASK-117: fix\n# TASK-999 in a comment\n", false, 0);
         check("TASK-117: fix\n# ------------------------ >8 ------------------------\n+TASK-999 in the diff\n", false, 0);
         check("XTASK-118 and TASK-11 are not ids", false, 0);
-        let msg = &judge_message(&t, "TASK-117", "TASK-117 and TASK-118", false)[0];
+        let msg = &judge_message(
+            &t,
+            "TASK-117",
+            "TASK-117 and TASK-118",
+            false,
+            &Commit::default(),
+        )[0];
         assert!(
             msg.contains("names TASK-118") && msg.contains("never mix two tasks"),
             "{msg}"
         );
         assert!(msg.contains("message: \"TASK-117 and TASK-118\""), "{msg}");
+    }
+
+    #[test]
+    fn follow_up_bookkeeping_may_name_other_tasks() {
+        let t = task();
+        let ledgers = ["tasks/BACKLOG.md", "tasks/CURRENT_SPRINT.md"];
+        let judge = |staged: &[&str], msg: &str| {
+            let staged: Vec<String> = staged.iter().map(|s| s.to_string()).collect();
+            let commit = Commit {
+                ledgers: &ledgers,
+                staged: Some(&staged),
+            };
+            judge_message(&t, "TASK-271", msg, true, &commit)
+        };
+        let msg = "TASK-271: queue follow-up TASK-289";
+        assert!(judge(&["tasks/BACKLOG.md"], msg).is_empty());
+        assert!(judge(&["tasks/BACKLOG.md", "tasks/CURRENT_SPRINT.md"], msg).is_empty());
+        let p = judge(&["tasks/BACKLOG.md", "src/app.py"], msg);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains("this one also changes src/app.py"),
+            "{}",
+            p[0]
+        );
+        assert_eq!(
+            judge(&[], msg).len(),
+            1,
+            "an empty commit is not bookkeeping"
+        );
+        // The branch's own id is still required when the policy says so.
+        assert_eq!(judge(&["tasks/BACKLOG.md"], "queue TASK-289").len(), 1);
+        // No ledger in the policy: no bookkeeping exception, no note.
+        let none = judge_message(&t, "TASK-271", msg, false, &Commit::default());
+        assert!(
+            none.len() == 1 && !none[0].contains("bookkeeping"),
+            "{none:?}"
+        );
     }
 }

@@ -25,6 +25,9 @@ pub struct Flags {
     /// A file with the PR body, `-` for stdin [default: PR_BODY, else the event file at GITHUB_EVENT_PATH].
     #[arg(long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
+    /// The PR's title, checked when the policy sets `task.pr-title` [default: PR_TITLE, else the event file].
+    #[arg(long, value_name = "TITLE")]
+    pub title: Option<String>,
 }
 
 /// The verdict on one PR.
@@ -135,6 +138,27 @@ pub fn judge(task: &Task, branch: &str, body: &str) -> Verdict {
     verdict
 }
 
+/// What is wrong with the PR title under the policy's `task.pr-title` (none
+/// when the policy sets no rule).
+pub fn judge_title(task: &Task, id: &str, title: Option<&str>) -> Option<String> {
+    let raw = task.pr_title.as_deref()?;
+    let re = match task.pr_title_regex(id)? {
+        Ok(re) => re,
+        Err(e) => return Some(format!("pr-scope failed: {e}")),
+    };
+    let example = format!("{id}: <summary>");
+    match title {
+        None => Some(format!(
+            "pr-scope failed: no PR title, and the policy's task.pr-title {raw:?} needs one.\n  fix: pass --title TITLE, set PR_TITLE, or run it in a GitHub Actions pull_request job (GITHUB_EVENT_PATH)"
+        )),
+        Some(t) if re.is_match(t) => None,
+        Some(t) => Some(format!(
+            "pr-scope failed: the PR title {} does not match task.pr-title {raw:?} (for {id}).\n  fix: retitle the PR, e.g. {example:?}",
+            shown(t)
+        )),
+    }
+}
+
 /// Where an input came from, for the report.
 fn source_name(flag: bool, var: bool) -> &'static str {
     if flag {
@@ -150,6 +174,7 @@ fn source_name(flag: bool, var: bool) -> &'static str {
 struct Inputs {
     branch: Option<String>,
     body: Option<String>,
+    title: Option<String>,
     branch_from_flag: bool,
     branch_from_env: bool,
     body_from_flag: bool,
@@ -175,11 +200,15 @@ fn gather(flags: &Flags) -> anyhow::Result<Inputs> {
     if body.is_none() {
         body = env::var("PR_BODY");
     }
+    let mut title = flags.title.clone().or_else(|| env::var("PR_TITLE"));
     let mut event_used = false;
-    if branch.is_none() || body.is_none() {
+    if branch.is_none() || body.is_none() || title.is_none() {
         if let Some(path) = env::var("GITHUB_EVENT_PATH") {
-            let (event_branch, event_body) = read_event(&PathBuf::from(path))?;
+            let (event_branch, event_body, event_title) = read_event(&PathBuf::from(path))?;
             event_used = true;
+            if title.is_none() {
+                title = event_title;
+            }
             if branch.is_none() {
                 branch = event_branch;
             }
@@ -199,6 +228,7 @@ fn gather(flags: &Flags) -> anyhow::Result<Inputs> {
     Ok(Inputs {
         branch,
         body,
+        title,
         branch_from_flag,
         branch_from_env,
         body_from_flag,
@@ -212,6 +242,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let Inputs {
         branch,
         body,
+        title,
         branch_from_flag,
         branch_from_env,
         body_from_flag,
@@ -229,6 +260,9 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let body_given = body.is_some();
     let verdict = judge(task_policy, &branch, body.as_deref().unwrap_or(""));
     let mut problems = verdict.problems.clone();
+    if let Some(id) = &verdict.task {
+        problems.extend(judge_title(task_policy, id, title.as_deref()));
+    }
     if !body_given {
         problems.push(
             "no PR body was given: pass --body-file FILE, set PR_BODY, or run it in a GitHub Actions pull_request job (GITHUB_EVENT_PATH)"
@@ -244,6 +278,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         "event_file_read": event_used,
         "task": verdict.task,
         "primary_tasks": verdict.primary,
+        "title_checked": task_policy.pr_title.is_some(),
         "problems": problems,
     });
     if !problems.is_empty() {
@@ -316,8 +351,10 @@ fn read_body(path: &std::path::Path) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// `pull_request.head.ref` and `pull_request.body` of the event file.
-fn read_event(path: &std::path::Path) -> anyhow::Result<(Option<String>, Option<String>)> {
+type Event = (Option<String>, Option<String>, Option<String>);
+
+/// `pull_request.head.ref`, `pull_request.body` and `pull_request.title` of the event file.
+fn read_event(path: &std::path::Path) -> anyhow::Result<Event> {
     let text = fs::read_bounded(path, MAX_EVENT, "the event file").map_err(|e| {
         exit::usage(format!(
             "GITHUB_EVENT_PATH={}: cannot read the event file: {e:#}",
@@ -342,12 +379,43 @@ fn read_event(path: &std::path::Path) -> anyhow::Result<(Option<String>, Option<
         .and_then(|v| v.as_str())
         .map(str::to_string);
     let body = pr.get("body").and_then(|v| v.as_str()).map(str::to_string);
-    Ok((branch, body))
+    let title = pr.get("title").and_then(|v| v.as_str()).map(str::to_string);
+    Ok((branch, body, title))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_are_checked_only_under_a_rule() {
+        let none = Task::default();
+        assert_eq!(judge_title(&none, "TASK-125", None), None);
+        let rule = Task {
+            pr_title: Some("^{ID}: ".into()),
+            ..Task::default()
+        };
+        assert_eq!(
+            judge_title(&rule, "TASK-125", Some("TASK-125: fix it")),
+            None
+        );
+        for bad in [
+            "fix it",
+            "TASK-1250: x",
+            "TASK-126: x",
+            "task-125: x",
+            " TASK-125: x",
+        ] {
+            let p = judge_title(&rule, "TASK-125", Some(bad)).unwrap();
+            assert!(
+                p.contains("does not match task.pr-title \"^{ID}: \" (for TASK-125)"),
+                "{p}"
+            );
+            assert!(p.contains("e.g. \"TASK-125: <summary>\""), "{p}");
+        }
+        let p = judge_title(&rule, "TASK-125", None).unwrap();
+        assert!(p.contains("no PR title"), "{p}");
+    }
 
     fn check(branch: &str, body: &str, task: Option<&str>, primary: &[&str], problems: &[&str]) {
         let v = judge(&Task::default(), branch, body);

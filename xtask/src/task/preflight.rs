@@ -232,7 +232,7 @@ pub fn gather(ctx: &Ctx, sh: &Shell, switches: Switches) -> anyhow::Result<Prefl
             "hooks",
             "the required git hooks are not installed",
             problems,
-            "cargo xtask hooks",
+            hooks::install_command(),
         )
     });
 
@@ -529,18 +529,30 @@ fn open_prs_via_api(ctx: &Ctx, repo: &str, main: &str) -> Check {
     match result {
         Err(e) => Check::fail(
             name,
-            format!("cannot look for open task PRs in {repo} (GitHub API at {})", github::api_base()),
+            format!(
+                "cannot look for open task PRs in {repo} (GitHub API at {})",
+                github::api_base()
+            ),
             vec![format!("{e:#}")],
             format!("check the token and the network (GITHUB_API_URL, GH_TOKEN); {BYPASS_HINT}"),
         ),
-        Ok((login, prs)) if prs.is_empty() => {
-            Check::pass(name, format!("no open task PR of {login} against {main} in {repo} (GitHub API)"))
-        }
+        Ok((login, prs)) if prs.is_empty() => Check::pass(
+            name,
+            format!("no open task PR of {login} against {main} in {repo} (GitHub API)"),
+        ),
         Ok((login, prs)) => Check::fail(
             name,
-            format!("{} open task PR(s) of {login} against {main} in {repo} (GitHub API)", prs.len()),
-            prs.iter().map(|p| format!("#{} {} {}", p.number, p.branch, p.url)).collect(),
-            format!("merge or close them first (one task at a time): cargo xtask task-finish --merge on that branch; {BYPASS_HINT}"),
+            format!(
+                "{} open task PR(s) of {login} against {main} in {repo} (GitHub API)",
+                prs.len()
+            ),
+            prs.iter()
+                .map(|p| format!("#{} {} {}", p.number, p.branch, p.url))
+                .collect(),
+            format!(
+                "merge or close them first (one task at a time): {} on that branch; {BYPASS_HINT}",
+                env::invocation().command("task-finish --merge", Some("task-finish MERGE=1"))
+            ),
         ),
     }
 }
@@ -631,7 +643,8 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
             format!("{} task branch(es) on {remote} not merged into {remote}/{main} ({method})", open.len()),
             open,
             format!(
-                "finish that task first (cargo xtask task-finish on its branch), or delete an abandoned branch: git push {remote} --delete <branch>; {BYPASS_HINT}"
+                "finish that task first ({} on its branch), or delete an abandoned branch: git push {remote} --delete <branch>; {BYPASS_HINT}",
+                env::invocation().command("task-finish", Some("task-finish"))
             ),
         )
     }

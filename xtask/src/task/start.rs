@@ -176,7 +176,8 @@ fn render(ctx: &Ctx, flags: &Flags, o: &Outcome, checks: &[Check], pre: &preflig
 
 fn next_steps(id: &str, branch: &str, remote: &str) -> String {
     format!(
-        "Next steps (one task = one branch = one PR):\n  1. Commit only {id} work on this branch.\n  2. git push -u {remote} {branch}\n  3. Open ONE pull request for it, with this line in its body:\n       Primary-Task: {id}\n  4. When its required checks are green: cargo xtask task-finish --merge"
+        "Next steps (one task = one branch = one PR):\n  1. Commit only {id} work on this branch.\n  2. git push -u {remote} {branch}\n  3. Open ONE pull request for it, with this line in its body:\n       Primary-Task: {id}\n  4. When its required checks are green: {}",
+        env::invocation().command("task-finish --merge", Some("task-finish MERGE=1"))
     )
 }
 

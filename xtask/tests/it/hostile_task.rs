@@ -297,3 +297,28 @@ fn bodies_that_are_too_large_or_not_text_are_refused() {
         &["larger than 4 MiB"],
     );
 }
+
+#[test]
+fn exact_id_digits_refuse_longer_ids_everywhere() {
+    let repo = repo("hostile-digits");
+    let policy = repo.tmp.path().join("xtask.toml");
+    std::fs::write(&policy, "[task]\nid-digits = 3\nid-digits-exact = true\n").unwrap();
+    let at = policy.to_str().unwrap();
+    refused(
+        &repo,
+        repo.xtask(&["--policy", at, "task-start", "1170", "x", "--dry-run"]),
+        2,
+        &["invalid task id \"1170\"", "exactly 3 digits"],
+    );
+    // A branch with four digits is not a task branch under this policy.
+    repo.git(&["switch", "--quiet", "-c", "task-1170-x"]);
+    let done = run_bounded(repo.xtask(&["--policy", at, "branch-guard"]));
+    done.code(1)
+        .stderr_has("does not match the task branch pattern");
+    repo.git(&["switch", "--quiet", "main"]);
+    // Without the key, four digits are still an id (at least id-digits).
+    repo.xtask(&["task-start", "1170", "x", "--dry-run"])
+        .run()
+        .code(1)
+        .stderr_has("branch task-1170-x already exists locally");
+}

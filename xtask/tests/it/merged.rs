@@ -4,7 +4,7 @@
 //! The branches are made on a colleague's clone, so that their commits are
 //! not in the repository under test until the preflight fetches them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use crate::support::Repo;
 
@@ -17,14 +17,14 @@ fn colleague(repo: &Repo) -> PathBuf {
 }
 
 /// Commits `file` with `text` in `dir` on the checked-out branch.
-fn commit(repo: &Repo, dir: &PathBuf, file: &str, text: &str, message: &str) {
+fn commit(repo: &Repo, dir: &Path, file: &str, text: &str, message: &str) {
     std::fs::write(dir.join(file), text).unwrap();
     repo.git_in(dir, &["add", file]);
     repo.git_in(dir, &["commit", "--quiet", "-m", message]);
 }
 
 /// A task branch of two commits, pushed to origin from the colleague's clone.
-fn task_branch(repo: &Repo, dir: &PathBuf, branch: &str) {
+fn task_branch(repo: &Repo, dir: &Path, branch: &str) {
     repo.git_in(dir, &["switch", "--quiet", "-c", branch, "origin/main"]);
     commit(repo, dir, &format!("{branch}-a.txt"), "one\n", "first");
     commit(repo, dir, &format!("{branch}-b.txt"), "two\n", "second");
@@ -32,7 +32,7 @@ fn task_branch(repo: &Repo, dir: &PathBuf, branch: &str) {
 }
 
 /// Squash-merges `branch` into origin's main as GitHub does: one commit "Subject (#N)".
-fn squash_merge(repo: &Repo, dir: &PathBuf, branch: &str, pr: u32) {
+fn squash_merge(repo: &Repo, dir: &Path, branch: &str, pr: u32) {
     repo.git_in(dir, &["switch", "--quiet", "main"]);
     repo.git_in(dir, &["pull", "--quiet", "--ff-only"]);
     repo.git_in(dir, &["merge", "--quiet", "--squash", branch]);

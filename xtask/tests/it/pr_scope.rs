@@ -256,3 +256,57 @@ fn a_body_over_the_cap_is_refused_never_cut() {
         "{stderr}"
     );
 }
+
+#[test]
+fn the_policy_can_require_a_pr_title_from_every_source() {
+    let repo = Repo::new("scope-title");
+    repo.write("xtask.toml", "[task]\npr-title = \"^{ID}: \"\n");
+    let ok = |run: crate::support::Run| {
+        run.env("PR_BRANCH", "task-125-x")
+            .env("PR_BODY", "Primary-Task: TASK-125")
+    };
+    ok(repo.xtask(&["pr-scope", "--title", "TASK-125: fix the gate"]))
+        .run()
+        .code(0);
+    ok(repo.xtask(&["pr-scope"]))
+        .env("PR_TITLE", "TASK-125: fix the gate")
+        .run()
+        .code(0);
+    ok(repo.xtask(&["pr-scope"]))
+        .env("PR_TITLE", "Fix the gate")
+        .run()
+        .code(1)
+        .stderr_has(
+            "the PR title \"Fix the gate\" does not match task.pr-title \"^{ID}: \" (for TASK-125)",
+        );
+    ok(repo.xtask(&["pr-scope"]))
+        .run()
+        .code(1)
+        .stderr_has("no PR title, and the policy's task.pr-title");
+    let path = event(
+        &repo,
+        "event.json",
+        json!({ "pull_request": { "head": { "ref": "task-125-x" }, "body": "Primary-Task: TASK-125", "title": "TASK-126: wrong task" } }),
+    );
+    let done = repo
+        .xtask(&["pr-scope", "--format", "json"])
+        .env("GITHUB_EVENT_PATH", &path)
+        .run();
+    done.code(1);
+    let json = done.json();
+    assert_eq!(json["title_checked"], true, "{}", done.dump());
+    assert!(
+        json["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("\"TASK-126: wrong task\" does not match"),
+        "{}",
+        done.dump()
+    );
+    // Without the rule, titles are not looked at.
+    repo.write("xtask.toml", "");
+    ok(repo.xtask(&["pr-scope"]))
+        .env("PR_TITLE", "anything")
+        .run()
+        .code(0);
+}

@@ -817,3 +817,47 @@ fn hooks_are_looked_for_where_git_runs_them() {
         .stderr_has("commit-msg hook is missing")
         .stderr_has(".githooks/commit-msg");
 }
+
+#[test]
+fn hints_name_the_command_the_user_ran() {
+    let repo = Repo::new("ts-invocation"); // no hooks: the preflight says how to install them
+    let fix = |run: Run| {
+        let done = run.run();
+        done.code(1);
+        done
+    };
+    fix(repo.xtask(&["task-preflight"]).env_remove("MAKELEVEL"))
+        .stderr_has("fix: cargo xtask hooks");
+    fix(repo.xtask(&["task-preflight"]).env("MAKELEVEL", "1"))
+        .stderr_has("fix: make hooks")
+        .nowhere("cargo xtask hooks");
+    fix(repo.xtask(&["hooks", "--check"]).env("MAKELEVEL", "1"))
+        .stderr_has("pre-commit hook is missing")
+        .stderr_has("run make hooks");
+    // An installed binary, run by its name outside cargo.
+    let bin = repo.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_xtask"), bin.join("xtask")).unwrap();
+    let mut run = repo.xtask(&["task-preflight"]);
+    run.cmd = {
+        let mut cmd = std::process::Command::new(bin.join("xtask"));
+        cmd.arg("task-preflight").current_dir(&repo.root);
+        for (k, v) in crate::support::git_env(&repo.home) {
+            cmd.env(k, v);
+        }
+        cmd.env_remove("CARGO")
+            .env_remove("CARGO_MANIFEST_DIR")
+            .env_remove("MAKELEVEL");
+        cmd
+    };
+    fix(run)
+        .stderr_has("fix: xtask hooks")
+        .nowhere("cargo xtask hooks");
+    // task-start's next steps under make.
+    install_hooks(&repo);
+    repo.xtask(&["task-start", "117", "x"])
+        .env("MAKELEVEL", "1")
+        .run()
+        .code(0)
+        .stderr_has("When its required checks are green: make task-finish MERGE=1");
+}
