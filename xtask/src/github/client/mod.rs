@@ -226,7 +226,8 @@ impl Client {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             // A full URL (a `Link` header's): the token goes only to the
             // origin of GITHUB_API_URL.
-            if origin(path) != origin(&self.api) {
+            let same = matches!((origin(path), origin(&self.api)), (Some(a), Some(b)) if a == b);
+            if !same {
                 return Err(exit::failed(format!(
                     "{method} {}: GitHub's answer points to another host ({}); the token is sent only to {} (GITHUB_API_URL), so it was not followed",
                     sanitize(path),
@@ -564,6 +565,37 @@ mod tests {
         assert_eq!(r.body[0]["html_url"], "u\\x1b[31m");
         assert_eq!(r.body[0]["body"], "a\nb");
         assert_eq!(r.body[0]["n"], 1);
+    }
+
+    #[test]
+    fn a_full_url_off_the_api_origin_is_refused_before_curl_runs() {
+        let client = |api: &str| Client {
+            api: api.to_string(),
+            repo: "o/r".to_string(),
+            token: "t0ken".to_string(),
+        };
+        for (api, url) in [
+            ("http://127.0.0.1:1", "http://127.0.0.1:2/repos?page=2"),
+            (
+                "https://api.github.com",
+                "https://evil.example/repos?page=2",
+            ),
+            (
+                "https://api.github.com",
+                "http://api.github.com/repos?page=2",
+            ),
+            // Unreadable origins are never "the same".
+            ("https://u@api.github.com", "https://u@api.github.com/x"),
+        ] {
+            let err = client(api).request("GET", url, None).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(
+                text.contains("points to another host"),
+                "{api} {url}: {text}"
+            );
+            assert!(!text.contains("t0ken"));
+            assert_eq!(exit::code_of(&err), exit::FAILED);
+        }
     }
 
     #[test]
