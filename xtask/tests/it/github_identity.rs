@@ -2,7 +2,8 @@
 //! `GET /user` from the fake server: a personal token (200 with a login),
 //! an installation token (Actions' GITHUB_TOKEN, `ghs_…`; a GitHub App's):
 //! 403 "Resource not accessible by integration". Under GitHub Actions the
-//! user is GITHUB_ACTOR, and `GET /user` is not asked.
+//! user is GITHUB_ACTOR, and `GET /user` is not asked. And what the
+//! preflight prints of GitHub's answers is sanitized at the client.
 
 use serde_json::json;
 
@@ -109,4 +110,33 @@ fn a_hostile_github_actor_is_refused() {
         .code(1)
         .stderr_has("is not a GitHub login");
     assert!(github.requests().is_empty());
+}
+
+#[test]
+fn what_the_preflight_prints_of_githubs_answers_is_sanitized() {
+    let github = FakeGithub::start(|req: &Request, _| match req.route() {
+        "/user" => Reply::json(200, json!({ "login": "octo" })),
+        "/repos/acme/app/pulls" => Reply::json(
+            200,
+            json!([{
+                "number": 9, "head": { "ref": "task-109-mine", "sha": "0".repeat(40) },
+                "user": { "login": "octo" }, "draft": false,
+                "html_url": "https://github.com/acme/app/pull/9\u{1b}[2J\n::error::pwned",
+            }]),
+        ),
+        _ => Reply::status(404, "Not Found"),
+    });
+    let (_repo, run) = preflight(&github, PERSONAL, "id-sanitize");
+    let done = run.run();
+    done.code(1)
+        .stderr_has("https://github.com/acme/app/pull/9\\x1b[2J")
+        .stderr_has("\\x3a:error::pwned")
+        .nowhere("\u{1b}");
+    for line in done.stderr.lines() {
+        assert!(
+            !line.trim_start().starts_with("::error::pwned"),
+            "{}",
+            done.dump()
+        );
+    }
 }

@@ -226,7 +226,8 @@ impl Client {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             // A full URL (a `Link` header's): the token goes only to the
             // origin of GITHUB_API_URL.
-            if origin(path) != origin(&self.api) {
+            let same = matches!((origin(path), origin(&self.api)), (Some(a), Some(b)) if a == b);
+            if !same {
                 return Err(exit::failed(format!(
                     "{method} {}: GitHub's answer points to another host ({}); the token is sent only to {} (GITHUB_API_URL), so it was not followed",
                     sanitize(path),
@@ -494,15 +495,31 @@ fn curl_quote(v: &str) -> String {
     out
 }
 
-/// Reads curl's answer; the body as JSON too (`Null` when it is not JSON).
+/// Reads curl's answer; the body as JSON too (`Null` when it is not JSON),
+/// every string in it [`sanitize`]d: whatever a command prints of GitHub's
+/// data (a PR's title or URL, a message) is safe to print.
 fn parse_response(raw: &str) -> anyhow::Result<Response> {
     let answer = curl::parse(raw).map_err(anyhow::Error::msg)?;
+    let mut body = serde_json::from_str(answer.body).unwrap_or(Value::Null);
+    sanitize_strings(&mut body);
     Ok(Response {
         status: answer.status,
         headers: answer.headers().collect(),
-        body: serde_json::from_str(answer.body).unwrap_or(Value::Null),
+        body,
         text: answer.body.to_string(),
     })
+}
+
+/// Every string value in `v`, [`sanitize`]d in place.
+fn sanitize_strings(v: &mut Value) {
+    match v {
+        Value::String(s) if s.chars().any(char::is_control) || s.contains("::") => {
+            *s = sanitize(s);
+        }
+        Value::Array(items) => items.iter_mut().for_each(sanitize_strings),
+        Value::Object(fields) => fields.values_mut().for_each(sanitize_strings),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -538,6 +555,47 @@ mod tests {
         let r = parse_response("HTTP/1.1 404 Not Found\r\n\r\n{\"message\":\"Not Found\"}\n404")
             .unwrap();
         assert_eq!((r.status, r.message().as_str()), (404, "Not Found"));
+    }
+
+    #[test]
+    fn strings_in_answers_are_sanitized_at_the_boundary() {
+        let raw = "HTTP/1.1 200 OK\r\n\r\n[{\"title\":\"::error::x\",\"html_url\":\"u\\u001b[31m\",\"n\":1,\"body\":\"a\\nb\"}]\n200";
+        let r = parse_response(raw).unwrap();
+        assert_eq!(r.body[0]["title"], "\\x3a:error::x");
+        assert_eq!(r.body[0]["html_url"], "u\\x1b[31m");
+        assert_eq!(r.body[0]["body"], "a\nb");
+        assert_eq!(r.body[0]["n"], 1);
+    }
+
+    #[test]
+    fn a_full_url_off_the_api_origin_is_refused_before_curl_runs() {
+        let client = |api: &str| Client {
+            api: api.to_string(),
+            repo: "o/r".to_string(),
+            token: "t0ken".to_string(),
+        };
+        for (api, url) in [
+            ("http://127.0.0.1:1", "http://127.0.0.1:2/repos?page=2"),
+            (
+                "https://api.github.com",
+                "https://evil.example/repos?page=2",
+            ),
+            (
+                "https://api.github.com",
+                "http://api.github.com/repos?page=2",
+            ),
+            // Unreadable origins are never "the same".
+            ("https://u@api.github.com", "https://u@api.github.com/x"),
+        ] {
+            let err = client(api).request("GET", url, None).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(
+                text.contains("points to another host"),
+                "{api} {url}: {text}"
+            );
+            assert!(!text.contains("t0ken"));
+            assert_eq!(exit::code_of(&err), exit::FAILED);
+        }
     }
 
     #[test]

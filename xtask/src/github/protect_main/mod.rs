@@ -13,6 +13,14 @@
 //! written, merge policy first (linear history needs squash or rebase);
 //! (4) everything is read back and every desired field compared, and a
 //! field GitHub accepted but did not apply fails the command by name.
+//! It manages classic branch protection only: the rules of rulesets that
+//! also apply to the branch are shown with step 2, each as an overlap with
+//! the policy, a conflict, or not managed.
+//!
+//! Here: `mod.rs` runs the steps and renders the outcome (step summary,
+//! JSON); `inputs` validates the branch and the policy and reads the
+//! workflows; `plan` decides (desired fields, live values, differences,
+//! ruleset findings; pure); `steps` talks to GitHub.
 
 use serde_json::{json, Value};
 

@@ -265,6 +265,66 @@ pub(super) struct RuleFinding {
     pub(super) detail: String,
 }
 
+/// A `required_status_checks` rule's checks: required by the policy too,
+/// or not.
+fn status_check_findings(policy_checks: &[String], rule: &Value) -> Vec<(&'static str, String)> {
+    crate::github::client::required_checks_of_rules(std::slice::from_ref(rule))
+        .into_iter()
+        .map(|c| {
+            if policy_checks.contains(&c.context) {
+                ("overlap", format!("requires check {}, which the policy requires too", c.label()))
+            } else {
+                ("conflict", format!("requires check {}, which is not in [github] required-checks: every pull request waits for it too", c.label()))
+            }
+        })
+        .collect()
+}
+
+/// A `pull_request` rule against the policy's reviews.
+fn pull_request_findings(g: &Github, params: &Value) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let count = params["required_approving_review_count"]
+        .as_u64()
+        .unwrap_or(0);
+    let policy = u64::from(g.required_approving_review_count);
+    if count > policy {
+        out.push((
+            "conflict",
+            format!("requires {count} approving review(s), the policy {policy}"),
+        ));
+    } else {
+        out.push((
+            "overlap",
+            format!("requires pull requests ({count} approving review(s); the policy {policy})"),
+        ));
+    }
+    for (key, wanted, name) in [
+        (
+            "dismiss_stale_reviews_on_push",
+            g.dismiss_stale_reviews,
+            "dismiss-stale-reviews",
+        ),
+        (
+            "require_code_owner_review",
+            g.require_code_owner_reviews,
+            "require-code-owner-reviews",
+        ),
+        (
+            "require_last_push_approval",
+            g.require_last_push_approval,
+            "require-last-push-approval",
+        ),
+    ] {
+        if params[key] == true && !wanted {
+            out.push((
+                "conflict",
+                format!("sets {key}, the policy's {name} is false"),
+            ));
+        }
+    }
+    out
+}
+
 /// The ruleset rules on the branch against the policy (pure). GitHub
 /// applies both; protect-main manages classic protection only.
 pub(super) fn ruleset_findings(g: &Github, rules: &[Value]) -> Vec<RuleFinding> {
@@ -281,76 +341,29 @@ pub(super) fn ruleset_findings(g: &Github, rules: &[Value]) -> Vec<RuleFinding> 
                 detail,
             })
         };
-        let params = &rule["parameters"];
-        match ty.as_str() {
-            "required_status_checks" => {
-                let checks =
-                    crate::github::client::required_checks_of_rules(std::slice::from_ref(rule));
-                for c in checks {
-                    if policy_checks.contains(&c.context) {
-                        push(
-                            "overlap",
-                            format!(
-                                "requires check {}, which the policy requires too",
-                                c.label()
-                            ),
-                        );
-                    } else {
-                        push("conflict", format!("requires check {}, which is not in [github] required-checks: every pull request waits for it too", c.label()));
-                    }
-                }
+        let found = match ty.as_str() {
+            "required_status_checks" => status_check_findings(&policy_checks, rule),
+            "pull_request" => pull_request_findings(g, &rule["parameters"]),
+            "non_fast_forward" => {
+                vec![("overlap", "blocks force pushes, as the policy does".into())]
             }
-            "pull_request" => {
-                let count = params["required_approving_review_count"]
-                    .as_u64()
-                    .unwrap_or(0);
-                let policy = u64::from(g.required_approving_review_count);
-                if count > policy {
-                    push(
-                        "conflict",
-                        format!("requires {count} approving review(s), the policy {policy}"),
-                    );
-                } else {
-                    push("overlap", format!("requires pull requests ({count} approving review(s); the policy {policy})"));
-                }
-                for (key, wanted, name) in [
-                    (
-                        "dismiss_stale_reviews_on_push",
-                        g.dismiss_stale_reviews,
-                        "dismiss-stale-reviews",
-                    ),
-                    (
-                        "require_code_owner_review",
-                        g.require_code_owner_reviews,
-                        "require-code-owner-reviews",
-                    ),
-                    (
-                        "require_last_push_approval",
-                        g.require_last_push_approval,
-                        "require-last-push-approval",
-                    ),
-                ] {
-                    if params[key] == true && !wanted {
-                        push(
-                            "conflict",
-                            format!("sets {key}, the policy's {name} is false"),
-                        );
-                    }
-                }
+            "deletion" => vec![("overlap", "blocks deletion, as the policy does".into())],
+            "required_linear_history" => {
+                vec![(
+                    "overlap",
+                    "requires linear history, as the policy does".into(),
+                )]
             }
-            "non_fast_forward" => push("overlap", "blocks force pushes, as the policy does".into()),
-            "deletion" => push("overlap", "blocks deletion, as the policy does".into()),
-            "required_linear_history" => push(
-                "overlap",
-                "requires linear history, as the policy does".into(),
-            ),
-            other => push(
+            other => vec![(
                 "other",
                 format!(
                     "{} is not managed by protect-main",
                     crate::github::client::sanitize(other)
                 ),
-            ),
+            )],
+        };
+        for (kind, detail) in found {
+            push(kind, detail);
         }
     }
     out

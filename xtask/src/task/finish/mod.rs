@@ -17,6 +17,11 @@
 //! succeeds only on evidence that the task was finished (a commit on the
 //! remote main naming it, or a merged PR of its branch whose merge commit is
 //! on the remote main); otherwise nothing is found for that id: exit 1.
+//!
+//! Here: `mod.rs` validates the inputs and drives the run; `branches` and
+//! `earlier` gather from git (and GitHub, for a rerun); `pr`, `checks` and
+//! `auto_merge` merge on GitHub (their decisions pure and unit-tested);
+//! `clean` syncs main and deletes the branch; `settings` reads durations.
 
 use std::time::Duration;
 
