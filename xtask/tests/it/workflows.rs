@@ -177,11 +177,12 @@ mod check_names {
             "Lint and formt",
             "checks / clippy",
             "platforms",
+            "integration (postgres)",
         ];
         let repo = repo(&not_shown, &[]);
         let (done, report) = check(&repo);
         done.code(1)
-            .stderr_has("refused before any request to GitHub: 11 of [github] required-checks")
+            .stderr_has("refused before any request to GitHub: 12 of [github] required-checks")
             .stderr_has("release.yml: job `publish` reports `publish`, but the workflow does not run on pull requests to `main`: it runs on push only")
             .stderr_has("site.yml: job `site` reports `site`, but the workflow does not run on pull requests to `main`: `pull_request` has a `paths` filter")
             .stderr_has("ci.yml: job `test` reports `test (ubuntu-latest, 3.12, true)`, `test (ubuntu-latest, 3.1)`, `test (windows-latest, 3.12)`, …, not `test`")
@@ -192,7 +193,9 @@ mod check_names {
             .stderr_has("ci.yml: job `deploy-preview` might report `deploy-preview`, but its check names cannot be worked out: its name \"Preview ${{ github.head_ref }}\" cannot be worked out before it runs")
             .stderr_has("it depends on the run-time context `github`")
             .stderr_has("required check `Lint and formt` is produced by no workflow job that runs on pull requests; did you mean `Lint and format`?")
-            .stderr_has("ci.yml: job `platforms` reports `Linux build`, `musl build`, not `platforms`");
+            .stderr_has("ci.yml: job `platforms` reports `Linux build`, `musl build`, not `platforms`")
+            .stderr_has("ci.yml: job `integration` might report `integration (postgres)`, but its check names cannot be worked out: it may be skipped (its `if:` at line")
+            .stderr_has("a skipped job reports one check with its name unexpanded instead of these");
         assert_eq!(report["status"], "refused");
         assert_eq!(names(&report, "missing", "check"), not_shown);
         assert_eq!(names(&report, "produced", "check"), Vec::<String>::new());

@@ -51,6 +51,7 @@ const MAX_DEPTH: usize = 10;
 /// The jobs of a workflow, with the checks each reports.
 pub fn jobs(root: &Node, files: Files) -> Result<Vec<Job>, String> {
     let entries = job_entries(root)?;
+    let skips = may_skip(entries);
     Ok(entries
         .iter()
         .map(|(key, job)| Job {
@@ -59,9 +60,57 @@ pub fn jobs(root: &Node, files: Files) -> Result<Vec<Job>, String> {
                 Some(n) => n.split("${{").next().unwrap_or_default().to_string(),
                 None => key.clone(),
             },
-            checks: job_checks(key, job, &Inputs::default(), files, 0),
+            checks: job_checks(key, job, skip_of(&skips, key), &Inputs::default(), files, 0),
         })
         .collect())
+}
+
+/// Why a job may be skipped on a pull request, if it may: its own `if:`
+/// (not evaluated, unless `always()` or `!cancelled()`), or a job it
+/// `needs` that may be skipped (a job whose needs were skipped is skipped
+/// too, unless its `if:` says otherwise).
+fn may_skip(entries: &[(String, Node)]) -> Vec<(String, Option<String>)> {
+    fn visit(key: &str, entries: &[(String, Node)], depth: usize) -> Option<String> {
+        let job = entries.iter().find(|(k, _)| k == key).map(|(_, j)| j)?;
+        if let Some(cond) = job.get("if") {
+            let text = match &cond.value {
+                Value::Str(s) => s.trim().to_string(),
+                Value::Bool(true) => return None,
+                _ => String::new(),
+            };
+            let inner = text
+                .strip_prefix("${{")
+                .and_then(|t| t.strip_suffix("}}"))
+                .unwrap_or(&text)
+                .trim();
+            if matches!(inner, "always()" | "!cancelled()" | "true") {
+                return None;
+            }
+            return Some(format!("its `if:` at line {}", cond.line));
+        }
+        if depth > entries.len() {
+            return Some("its `needs:` go round in a circle".to_string());
+        }
+        let needs: Vec<&str> = match job.get("needs").map(|n| &n.value) {
+            Some(Value::Str(n)) => vec![n.as_str()],
+            Some(Value::Seq(items)) => items.iter().filter_map(Node::as_str).collect(),
+            _ => Vec::new(),
+        };
+        needs.iter().find_map(|n| {
+            visit(n, entries, depth + 1).map(|_| format!("the job it needs, `{n}`, may be skipped"))
+        })
+    }
+    entries
+        .iter()
+        .map(|(k, _)| (k.clone(), visit(k, entries, 0)))
+        .collect()
+}
+
+fn skip_of<'a>(skips: &'a [(String, Option<String>)], key: &str) -> Option<&'a str> {
+    skips
+        .iter()
+        .find(|(k, _)| k == key)
+        .and_then(|(_, why)| why.as_deref())
 }
 
 fn job_entries(root: &Node) -> Result<&[(String, Node)], String> {
@@ -84,6 +133,7 @@ fn valid_key(key: &str) -> bool {
 fn job_checks(
     key: &str,
     job: &Node,
+    skip: Option<&str>,
     inputs: &Inputs,
     files: Files,
     depth: usize,
@@ -106,7 +156,15 @@ fn job_checks(
         },
     };
     let combos = matrix::expand(job)?;
-    let conditional = job.get("if").is_some();
+    let conditional = skip.is_some();
+    let expanded = combos.is_some()
+        || job.get("uses").is_some()
+        || template.as_deref().is_some_and(|t| t.contains("${{"));
+    if let (Some(why), true) = (skip, expanded) {
+        return Err(format!(
+            "it may be skipped ({why}), and a skipped job reports one check with its name unexpanded instead of these, so requiring one would leave pull requests waiting whenever it skips"
+        ));
+    }
     let mut checks = Vec::new();
     for combo in combos.clone().unwrap_or_else(|| vec![Vec::new()]) {
         let cx = Context {
@@ -210,8 +268,10 @@ fn called_checks(
         }
     }
     let mut checks = Vec::new();
-    for (key, called) in job_entries(root).map_err(|e| format!("{target}: {e}"))? {
-        let found = job_checks(key, called, &inputs, files, depth + 1)
+    let entries = job_entries(root).map_err(|e| format!("{target}: {e}"))?;
+    let skips = may_skip(entries);
+    for (key, called) in entries {
+        let found = job_checks(key, called, skip_of(&skips, key), &inputs, files, depth + 1)
             .map_err(|e| format!("{target}: job `{key}`: {e}"))?;
         checks.extend(found);
     }
@@ -299,6 +359,30 @@ mod tests {
                 ("dynamic", Err("known only when the workflow runs")),
             ],
         );
+    }
+
+    #[test]
+    fn jobs_that_may_be_skipped_keep_only_plain_names() {
+        check(
+            "jobs:\n  gate:\n    if: github.event_name == 'pull_request'\n  after-gate:\n    needs: gate\n    strategy:\n      matrix:\n        os: [a]\n  always:\n    needs: [gate]\n    if: ${{ always() }}\n    strategy:\n      matrix:\n        os: [a]\n  plain:\n    needs: [gate]\n  named:\n    if: false\n    name: ${{ 'x' }}\n  call:\n    if: github.repository == 'a/b'\n    uses: ./.github/workflows/main.yml\n",
+            &[],
+            &[
+                ("gate", Ok(&["gate"])),
+                ("after-gate", Err("it may be skipped (the job it needs, `gate`, may be skipped), and a skipped job reports one check with its name unexpanded")),
+                ("always", Ok(&["always (a)"])),
+                ("plain", Ok(&["plain"])),
+                ("named", Err("may be skipped (its `if:` at line 18)")),
+                ("call", Err("may be skipped (its `if:` at line 21)")),
+            ],
+        );
+        let root = parse("jobs:\n  a:\n    needs: b\n  b:\n    needs: a\n  c:\n    if: always()\n")
+            .unwrap();
+        let found = jobs(&root, &[]).unwrap();
+        let conditional: Vec<bool> = found
+            .iter()
+            .map(|j| j.checks.as_ref().unwrap()[0].conditional)
+            .collect();
+        assert_eq!(conditional, [true, true, false]);
     }
 
     #[test]

@@ -336,7 +336,7 @@ mod tests {
     fn required_checks_are_matched_against_pull_request_jobs() {
         let files = files(&[
             ("ci.yml", "on:\n  pull_request:\n    branches: [main]\njobs:\n  check:\n    name: Lint\n  test:\n    runs-on: x\n  matrix:\n    strategy:\n      matrix:\n        os: [a, b]\n  call:\n    uses: ./.github/workflows/reusable.yml\n  dyn:\n    name: dyn ${{ github.ref }}\n"),
-            ("reusable.yml", "on: workflow_call\njobs:\n  ruff:\n    if: always()\n    runs-on: x\n"),
+            ("reusable.yml", "on: workflow_call\njobs:\n  ruff:\n    if: github.event_name == 'pull_request'\n    runs-on: x\n"),
             ("release.yml", "on: push\njobs:\n  deploy:\n    runs-on: x\n"),
             ("odd.yml", "on:\n  pull_request:\n    tags: [x]\njobs:\n  odd:\n    runs-on: x\n"),
             ("broken.yml", "jobs:\n  a:\n    name: Test: unit\n"),

@@ -106,6 +106,7 @@ fn build(events: Vec<(Event<'_>, Span)>) -> Result<Node, String> {
     let mut builder = Builder {
         events: events.into_iter(),
         anchors: HashMap::new(),
+        size: 0,
     };
     let mut documents = Vec::new();
     while let Some((event, span)) = builder.events.next() {
@@ -137,9 +138,16 @@ fn line(span: &Span) -> usize {
     span.start.line()
 }
 
+/// The most values a file may expand to through aliases: a few aliases of
+/// aliases (a "billion laughs") would otherwise take all memory.
+const MAX_VALUES: usize = 100_000;
+
 struct Builder<'a> {
     events: std::vec::IntoIter<(Event<'a>, Span)>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's value and how many values it holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// How many values the tree holds so far, aliases expanded.
+    size: usize,
 }
 
 impl Builder<'_> {
@@ -149,13 +157,25 @@ impl Builder<'_> {
             return Err("the file ends inside a value".to_string());
         };
         let line = line(&span);
+        let start = self.size;
+        self.size += 1;
+        if self.size > MAX_VALUES {
+            return Err(format!(
+                "line {line}: the file expands to more than {MAX_VALUES} values through aliases"
+            ));
+        }
         let (anchor, node) = match event {
             Event::Alias(id) => {
-                return self
-                    .anchors
-                    .get(&id)
-                    .cloned()
-                    .ok_or_else(|| format!("line {line}: an alias to an unknown anchor"))
+                let Some((node, size)) = self.anchors.get(&id) else {
+                    return Err(format!("line {line}: an alias to an unknown anchor"));
+                };
+                self.size += size - 1;
+                if self.size > MAX_VALUES {
+                    return Err(format!(
+                        "line {line}: the file expands to more than {MAX_VALUES} values through aliases"
+                    ));
+                }
+                return Ok(node.clone());
             }
             Event::Scalar(text, style, anchor, tag) => {
                 if tag.is_some() {
@@ -190,7 +210,8 @@ impl Builder<'_> {
             _ => return Err(format!("line {line}: unexpected YAML event")),
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors
+                .insert(anchor, (node.clone(), self.size - start));
         }
         Ok(node)
     }
@@ -395,6 +416,20 @@ mod tests {
         assert_eq!(a.get("name").unwrap().line, 15);
         // Indentation still matters outside flow collections.
         refused("a:\n    b: 1\n  c: 2\n", "line 3: not valid YAML");
+    }
+
+    #[test]
+    fn aliases_that_expand_without_bound_are_refused() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..8 {
+            let p = i - 1;
+            text.push_str(&format!(
+                "a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"
+            ));
+        }
+        refused(&text, "more than 100000 values through aliases");
+        // A few aliases of modest size are fine.
+        assert!(parse("a: &a [x, y]\nb: [*a, *a]\nc: *a\n").is_ok());
     }
 
     #[test]
