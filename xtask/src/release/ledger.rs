@@ -281,7 +281,7 @@ pub fn push_notes(sh: &Shell, remote: &str, name: &str) -> anyhow::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn entry(action: Action, result: &str, time: &str) -> Entry {
@@ -314,5 +314,76 @@ mod tests {
         assert!(unfinished_rollout(&entries, "prod").is_none());
         entries.push(entry(Action::Rollback, "failed", "6"));
         assert!(unfinished_rollout(&entries, "staging").is_none());
+    }
+
+    /// A repository in a temporary directory, isolated from the machine's
+    /// git configuration, with one commit; removed by the caller.
+    pub(crate) fn scratch_repo(label: &str) -> (std::path::PathBuf, Shell) {
+        let dir =
+            std::env::temp_dir().join(format!("xtask-{label}-{}-{}", std::process::id(), now()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sh = git::shell(&dir).unwrap();
+        sh.set_var("GIT_CONFIG_NOSYSTEM", "1");
+        sh.set_var("GIT_CONFIG_GLOBAL", "/dev/null");
+        sh.set_var("GIT_AUTHOR_NAME", "bench");
+        sh.set_var("GIT_AUTHOR_EMAIL", "bench@example.com");
+        sh.set_var("GIT_COMMITTER_NAME", "bench");
+        sh.set_var("GIT_COMMITTER_EMAIL", "bench@example.com");
+        git::run(&sh, &["init", "--quiet", "--initial-branch=main"]).unwrap();
+        git::run(&sh, &["commit", "--quiet", "--allow-empty", "-m", "init"]).unwrap();
+        (dir, sh)
+    }
+
+    /// Appends per second to both notes refs with 1 and 4 concurrent
+    /// writers, every entry checked afterwards. A measurement, not a check:
+    /// `scripts/bench/ledger.sh` runs it (`--ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn bench_appends_per_second() {
+        let per_writer: usize = std::env::var("BENCH_APPENDS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(50);
+        println!("| notes ref | writers | appended | refused (retries used up) | seconds | appends/s | entries kept |");
+        println!("|---|---|---|---|---|---|---|");
+        for notes_ref in [NOTES_REF, "release-gate"] {
+            for writers in [1usize, 4] {
+                let (dir, sh) = scratch_repo("bench-appends");
+                let sha = git::read(&sh, &["rev-parse", "HEAD"]).unwrap();
+                let start = std::time::Instant::now();
+                let refused = std::sync::atomic::AtomicUsize::new(0);
+                std::thread::scope(|scope| {
+                    for w in 0..writers {
+                        let (dir, sha, refused) = (&dir, &sha, &refused);
+                        scope.spawn(move || {
+                            let sh = git::shell(dir).unwrap();
+                            sh.set_var("GIT_CONFIG_NOSYSTEM", "1");
+                            sh.set_var("GIT_CONFIG_GLOBAL", "/dev/null");
+                            for i in 0..per_writer {
+                                let line = format!("{{\"writer\":{w},\"n\":{i}}}");
+                                if git::append_note(&sh, notes_ref, sha, &line).is_err() {
+                                    refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                }
+                            }
+                        });
+                    }
+                });
+                let secs = start.elapsed().as_secs_f64();
+                let refused = refused.into_inner();
+                let written = writers * per_writer - refused;
+                let kept = git::note(&sh, notes_ref, &sha)
+                    .unwrap()
+                    .unwrap_or_default()
+                    .lines()
+                    .count();
+                println!(
+                    "| refs/notes/{notes_ref} | {writers} | {written} | {refused} | {secs:.2} | {:.1} | {kept} |",
+                    written as f64 / secs
+                );
+                // An append that gave up said so (an error); none was lost.
+                assert_eq!(kept, written, "appends were lost");
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        }
     }
 }

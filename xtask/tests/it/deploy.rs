@@ -835,6 +835,13 @@ fn a_failing_deploy_step_is_recorded_stops_the_rollout_and_leaves_no_worktree() 
         done.dump()
     );
     assert!(entries[1]["detail"].as_str().unwrap().contains("build"));
+    // A failed run releases the environment's lock too.
+    assert!(
+        remote_lock(&s.repo, "staging").is_empty(),
+        "{}",
+        done.dump()
+    );
+    assert!(!s.repo.path(".git/xtask/locks/staging.json").exists());
     assert_eq!(
         s.repo.git(&["worktree", "list"]).lines().count(),
         1,
@@ -1096,6 +1103,28 @@ fn a_verification_that_cannot_be_recorded_fails_and_says_why() {
         .code(1)
         .stderr_has("could not be recorded in refs/notes/deployments, so it does not count");
     std::fs::remove_file(&lock).unwrap();
+
+    // With --push, a remote that cannot take the ledger fails the run too,
+    // after the entry was written locally: exit 1, and the JSON says why.
+    let origin_lock = s.repo.origin.join("refs/notes/deployments.lock");
+    std::fs::create_dir_all(origin_lock.parent().unwrap()).unwrap();
+    std::fs::write(&origin_lock, "").unwrap();
+    let done = xt(
+        &s.repo,
+        &["verify-deploy", "staging", "--push", "--format", "json"],
+    );
+    done.code(1);
+    let report = done.json();
+    assert_eq!(report["status"], "failed", "{}", done.dump());
+    assert_eq!(report["pushed"], false, "{}", done.dump());
+    let why = report["ledger_error"].as_str().unwrap();
+    assert!(
+        why.contains("cannot push refs/notes/deployments to origin"),
+        "{}",
+        done.dump()
+    );
+    assert_eq!(verifications(&s.repo, "deployments", &sha).len(), 2);
+    std::fs::remove_file(&origin_lock).unwrap();
 }
 
 /// Starts `args` in the background and waits until `pid_file` (written by

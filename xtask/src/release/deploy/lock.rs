@@ -420,4 +420,42 @@ mod tests {
         child.wait().unwrap();
         assert!(!alive(pid));
     }
+
+    /// What the lock adds to a run: taking and releasing it, local only and
+    /// with a remote (a bare repository on the same disk). A measurement:
+    /// `scripts/bench/ledger.sh` runs it (`--ignored --nocapture`).
+    #[test]
+    #[ignore]
+    fn bench_lock_take_and_release() {
+        let rounds: u32 = std::env::var("BENCH_LOCKS")
+            .ok()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(20);
+        let (dir, sh) = crate::release::ledger::tests::scratch_repo("bench-lock");
+        let origin = dir.join("origin.git");
+        let at = origin.to_string_lossy().into_owned();
+        git::run(&sh, &["init", "--quiet", "--bare", &at]).unwrap();
+        git::run(&sh, &["remote", "add", "origin", &at]).unwrap();
+        println!("| lock | rounds | mean per take + release |");
+        println!("|---|---|---|");
+        for remote in [None, Some("origin")] {
+            let start = std::time::Instant::now();
+            for _ in 0..rounds {
+                let h = super::holder(&sh, "staging", "deploy", "abc");
+                let lock = acquire(&sh, &dir, remote, &h, Duration::from_secs(60), false).unwrap();
+                drop(lock);
+            }
+            let mean = start.elapsed() / rounds;
+            println!(
+                "| {} | {rounds} | {:.1} ms |",
+                if remote.is_some() {
+                    "local file + remote ref"
+                } else {
+                    "local file only"
+                },
+                mean.as_secs_f64() * 1000.0
+            );
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -320,7 +320,8 @@ pub(super) fn execute(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>) -> anyhow::Result<
 /// Reports `done` (with the rollback to advise when it failed) and exits.
 fn finish(ctx: &Ctx, sh: &Shell, r: &Rollout<'_>, done: &Done) -> anyhow::Result<()> {
     let verified = done.failure.is_none() && done.outcome.as_ref().is_some_and(|o| o.passed);
-    let advice = if done.passed() || verified {
+    // Nothing ran (the started entry or the checkout failed): nothing to roll back.
+    let advice = if done.passed() || verified || done.steps.is_empty() {
         None
     } else {
         let why = match &done.failure {
