@@ -381,19 +381,22 @@ fn release_notes_document_bypass_migration_env_and_the_last_verified_tag() {
 
     let bad = xtask(&repo, &["release-notes", "--since", "v9.9.9"]).run();
     bad.code(2).stderr_has("--since v9.9.9: no such tag");
+    let bad = xtask(&repo, &["release-notes", "--until", "nope"]).run();
+    bad.code(2)
+        .stderr_has("--until nope: no such tag, branch or commit");
     let hostile = xtask(&repo, &["release-notes", "--since", "--upload-pack=x"]).run();
     hostile.code(2);
 }
 
 #[test]
-fn release_notes_fall_back_to_the_previous_tag_and_say_so() {
+fn release_notes_name_an_unproven_previous_tag_but_no_rollback_target() {
     let (repo, _) = released_repo("notes-fallback");
     let done = xtask(&repo, &["release-notes"]).run();
     done.code(0)
-        .stdout_has("Last known good: `v1.0.0` (")
-        .stdout_has(
-            "**the previous tag only**: the deployment ledger has no passing `prod` verification",
-        )
+        .stdout_has("Last known good: **none proven**: the deployment ledger has no passing `prod` verification")
+        .stdout_has("The previous release tag, `v1.0.0` (")
+        .stdout_has("is **the previous tag only**: verify it before rolling back to it")
+        .nowhere("cargo xtask rollback")
         .stdout_has("**No release-gate record on")
         .stderr_has("merely the previous tag");
 }
@@ -802,5 +805,141 @@ fn a_gate_record_carried_as_the_release_workflow_does_is_accepted() {
     assert!(
         shared.contains("\"failed\"") && shared.contains("2026-01-03T10:05:00Z"),
         "{shared}"
+    );
+}
+
+/// Horadus's history: tasks named in the body (`Primary-Task:`, a bare id
+/// line) or only by the merged branch, titles in the task ledger, a range
+/// between any two revisions.
+#[test]
+fn release_notes_find_tasks_in_bodies_and_branches_with_ledger_titles() {
+    let (repo, v1) = released_repo("notes-horadus");
+    repo.write("xtask.toml", "[task]\nledger = \"tasks/BACKLOG.md\"\n");
+    repo.write(
+        "tasks/BACKLOG.md",
+        "# Backlog\n\nNext available task IDs start at `TASK-371`\n\n- [ ] TASK-163: Parse feeds faster\n- [ ] TASK-271: Ledger bookkeeping\n- TASK-101: Widgets\n",
+    );
+    repo.commit_all("Add the task ledger\n\nTASK-163\n");
+    let ledger_commit = repo.head();
+    // A branch merged with a merge commit: its commit names no task.
+    repo.git(&["switch", "--quiet", "-c", "task-271-ledger-bookkeeping"]);
+    repo.write("bookkeeping.txt", "x\n");
+    repo.commit_all("Queue the follow-up");
+    repo.git(&["switch", "--quiet", "main"]);
+    repo.git(&[
+        "merge",
+        "--quiet",
+        "--no-ff",
+        "-m",
+        "Merge pull request #7 from acme/task-271-ledger-bookkeeping",
+        "task-271-ledger-bookkeeping",
+    ]);
+    repo.write("later.txt", "x\n");
+    repo.commit_all("TASK-300: after the range");
+
+    let done = xtask(
+        &repo,
+        &[
+            "release-notes",
+            "--since",
+            &v1,
+            "--until",
+            "HEAD~1",
+            "--format",
+            "json",
+        ],
+    )
+    .run();
+    done.code(0);
+    let report = done.json();
+    let md = report["markdown"].as_str().unwrap();
+    for want in [
+        "# Release notes draft: ",
+        "### TASK-101: Widgets\n- TASK-101: add widgets",
+        "### TASK-102\n- Speed up the trends page",
+        "### TASK-163: Parse feeds faster\n- Add the task ledger",
+        "### TASK-271: Ledger bookkeeping\n- Queue the follow-up",
+    ] {
+        assert!(md.contains(want), "missing {want:?} in:\n{md}");
+    }
+    assert!(!md.contains("TASK-300"), "--until is the end point:\n{md}");
+    assert!(!md.contains("Without a task id"), "{md}");
+    assert_eq!(report["facts"]["until"], "HEAD~1");
+    assert_eq!(report["facts"]["since"]["sha"], json!(v1));
+    // A start that is not below the end point is refused, naming both.
+    let done = xtask(
+        &repo,
+        &[
+            "release-notes",
+            "--since",
+            "main~1",
+            "--until",
+            &ledger_commit,
+        ],
+    )
+    .run();
+    done.code(2).stderr_has(&format!(
+        "--since main~1: it is not an ancestor of {ledger_commit}"
+    ));
+    let done = xtask(&repo, &["release-notes", "--since", &ledger_commit]).run();
+    done.code(0)
+        .stdout_has("### TASK-271: Ledger bookkeeping")
+        .stdout_has("### TASK-300\n- TASK-300: after the range");
+}
+
+/// A tag on another line of history is never the last known good, even
+/// verified and higher; a crashed deploy leaves production unknown.
+#[test]
+fn release_notes_roll_back_only_to_a_verified_ancestor_and_report_a_crashed_deploy() {
+    let (repo, v1) = released_repo("notes-ancestor");
+    ledger_entry(
+        &repo,
+        &v1,
+        "prod",
+        "verify",
+        "passed",
+        "2026-01-01T12:00:00Z",
+    );
+    // v1.5.0 on a side line, verified in prod later: not an ancestor of HEAD.
+    repo.git(&["switch", "--quiet", "-c", "hotfix", &v1]);
+    repo.write("hotfix.txt", "x\n");
+    repo.commit_all("TASK-150: hotfix");
+    let side = repo.head();
+    repo.git(&["tag", "-a", "v1.5.0", "-m", "x"]);
+    ledger_entry(
+        &repo,
+        &side,
+        "prod",
+        "verify",
+        "passed",
+        "2026-01-02T12:00:00Z",
+    );
+    repo.git(&["switch", "--quiet", "main"]);
+
+    let done = xtask(&repo, &["release-notes"]).run();
+    done.code(0)
+        .stdout_has("Last known good: `v1.0.0`")
+        .stdout_has("`cargo xtask rollback prod --to v1.0.0")
+        .nowhere("v1.5.0");
+
+    // A deploy of HEAD started and recorded no outcome: prod is unknown.
+    let head = repo.head();
+    let started = json!({
+        "sha": head, "environment": "prod", "action": "deploy", "result": "started",
+        "time": "2026-01-03T12:00:00Z", "operator": "Test Committer <committer@example.com>",
+        "tag": null, "reason": null, "from_sha": null, "detail": null,
+    });
+    append_note(&repo, "deployments", &head, &started.to_string());
+    let done = xtask(&repo, &["release-notes", "--format", "json"]).run();
+    done.code(0);
+    let report = done.json();
+    assert_eq!(report["facts"]["production_unknown"]["sha"], json!(head));
+    assert_eq!(report["facts"]["last_known_good"]["tag"], "v1.0.0");
+    let md = report["markdown"].as_str().unwrap();
+    assert!(
+        md.contains(
+            "**`prod` is in an unknown state**: its latest deployment-ledger entry is a deploy of"
+        ),
+        "{md}"
     );
 }

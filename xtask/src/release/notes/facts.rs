@@ -18,8 +18,12 @@ pub struct Facts {
     /// A draft for review (release-notes) rather than a tag's message.
     pub draft: bool,
     pub head: String,
+    /// The end point the user named (`--until`), when not HEAD.
+    pub until: Option<String>,
     pub since: Option<TagRef>,
     pub commits: Vec<Commit>,
+    /// Task titles from the task ledger at the release commit, by id.
+    pub task_titles: BTreeMap<String, String>,
     pub migrations_dir: String,
     pub migrations_added: Vec<Migration>,
     /// Existing migrations modified or deleted (`M path`, `D path`).
@@ -29,6 +33,14 @@ pub struct Facts {
     pub policy_changes: Vec<String>,
     pub gate: Option<GateFacts>,
     pub production_environment: String,
+    /// Production's state is unknown: its latest ledger entry is a deploy
+    /// or rollback that started and recorded no outcome (a crash).
+    pub production_unknown: Option<Unfinished>,
+    /// The highest release tag that is an ancestor of the release, proven
+    /// or not: named only as the previous tag, never as a rollback target.
+    pub previous_tag: Option<TagRef>,
+    /// The highest ancestor release tag the ledger proves verified in
+    /// production; nothing else is ever named as last known good.
     pub last_known_good: Option<KnownGood>,
     pub rollback_migrations: Vec<Migration>,
 }
@@ -69,31 +81,125 @@ pub struct GateFacts {
 }
 
 #[derive(Clone, Debug, Serialize, PartialEq, Eq)]
+pub struct Unfinished {
+    pub sha: String,
+    pub action: String,
+    pub time: String,
+}
+
+#[derive(Clone, Debug, Serialize, PartialEq, Eq)]
 pub struct KnownGood {
     pub tag: String,
     pub sha: String,
-    /// `verified`: a passing verification in production is in the ledger;
-    /// `previous-tag`: none is, and this is merely the previous tag.
+    /// Always `verified`: a passing verification in production is in the
+    /// ledger (an unproven previous tag is `Facts::previous_tag`).
     pub basis: String,
     pub verified_at: Option<String>,
 }
 
-/// The task ids of a commit: those on its `Primary-Task:` lines, else those in its subject.
+/// The task ids of a commit, from the first source that names one: its
+/// `Primary-Task:` trailers, its subject, a body line that is only a task
+/// id (`TASK-163`), the branch of the pull request that merged it.
 pub fn commit_tasks(
     task_policy: &crate::plumbing::policy::Task,
     subject: &str,
     body: &str,
+    branch: Option<&str>,
 ) -> Vec<String> {
     let primary: Vec<String> = body
         .lines()
         .filter_map(|l| l.trim().strip_prefix("Primary-Task:"))
         .flat_map(|rest| task_id::ids_in_text(task_policy, rest))
         .collect();
-    if primary.is_empty() {
-        task_id::ids_in_text(task_policy, subject)
-    } else {
-        primary
+    if !primary.is_empty() {
+        return primary;
     }
+    let in_subject = task_id::ids_in_text(task_policy, subject);
+    if !in_subject.is_empty() {
+        return in_subject;
+    }
+    let bare: Vec<String> = body
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            let ids = task_id::ids_in_text(task_policy, l);
+            ids.len() == 1 && l.eq_ignore_ascii_case(&ids[0])
+        })
+        .flat_map(|l| task_id::ids_in_text(task_policy, l))
+        .collect();
+    if !bare.is_empty() {
+        return bare;
+    }
+    branch
+        .and_then(|b| task_id::task_of_branch(task_policy, b))
+        .into_iter()
+        .collect()
+}
+
+/// The branch a merge commit's subject names: GitHub's `Merge pull request
+/// #12 from owner/BRANCH`, git's `Merge branch 'BRANCH'`.
+pub fn merged_branch(subject: &str) -> Option<&str> {
+    if let Some(rest) = subject.strip_prefix("Merge pull request #") {
+        let (_, from) = rest.split_once(" from ")?;
+        let name = from.split_whitespace().next()?;
+        return Some(name.split_once('/').map_or(name, |(_, b)| b));
+    }
+    let rest = subject.strip_prefix("Merge branch '")?;
+    rest.split_once('\'').map(|(b, _)| b)
+}
+
+/// Task titles from the task ledger files (`(path, text)`): the first line
+/// that starts with a task id (after markdown list, heading, checkbox or
+/// table marks) gives its title, the rest of the line after `:`, `-`, `—`
+/// or `|`. Ids only mentioned inside a line have no title here.
+pub fn task_titles(
+    task_policy: &crate::plumbing::policy::Task,
+    files: &[(String, String)],
+) -> BTreeMap<String, String> {
+    let mut titles = BTreeMap::new();
+    for (_, text) in files {
+        for line in text.lines() {
+            let rest = line
+                .trim()
+                .trim_start_matches(['#', '-', '*', '|', ' ', '\t'])
+                .trim_start_matches("[ ]")
+                .trim_start_matches("[x]")
+                .trim_start_matches("[X]")
+                .trim_start();
+            let Some(id) = task_id::ids_in_text(task_policy, rest).into_iter().next() else {
+                continue;
+            };
+            if !rest
+                .to_ascii_uppercase()
+                .starts_with(&id.to_ascii_uppercase())
+            {
+                continue;
+            }
+            let title = rest[id.len()..]
+                .trim_start_matches([':', '-', '|', ' ', '\t', '—', '*', '`'])
+                .trim_end_matches(['|', ' ', '\t', '*', '`'])
+                .trim();
+            if !title.is_empty() && !titles.contains_key(&id) {
+                titles.insert(id, title.chars().take(200).collect());
+            }
+        }
+    }
+    titles
+}
+
+/// The deploy or rollback on `env` whose start is the environment's latest
+/// ledger entry, with no outcome after it (a run that crashed). Decided
+/// from the entry's `result` text: `started`, neither passed nor failed.
+pub fn unfinished(entries: &[Entry], env: &str) -> Option<Unfinished> {
+    let last = entries
+        .iter()
+        .filter(|e| e.environment == env)
+        .max_by(|a, b| a.time.cmp(&b.time))?;
+    (last.result == "started").then(|| Unfinished {
+        sha: last.sha.clone(),
+        action: format!("{:?}", last.action).to_ascii_lowercase(),
+        time: last.time.clone(),
+    })
 }
 
 /// An alembic script's `revision` and `down_revision` (`None` for the first).
@@ -186,9 +292,9 @@ fn flatten(value: &toml::Value, prefix: &str, out: &mut BTreeMap<String, String>
     }
 }
 
-/// The most recent (highest) tag with a passing verification in `prod` in
-/// the ledger, not rolled back from afterwards; else the highest tag,
-/// saying it is merely the previous one.
+/// The most recent (highest) of `tags` (the caller passes only ancestors
+/// of the release) with a passing verification in `prod` in the ledger, not
+/// rolled back from afterwards; `None` when the ledger proves none.
 pub fn last_known_good(tags: &[Tag], entries: &[Entry], prod: &str) -> Option<KnownGood> {
     let verified = |t: &Tag| -> Option<String> {
         let pass = entries
@@ -208,19 +314,12 @@ pub fn last_known_good(tags: &[Tag], entries: &[Entry], prod: &str) -> Option<Kn
     };
     let mut sorted: Vec<&Tag> = tags.iter().collect();
     sorted.sort_by(|a, b| b.version.cmp(&a.version));
-    if let Some((t, at)) = sorted.iter().find_map(|t| verified(t).map(|at| (*t, at))) {
-        return Some(KnownGood {
-            tag: t.name.clone(),
-            sha: t.sha.clone(),
-            basis: "verified".into(),
-            verified_at: Some(at),
-        });
-    }
-    sorted.first().map(|t| KnownGood {
+    let (t, at) = sorted.iter().find_map(|t| verified(t).map(|at| (*t, at)))?;
+    Some(KnownGood {
         tag: t.name.clone(),
         sha: t.sha.clone(),
-        basis: "previous-tag".into(),
-        verified_at: None,
+        basis: "verified".into(),
+        verified_at: Some(at),
     })
 }
 
@@ -293,7 +392,7 @@ mod tests {
 
     #[test]
     fn last_known_good_is_proven_by_the_ledger() {
-        check_lkg(&[], Some(("v1.2.0", "previous-tag")));
+        check_lkg(&[], None);
         let t = "2026-01-01T00:00:00Z";
         check_lkg(
             &[entry("b", "prod", Action::Verify, "passed", t, None)],
@@ -345,12 +444,88 @@ mod tests {
     #[test]
     fn tasks_come_from_primary_task_lines_then_subjects() {
         let t = Task::default();
-        assert_eq!(commit_tasks(&t, "TASK-101: fix", ""), ["TASK-101"]);
+        assert_eq!(commit_tasks(&t, "TASK-101: fix", "", None), ["TASK-101"]);
         assert_eq!(
-            commit_tasks(&t, "TASK-101: fix", "body\nPrimary-Task: TASK-202\n"),
+            commit_tasks(&t, "TASK-101: fix", "body\nPrimary-Task: TASK-202\n", None),
             ["TASK-202"]
         );
-        assert!(commit_tasks(&t, "fix typo", "").is_empty());
+        assert!(commit_tasks(&t, "fix typo", "", None).is_empty());
+        // A bare id line in the body (Horadus), not an id mentioned in passing.
+        assert_eq!(
+            commit_tasks(&t, "Fix the parser (#12)", "Details.\n\nTASK-163\n", None),
+            ["TASK-163"]
+        );
+        assert!(commit_tasks(&t, "Fix", "see TASK-163 for more", None).is_empty());
+        // The merged branch, last.
+        assert_eq!(
+            commit_tasks(&t, "Fix", "", Some("task-271-ledger")),
+            ["TASK-271"]
+        );
+        assert_eq!(
+            commit_tasks(&t, "TASK-101: fix", "", Some("task-271-ledger")),
+            ["TASK-101"]
+        );
+        assert!(commit_tasks(&t, "Fix", "", Some("feature/x")).is_empty());
+        assert_eq!(
+            merged_branch("Merge pull request #12 from acme/task-271-ledger"),
+            Some("task-271-ledger")
+        );
+        assert_eq!(
+            merged_branch("Merge branch 'task-3-x' into main"),
+            Some("task-3-x")
+        );
+        assert_eq!(merged_branch("Fix (#12)"), None);
+    }
+
+    #[test]
+    fn task_titles_come_from_task_lines_of_the_ledger() {
+        let t = Task::default();
+        let files = vec![
+            (
+                "tasks/BACKLOG.md".to_string(),
+                "# Backlog\n\nNext available task IDs start at `TASK-371`\n- [ ] TASK-163: Parse feeds faster\n### TASK-164 — Ledger titles\n| TASK-165 | Table task |\n".to_string(),
+            ),
+            (
+                "tasks/DONE.md".to_string(),
+                "- TASK-163: a later duplicate\n- TASK-170\n".to_string(),
+            ),
+        ];
+        let titles = task_titles(&t, &files);
+        assert_eq!(
+            titles.get("TASK-163").map(String::as_str),
+            Some("Parse feeds faster")
+        );
+        assert_eq!(
+            titles.get("TASK-164").map(String::as_str),
+            Some("Ledger titles")
+        );
+        assert_eq!(
+            titles.get("TASK-165").map(String::as_str),
+            Some("Table task")
+        );
+        assert_eq!(titles.get("TASK-371"), None, "a mention is not a task line");
+        assert_eq!(titles.get("TASK-170"), None, "no title on the line");
+        assert_eq!(titles.len(), 3, "{titles:?}");
+    }
+
+    #[test]
+    fn a_started_entry_without_outcome_leaves_the_environment_unknown() {
+        let t = |s: &str| format!("2026-01-0{s}T00:00:00Z");
+        let ok = entry("a", "prod", Action::Verify, "passed", &t("1"), None);
+        let started = entry("b", "prod", Action::Deploy, "started", &t("2"), None);
+        assert_eq!(unfinished(std::slice::from_ref(&ok), "prod"), None);
+        let u = unfinished(&[ok.clone(), started.clone()], "prod").unwrap();
+        assert_eq!((u.sha.as_str(), u.action.as_str()), ("b", "deploy"));
+        // An outcome after the start: known again.
+        let done = entry("b", "prod", Action::Deploy, "failed", &t("3"), None);
+        assert_eq!(
+            unfinished(&[ok.clone(), started.clone(), done], "prod"),
+            None
+        );
+        assert_eq!(unfinished(std::slice::from_ref(&started), "staging"), None);
+        // A started entry is never a verification.
+        let tags = [tag("v1.0.0", "b")];
+        assert_eq!(last_known_good(&tags, &[started], "prod"), None);
     }
 
     #[test]

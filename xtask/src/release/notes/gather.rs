@@ -2,6 +2,8 @@
 //! the migrations, env example and policy files at both ends, the gate
 //! record and the deployment ledger.
 
+use std::collections::BTreeMap;
+
 use xshell::Shell;
 
 use super::facts::{self, Commit, EnvChange, Facts, GateFacts, Migration, TagRef};
@@ -10,16 +12,15 @@ use crate::plumbing::{exit, git, Ctx};
 use crate::release::ledger;
 use crate::release::version::{self, Tag};
 
-pub(super) fn resolve_since(sh: &Shell, name: &str) -> anyhow::Result<TagRef> {
-    git::validate_rev(name)?;
-    let tag = format!("refs/tags/{name}");
-    if git::rev(sh, &tag).is_none() {
-        return Err(exit::usage(format!(
-            "--since {name}: no such tag; list them with `git tag --list 'v*'`"
-        )));
-    }
-    let sha = git::resolve_commit(sh, &tag)?
-        .ok_or_else(|| exit::usage(format!("--since {name}: the tag does not name a commit")))?;
+/// The commit a revision flag (`--since`, `--until`) names: any revision
+/// (a tag, a branch, a SHA, `main~3`), validated before it reaches git.
+pub(super) fn resolve_rev(sh: &Shell, flag: &str, name: &str) -> anyhow::Result<TagRef> {
+    git::validate_rev(name).map_err(|e| exit::usage(format!("{flag} {e:#}")))?;
+    let sha = git::resolve_commit(sh, name)?.ok_or_else(|| {
+        exit::usage(format!(
+            "{flag} {name}: no such tag, branch or commit; list the release tags with `git tag --list 'v*'`"
+        ))
+    })?;
     Ok(TagRef {
         name: name.to_string(),
         sha,
@@ -90,12 +91,13 @@ pub fn gather(
     });
 
     let prod = policy.release.production_environment.clone();
-    let (all_tags, _) = version::local(sh)?;
-    let candidates: Vec<Tag> = all_tags
-        .into_iter()
-        .filter(|t| t.sha != head && Some(t.name.as_str()) != release)
-        .collect();
-    let last_known_good = facts::last_known_good(&candidates, &ledger::all_entries(sh)?, &prod);
+    let candidates = ancestor_tags(sh, head, release)?;
+    let entries = ledger::all_entries(sh)?;
+    let last_known_good = facts::last_known_good(&candidates, &entries, &prod);
+    let previous_tag = version::latest(&candidates).map(|t| TagRef {
+        name: t.name.clone(),
+        sha: t.sha.clone(),
+    });
     let rollback_migrations = match &last_known_good {
         Some(k) if Some(&k.sha) == since.as_ref().map(|t| &t.sha) => migrations_added.clone(),
         Some(k) => migrations(sh, &k.sha, head, &dir)?.0,
@@ -105,8 +107,10 @@ pub fn gather(
         title: title.to_string(),
         draft: release.is_none(),
         head: head.to_string(),
+        until: None,
         since,
         commits,
+        task_titles: facts::task_titles(&policy.task, &ledger_texts(sh, &policy.task, head)?),
         migrations_dir: dir,
         migrations_added,
         migrations_changed,
@@ -114,10 +118,52 @@ pub fn gather(
         policy_file,
         policy_changes,
         gate,
+        production_unknown: facts::unfinished(&entries, &prod),
         production_environment: prod,
+        previous_tag,
         last_known_good,
         rollback_migrations,
     })
+}
+
+/// The release tags below `head` (its ancestors, not on it), but `release`:
+/// the only tags the notes may name as previous or last known good.
+fn ancestor_tags(sh: &Shell, head: &str, release: Option<&str>) -> anyhow::Result<Vec<Tag>> {
+    let (all_tags, _) = version::local(sh)?;
+    let mut out = Vec::new();
+    for t in all_tags {
+        if t.sha == head || Some(t.name.as_str()) == release {
+            continue;
+        }
+        if git::test(sh, &["merge-base", "--is-ancestor", &t.sha, head])? {
+            out.push(t);
+        }
+    }
+    Ok(out)
+}
+
+/// The task ledger files the policy names, as `(path, text)` at `rev`;
+/// a file missing there is skipped (the notes then have no titles).
+fn ledger_files(task: &crate::plumbing::policy::Task) -> Vec<String> {
+    task.ledger
+        .iter()
+        .flat_map(|l| l.files())
+        .map(str::to_string)
+        .collect()
+}
+
+fn ledger_texts(
+    sh: &Shell,
+    task: &crate::plumbing::policy::Task,
+    rev: &str,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    for path in ledger_files(task) {
+        if let Some(text) = show(sh, rev, &path)? {
+            out.push((path, text));
+        }
+    }
+    Ok(out)
 }
 
 /// The variables added to and removed from each env example file.
@@ -170,6 +216,7 @@ fn commits(
         sh,
         &["log", "--no-merges", "--reverse", &format, &range, "--"],
     )?;
+    let branches = merged_branches(sh, &range)?;
     Ok(out
         .split('\x1e')
         .filter_map(|record| {
@@ -178,13 +225,40 @@ fn commits(
             let subject = parts.next()?.trim().to_string();
             let body = parts.next().unwrap_or("");
             (!sha.is_empty()).then(|| Commit {
-                tasks: facts::commit_tasks(task_policy, &subject, body),
+                tasks: facts::commit_tasks(
+                    task_policy,
+                    &subject,
+                    body,
+                    branches.get(&sha).map(String::as_str),
+                ),
                 sha,
                 subject,
             })
         })
         .collect())
 }
+/// The branch that brought each commit of `range` in, for the commits of
+/// merge commits whose subject names their branch (a PR merged with a merge
+/// commit); squash merges name none.
+fn merged_branches(sh: &Shell, range: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    let out = git::read(sh, &["log", "--merges", "--format=%H%x1f%s", range, "--"])?;
+    let mut map = BTreeMap::new();
+    for line in out.lines() {
+        let Some((sha, subject)) = line.split_once('\x1f') else {
+            continue;
+        };
+        let Some(branch) = facts::merged_branch(subject) else {
+            continue;
+        };
+        let side = format!("{sha}^1..{sha}^2");
+        for commit in git::read(sh, &["rev-list", &side, "--"])?.lines() {
+            // Newest merges come first: an inner (older) merge's branch wins.
+            map.insert(commit.to_string(), branch.to_string());
+        }
+    }
+    Ok(map)
+}
+
 /// Migrations added under `dir` between `base` and `head`, and existing ones changed.
 fn migrations(
     sh: &Shell,

@@ -25,9 +25,12 @@ pub use render::render;
 
 #[derive(clap::Args, Debug)]
 pub struct Flags {
-    /// Start after this tag [default: the latest vX.Y.Z tag below HEAD; env SINCE].
-    #[arg(long, value_name = "TAG")]
+    /// Start after this revision: a tag, branch or SHA [default: the latest vX.Y.Z tag below the end point; env SINCE].
+    #[arg(long, value_name = "REV")]
     pub since: Option<String>,
+    /// End at this revision instead of HEAD: a tag, branch or SHA [env UNTIL].
+    #[arg(long, value_name = "REV")]
+    pub until: Option<String>,
     /// Write the notes to FILE instead of stdout [env OUTPUT].
     #[arg(long, value_name = "FILE")]
     pub output: Option<PathBuf>,
@@ -37,10 +40,6 @@ pub struct Flags {
 }
 
 pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
-    let since_arg = flags
-        .since
-        .clone()
-        .or_else(|| crate::plumbing::env::var("SINCE"));
     let output_arg = flags
         .output
         .clone()
@@ -49,17 +48,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         check_output(path)?;
     }
     let sh = git::shell(&ctx.root)?;
-    let head = git::head_sha(&sh)?;
-    let since = match &since_arg {
-        Some(name) => Some(gather::resolve_since(&sh, name)?),
-        None => default_since(&sh, &head)?,
-    };
-    let title = format!(
-        "Release notes draft: {}..{}",
-        since.as_ref().map_or("(first commit)", |t| t.name.as_str()),
-        short(&head)
-    );
-    let facts = gather(ctx, &sh, &head, since, &title, None)?;
+    let facts = gather_range(ctx, &sh, flags)?;
     let markdown = render(&facts);
 
     let written = match (&output_arg, flags.dry_run) {
@@ -103,6 +92,44 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The facts of `--since..--until` (defaults: the latest release tag below
+/// the end point, and HEAD); both revisions are validated and resolved
+/// before anything else runs.
+fn gather_range(ctx: &Ctx, sh: &xshell::Shell, flags: &Flags) -> anyhow::Result<Facts> {
+    let env = crate::plumbing::env::var;
+    let since_arg = flags.since.clone().or_else(|| env("SINCE"));
+    let until_arg = flags.until.clone().or_else(|| env("UNTIL"));
+    let until = match &until_arg {
+        Some(name) => Some(gather::resolve_rev(sh, "--until", name)?),
+        None => None,
+    };
+    let head = match &until {
+        Some(u) => u.sha.clone(),
+        None => git::head_sha(sh)?,
+    };
+    let since = match &since_arg {
+        Some(name) => Some(gather::resolve_rev(sh, "--since", name)?),
+        None => default_since(sh, &head)?,
+    };
+    if let Some(s) = &since {
+        if !git::test(sh, &["merge-base", "--is-ancestor", &s.sha, &head])? {
+            return Err(exit::usage(format!(
+                "--since {}: it is not an ancestor of {}, so the range has no start on it; name an earlier revision",
+                s.name,
+                until.as_ref().map_or("HEAD", |u| u.name.as_str())
+            )));
+        }
+    }
+    let title = format!(
+        "Release notes draft: {}..{}",
+        since.as_ref().map_or("(first commit)", |t| t.name.as_str()),
+        until.as_ref().map_or(short(&head), |u| u.name.as_str())
+    );
+    let mut facts = gather(ctx, sh, &head, since, &title, None)?;
+    facts.until = until.map(|u| u.name);
+    Ok(facts)
+}
+
 /// `--output` names a file in an existing directory.
 fn check_output(path: &std::path::Path) -> anyhow::Result<()> {
     let parent = std::path::absolute(path)?.parent().map(|p| p.to_path_buf());
@@ -137,13 +164,22 @@ pub fn warn_gaps(facts: &Facts) {
             }
         }
     }
-    if let Some(k) = &facts.last_known_good {
-        if k.basis != "verified" {
-            output::warning(&format!(
-                "no tag has a passing verification in {} in the deployment ledger: the rollback target {} is merely the previous tag",
-                facts.production_environment, k.tag
-            ));
-        }
+    if let (None, Some(p)) = (&facts.last_known_good, &facts.previous_tag) {
+        output::warning(&format!(
+            "no release below {} has a passing verification in {} in the deployment ledger: no rollback target is proven; {} is merely the previous tag",
+            short(&facts.head),
+            facts.production_environment,
+            p.name
+        ));
+    }
+    if let Some(u) = &facts.production_unknown {
+        output::warning(&format!(
+            "{} is in an unknown state: its latest ledger entry is a {} of {} started at {} with no outcome",
+            facts.production_environment,
+            u.action,
+            short(&u.sha),
+            u.time
+        ));
     }
 }
 

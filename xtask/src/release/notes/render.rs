@@ -74,14 +74,12 @@ fn changes(f: &Facts, md: &mut String) {
         line("");
     }
     for (key, list) in &groups {
-        line(&format!(
-            "### {}",
-            if key.is_empty() {
-                "Without a task id"
-            } else {
-                key
-            }
-        ));
+        let heading = match f.task_titles.get(key) {
+            _ if key.is_empty() => "Without a task id".to_string(),
+            Some(title) => format!("{key}: {title}"),
+            None => key.clone(),
+        };
+        line(&format!("### {heading}"));
         for c in list {
             line(&format!(
                 "- {} (`{}`)",
@@ -191,49 +189,61 @@ fn rollback(f: &Facts, md: &mut String) {
     };
     line("## Risk and rollback");
     line("");
-    match &f.last_known_good {
-        None => line("- No earlier release tag: there is nothing to roll back to."),
-        Some(k) => {
-            match &k.verified_at {
-                Some(at) => line(&format!(
-                    "- Last known good: `{}` (`{}`), verified in `{}` at {} (deployment ledger).",
-                    k.tag,
-                    short(&k.sha),
-                    f.production_environment,
-                    at
-                )),
-                None => line(&format!(
-                    "- Last known good: `{}` (`{}`), **the previous tag only**: the deployment ledger has no passing `{}` verification of any earlier tag.",
-                    k.tag,
-                    short(&k.sha),
-                    f.production_environment
-                )),
-            }
-            line(&format!(
-                "- Rollback: `cargo xtask rollback {} --to {} --reason \"<why>\"`.",
-                f.production_environment, k.tag
-            ));
-            if f.rollback_migrations.is_empty() {
-                line(&format!(
-                    "- No migrations since `{}`: a rollback needs no database step.",
-                    k.tag
-                ));
-            } else {
-                line(&format!(
-                    "- Migrations a rollback to `{}` must consider (redeploying old code does not downgrade the database):",
-                    k.tag
-                ));
-                for m in &f.rollback_migrations {
-                    line(&format!("  - {}", describe(m)));
-                }
-                match downgrade_target(&f.rollback_migrations) {
-                    Some(target) => line(&format!(
-                        "- If the schema must go back too: `alembic downgrade {target}` (check each migration's downgrade first)."
-                    )),
-                    None => line("- The revisions do not form one chain: read `alembic history` before any downgrade."),
-                }
-            }
+    if let Some(u) = &f.production_unknown {
+        line(&format!(
+            "- **`{}` is in an unknown state**: its latest deployment-ledger entry is a {} of `{}` started at {} with no outcome (a run that did not finish). Find out what runs there before deploying or rolling back.",
+            f.production_environment,
+            u.action,
+            short(&u.sha),
+            u.time
+        ));
+    }
+    let k = match (&f.last_known_good, &f.previous_tag) {
+        (Some(k), _) => k,
+        (None, None) => {
+            line("- No earlier release tag: there is nothing to roll back to.");
+            return;
         }
+        (None, Some(p)) => {
+            line(&format!(
+                "- Last known good: **none proven**: the deployment ledger has no passing `{}` verification of a release below this one. The previous release tag, `{}` (`{}`), is **the previous tag only**: verify it before rolling back to it.",
+                f.production_environment,
+                p.name,
+                short(&p.sha)
+            ));
+            return;
+        }
+    };
+    line(&format!(
+        "- Last known good: `{}` (`{}`), verified in `{}` at {} (deployment ledger).",
+        k.tag,
+        short(&k.sha),
+        f.production_environment,
+        k.verified_at.as_deref().unwrap_or("?")
+    ));
+    line(&format!(
+        "- Rollback: `cargo xtask rollback {} --to {} --reason \"<why>\"`.",
+        f.production_environment, k.tag
+    ));
+    if f.rollback_migrations.is_empty() {
+        line(&format!(
+            "- No migrations since `{}`: a rollback needs no database step.",
+            k.tag
+        ));
+        return;
+    }
+    line(&format!(
+        "- Migrations a rollback to `{}` must consider (redeploying old code does not downgrade the database):",
+        k.tag
+    ));
+    for m in &f.rollback_migrations {
+        line(&format!("  - {}", describe(m)));
+    }
+    match downgrade_target(&f.rollback_migrations) {
+        Some(target) => line(&format!(
+            "- If the schema must go back too: `alembic downgrade {target}` (check each migration's downgrade first)."
+        )),
+        None => line("- The revisions do not form one chain: read `alembic history` before any downgrade."),
     }
 }
 
@@ -291,5 +301,52 @@ mod tests {
         ] {
             assert!(md.contains(want), "missing {want:?} in:\n{md}");
         }
+    }
+
+    #[test]
+    fn titles_head_their_task_and_only_a_proven_release_is_a_rollback_target() {
+        let mut facts = Facts {
+            title: "Release v1.1.0".into(),
+            head: "f".repeat(40),
+            commits: vec![Commit {
+                sha: "1".repeat(40),
+                subject: "Parse faster".into(),
+                tasks: vec!["TASK-163".into()],
+            }],
+            production_environment: "prod".into(),
+            previous_tag: Some(TagRef {
+                name: "v1.0.0".into(),
+                sha: "a".repeat(40),
+            }),
+            ..Facts::default()
+        };
+        facts
+            .task_titles
+            .insert("TASK-163".into(), "Parse feeds faster".into());
+        let md = render(&facts);
+        assert!(
+            md.contains("### TASK-163: Parse feeds faster\n- Parse faster"),
+            "{md}"
+        );
+        assert!(md.contains("Last known good: **none proven**"), "{md}");
+        assert!(
+            md.contains("`v1.0.0` (`aaaaaaaaaaaa`), is **the previous tag only**"),
+            "{md}"
+        );
+        assert!(
+            !md.contains("cargo xtask rollback"),
+            "an unproven rollback target:\n{md}"
+        );
+
+        facts.production_unknown = Some(crate::release::notes::facts::Unfinished {
+            sha: "b".repeat(40),
+            action: "deploy".into(),
+            time: "2026-01-02T00:00:00Z".into(),
+        });
+        let md = render(&facts);
+        assert!(
+            md.contains("**`prod` is in an unknown state**: its latest deployment-ledger entry is a deploy of `bbbbbbbbbbbb`"),
+            "{md}"
+        );
     }
 }
