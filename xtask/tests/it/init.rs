@@ -197,6 +197,18 @@ fn init_never_overwrites_a_file() {
     repo.xtask(&["init", "--output", "proposed.toml"])
         .run()
         .code(0);
+    // The global --policy names the file init writes, as it names the one
+    // the other commands read; given with --output it is ambiguous.
+    repo.xtask(&["--policy", "ci.toml", "init", "--output", "other.toml"])
+        .run()
+        .code(2)
+        .stderr_has("with --output FILE or with --policy FILE");
+    repo.xtask(&["--policy", "ci.toml", "init"]).run().code(0);
+    repo.xtask(&["--policy", "ci.toml", "check", "--dry-run"])
+        .run()
+        .code(0)
+        .stderr_has("check/lint");
+    assert!(!repo.path("other.toml").exists());
     assert_eq!(
         repo.read("proposed.toml").trim_end(),
         printed.stdout.trim_end()
