@@ -254,6 +254,14 @@ fn a_bare_repository_gets_a_valid_policy_that_says_what_is_missing() {
     ] {
         assert!(policy.contains(note), "missing note {note:?}:\n{policy}");
     }
+    // Outside a git repository there is nothing to adopt: exit 2, nothing written.
+    let plain = repo.tmp.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    repo.xtask(&["--root", plain.to_str().unwrap(), "init"])
+        .run()
+        .code(2)
+        .stderr_has("is not a git repository");
+    assert!(!plain.join("xtask.toml").exists());
     // The loader accepts it: a command that needs a gate names the section.
     repo.xtask(&["check", "--dry-run"])
         .run()
