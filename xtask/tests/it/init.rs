@@ -297,3 +297,24 @@ fn init_reads_only_regular_files_inside_the_repository() {
         .nowhere("PIPE")
         .nowhere("archive");
 }
+
+/// This repository's own Makefile is shims (`$(XTASK) check`): copying them
+/// would make each gate call itself, so init leaves them out and says so.
+#[test]
+fn init_on_a_repository_of_make_shims_copies_no_gate_that_calls_itself() {
+    let repo = Repo::new("init-self");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    repo.write(
+        "Makefile",
+        &std::fs::read_to_string(root.join("Makefile")).unwrap(),
+    );
+    repo.commit_all("a Makefile of shims");
+    let done = repo.xtask(&["init", "--stdout"]).run();
+    done.code(0)
+        .stdout_has("the step `check` of [gates.check] was left out: it runs this xtask itself")
+        .stdout_has("the step `test` of [gates.test] was left out")
+        .nowhere("[gates.check]\n")
+        .nowhere("\"xtask\"");
+}
