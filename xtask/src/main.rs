@@ -248,7 +248,12 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     };
     // init reads no policy: there is none yet, or it is the file it refuses to overwrite.
     if let Command::Init(flags) = &cli.command {
-        return init::run(&root, cli.global.format, flags);
+        return init::run(
+            &root,
+            cli.global.policy.as_deref(),
+            cli.global.format,
+            flags,
+        );
     }
     let policy_path = match cli.global.policy {
         Some(p) => {
@@ -293,6 +298,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deploy(flags) => deploy::deploy(&ctx, flags),
         Command::VerifyDeploy(flags) => deploy::verify_deploy(&ctx, flags),
         Command::Rollback(flags) => deploy::rollback(&ctx, flags),
-        Command::Init(flags) => init::run(&ctx.root, ctx.format, flags),
+        Command::Init(flags) => init::run(&ctx.root, Some(&ctx.policy.path), ctx.format, flags),
     }
 }

@@ -197,6 +197,18 @@ fn init_never_overwrites_a_file() {
     repo.xtask(&["init", "--output", "proposed.toml"])
         .run()
         .code(0);
+    // The global --policy names the file init writes, as it names the one
+    // the other commands read; given with --output it is ambiguous.
+    repo.xtask(&["--policy", "ci.toml", "init", "--output", "other.toml"])
+        .run()
+        .code(2)
+        .stderr_has("with --output FILE or with --policy FILE");
+    repo.xtask(&["--policy", "ci.toml", "init"]).run().code(0);
+    repo.xtask(&["--policy", "ci.toml", "check", "--dry-run"])
+        .run()
+        .code(0)
+        .stderr_has("check/lint");
+    assert!(!repo.path("other.toml").exists());
     assert_eq!(
         repo.read("proposed.toml").trim_end(),
         printed.stdout.trim_end()
@@ -242,6 +254,14 @@ fn a_bare_repository_gets_a_valid_policy_that_says_what_is_missing() {
     ] {
         assert!(policy.contains(note), "missing note {note:?}:\n{policy}");
     }
+    // Outside a git repository there is nothing to adopt: exit 2, nothing written.
+    let plain = repo.tmp.path().join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    repo.xtask(&["--root", plain.to_str().unwrap(), "init"])
+        .run()
+        .code(2)
+        .stderr_has("is not a git repository");
+    assert!(!plain.join("xtask.toml").exists());
     // The loader accepts it: a command that needs a gate names the section.
     repo.xtask(&["check", "--dry-run"])
         .run()
@@ -276,4 +296,25 @@ fn init_reads_only_regular_files_inside_the_repository() {
         .nowhere("LINKED")
         .nowhere("PIPE")
         .nowhere("archive");
+}
+
+/// This repository's own Makefile is shims (`$(XTASK) check`): copying them
+/// would make each gate call itself, so init leaves them out and says so.
+#[test]
+fn init_on_a_repository_of_make_shims_copies_no_gate_that_calls_itself() {
+    let repo = Repo::new("init-self");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap();
+    repo.write(
+        "Makefile",
+        &std::fs::read_to_string(root.join("Makefile")).unwrap(),
+    );
+    repo.commit_all("a Makefile of shims");
+    let done = repo.xtask(&["init", "--stdout"]).run();
+    done.code(0)
+        .stdout_has("the step `check` of [gates.check] was left out: it runs this xtask itself")
+        .stdout_has("the step `test` of [gates.test] was left out")
+        .nowhere("[gates.check]\n")
+        .nowhere("\"xtask\"");
 }

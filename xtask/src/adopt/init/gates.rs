@@ -63,6 +63,23 @@ pub fn from_makefile(
                 .map(|t| make_step(file, mk, t, "it expands to more than 100 steps"))
                 .collect();
         }
+        steps.retain(|s| {
+            let shim = runs_the_xtask(&s.argv);
+            if shim {
+                notes.push(format!(
+                    "{file}: the step `{}` of [gates.{name}] was left out: it runs this xtask itself (a Make shim), which would call the gate again",
+                    s.name
+                ));
+            }
+            !shim
+        });
+        if steps.is_empty() {
+            notes.push(format!(
+                "{file}: {} gave no command to copy into [gates.{name}]: add it by hand",
+                quoted(&targets)
+            ));
+            continue;
+        }
         for p in &prepare {
             if !prepare_names.contains(p) {
                 prepare_names.push(p.clone());
@@ -277,6 +294,17 @@ fn make_step(file: &str, mk: &Makefile, target: &str, why: &str) -> Step {
     }
 }
 
+/// Whether `argv` runs the xtask (`cargo xtask …`, an `xtask` binary):
+/// a Makefile already turned into shims forwards its gates to the tool.
+fn runs_the_xtask(argv: &[String]) -> bool {
+    let program = argv.first().map(|p| p.rsplit('/').next().unwrap_or(p));
+    match program {
+        Some("xtask") => true,
+        Some("cargo") => argv.get(1).is_some_and(|a| a == "xtask"),
+        _ => false,
+    }
+}
+
 /// Why a step probably rewrites files instead of checking them.
 fn rewrites_files(target: &str, argv: &[String]) -> Option<String> {
     let checks = argv.iter().any(|a| a == "--check" || a == "--diff");
@@ -404,6 +432,30 @@ mod tests {
             test.steps[0].why
         );
         assert_eq!(test.steps.len(), 18);
+    }
+
+    #[test]
+    fn a_makefile_of_shims_or_of_messages_gives_no_gate_but_a_note() {
+        let shims = "XTASK ?= cargo xtask\ncheck:\n\t$(XTASK) check\ntest:\n\t@echo nothing to test\naudit-eval:\n\ttarget/debug/xtask audit-eval\n";
+        let mut notes = Vec::new();
+        let (gates, prepare) = from_makefile("Makefile", &makefile::parse(shims), &mut notes);
+        assert!(gates.is_empty(), "{gates:?}");
+        assert!(prepare.is_empty());
+        let notes = notes.join("\n");
+        assert!(
+            notes.contains(
+                "the step `check` of [gates.check] was left out: it runs this xtask itself"
+            ),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("the step `audit-eval` of [gates.audit-eval] was left out"),
+            "{notes}"
+        );
+        assert!(
+            notes.contains("`test` gave no command to copy into [gates.test]"),
+            "{notes}"
+        );
     }
 
     #[test]

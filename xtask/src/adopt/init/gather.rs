@@ -9,7 +9,7 @@ use std::path::Path;
 use walkdir::WalkDir;
 
 use crate::adopt::init::decide::Facts;
-use crate::plumbing::{fs, git};
+use crate::plumbing::{exit, fs, git};
 
 /// The largest file `init` reads (a Makefile, a workflow, a markdown file).
 const MAX_FILE: u64 = 1024 * 1024;
@@ -138,6 +138,12 @@ fn walk(root: &Path, facts: &mut Facts, skipped: &mut Vec<String>) {
 /// repository has no commits yet.
 fn git_facts(root: &Path, facts: &mut Facts) -> anyhow::Result<()> {
     let sh = git::shell(root)?;
+    if git::read_if_ok(&sh, &["rev-parse", "--git-dir"])?.is_none() {
+        return Err(exit::usage(format!(
+            "{} is not a git repository: init drafts the policy of one (run `git init` there first)",
+            root.display()
+        )));
+    }
     facts.remotes = git::read(&sh, &["remote"])?
         .lines()
         .map(str::to_string)

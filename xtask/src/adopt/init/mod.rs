@@ -26,7 +26,7 @@ use crate::plumbing::{exit, policy};
 
 #[derive(clap::Args, Debug)]
 pub struct Flags {
-    /// Write the policy to FILE instead of <root>/xtask.toml (never overwritten either).
+    /// Write the policy to FILE instead of <root>/xtask.toml (never overwritten either; the global --policy FILE says the same).
     #[arg(long, value_name = "FILE", conflicts_with = "stdout")]
     pub output: Option<PathBuf>,
     /// Print the policy on stdout and write nothing.
@@ -38,11 +38,22 @@ pub struct Flags {
 }
 
 /// Drafts the policy for the repository at `root` (no policy is read:
-/// there is none yet, or it is the file init refuses to overwrite).
-pub fn run(root: &Path, format: Format, flags: &Flags) -> anyhow::Result<()> {
-    let target = match &flags.output {
-        Some(p) => std::path::absolute(p)?,
-        None => root.join("xtask.toml"),
+/// there is none yet, or it is the file init refuses to overwrite). The
+/// file is `--output`, else the global `--policy`, else `<root>/xtask.toml`.
+pub fn run(
+    root: &Path,
+    policy: Option<&Path>,
+    format: Format,
+    flags: &Flags,
+) -> anyhow::Result<()> {
+    let target = match (flags.output.as_deref(), policy) {
+        (Some(_), Some(_)) => {
+            return Err(exit::usage(
+                "init: give the file once, with --output FILE or with --policy FILE",
+            ))
+        }
+        (Some(p), None) | (None, Some(p)) => std::path::absolute(p)?,
+        (None, None) => root.join("xtask.toml"),
     };
     if !flags.stdout {
         refuse_existing(&target)?;
