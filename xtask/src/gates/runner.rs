@@ -42,6 +42,8 @@ pub struct Planned {
     pub hidden_env: Vec<(String, String)>,
     /// Why the step will not run, when a flag turns it off.
     pub skip: Option<String>,
+    /// What a dry run lacks that the step needs to run (a database URL).
+    pub needs: Option<String>,
 }
 
 impl Planned {
@@ -150,6 +152,7 @@ pub fn own_steps(name: &str, gate: &Gate, only: Option<&str>) -> anyhow::Result<
             rerun: format!("cargo xtask {name} --step {}", quote_name(&step.name)),
             hidden_env: Vec::new(),
             skip: None,
+            needs: None,
         })
         .collect())
 }
@@ -171,6 +174,7 @@ pub fn prepare_steps(policy: &Loaded, names: &[String], done: &mut Vec<String>) 
                 rerun: process::display(&step.argv),
                 hidden_env: Vec::new(),
                 skip: None,
+                needs: None,
             });
         }
     }
@@ -210,6 +214,7 @@ pub fn print_plan(ctx: &Ctx, plan: &Plan) {
                         "cwd": p.step.cwd, "timeout_secs": p.step.timeout().as_secs(),
                         "status": if p.skip.is_some() { "skipped" } else { "planned" },
                         "reason": p.skip,
+                        "required_to_run": p.needs,
                     })
                 })
                 .collect();
@@ -231,6 +236,9 @@ pub fn print_plan(ctx: &Ctx, plan: &Plan) {
                 }
                 if let Some(why) = &p.skip {
                     line.push_str(&format!("   [skipped: {why}]"));
+                }
+                if let Some(needs) = &p.needs {
+                    line.push_str(&format!("   [required to run: {needs}]"));
                 }
                 output::say(&line);
             }

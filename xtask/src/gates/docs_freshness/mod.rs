@@ -23,7 +23,7 @@ use self::glob::Glob;
 use self::rules::{Fact, Finding, Rules, Target};
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::policy::DocsLevel;
-use crate::plumbing::{exit, Ctx};
+use crate::plumbing::{exit, fs, Ctx};
 
 #[derive(clap::Args, Debug)]
 pub struct Flags {
@@ -86,19 +86,25 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     )
 }
 
-/// Absent: no overrides. Unreadable or malformed: exit 2.
+/// The largest overrides file read (16 MiB: about 130,000 rows); a larger
+/// one is refused, never truncated.
+pub const MAX_OVERRIDES_BYTES: u64 = 16 << 20;
+
+/// Absent: no overrides. Not a regular file, over [`MAX_OVERRIDES_BYTES`],
+/// not UTF-8, unreadable or malformed: exit 2, naming the file.
 fn load_overrides(root: &Path, file: &str) -> anyhow::Result<Vec<overrides::Override>> {
-    match std::fs::read(root.join(file)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(exit::usage(format!(
-            "{file}: cannot read the overrides file: {e}"
-        ))),
-        Ok(bytes) => {
-            let text = String::from_utf8(bytes)
-                .map_err(|e| exit::usage(format!("{file}: not UTF-8 text: {e}")))?;
-            overrides::parse(&text, file).map_err(exit::usage)
+    let path = root.join(file);
+    if let Err(e) = std::fs::metadata(&path) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            return Ok(Vec::new());
         }
     }
+    let text = fs::read_bounded(
+        &path,
+        MAX_OVERRIDES_BYTES,
+        &format!("the overrides file (docs.overrides-file {file:?})"),
+    )?;
+    overrides::parse(&text, file).map_err(exit::usage)
 }
 
 /// A named file as read once.

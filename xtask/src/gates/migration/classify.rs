@@ -60,27 +60,36 @@ pub fn classify(outcome: &Outcome, stdout: &str, stderr: &str) -> (Class, String
         "no password supplied",
         "fe_sendauth",
         "Access denied for user",
-    ]) || (text.contains("FATAL:")
-        && text.contains("role \"")
-        && text.contains("does not exist"))
+        "InvalidPasswordError",
+        "InvalidAuthorizationSpecificationError",
+    ]) || (text.contains("role \"") && text.contains("does not exist"))
     {
         Class::AuthFailed
+    } else if has(&["InvalidCatalogNameError"])
+        || (text.contains("database \"") && text.contains("does not exist"))
+    {
+        Class::MissingDatabase
     } else if has(&[
-        "Connection refused",
-        "could not connect",
-        "connection failed",
         "could not translate host name",
+        "failed to resolve host",
         "Name or service not known",
         "Temporary failure in name resolution",
+        "No address associated with hostname",
+        "nodename nor servname provided",
+        "gaierror",
+    ]) {
+        Class::UnknownHost
+    } else if has(&[
+        "Connection refused",
+        "Connect call failed",
+        "could not connect",
+        "connection failed",
         "No route to host",
         "Network is unreachable",
         "timeout expired",
         "server closed the connection",
         "unable to open database file",
-    ]) || (text.contains("FATAL:")
-        && text.contains("database \"")
-        && text.contains("does not exist"))
-    {
+    ]) {
         Class::Unreachable
     } else if text.contains("Can't locate revision identified by") {
         Class::Drift
@@ -259,7 +268,7 @@ mod tests {
             Outcome::Exited(1),
             "",
             &pg("FATAL:  database \"nodb\" does not exist"),
-            Class::Unreachable,
+            Class::MissingDatabase,
             "nodb",
         );
         check_class(
@@ -268,6 +277,75 @@ mod tests {
             "sqlalchemy.exc.OperationalError: (sqlite3.OperationalError) unable to open database file\n",
             Class::Unreachable,
             "unable to open",
+        );
+    }
+
+    /// psycopg (3) and libpq's words, and asyncpg's (through SQLAlchemy's
+    /// asyncio engine), for the four ways a connection fails.
+    #[test]
+    fn database_error_classes_for_psycopg_and_asyncpg() {
+        let unknown_host = "sqlalchemy.exc.OperationalError: (psycopg.OperationalError) [Errno -2] failed to resolve host 'nohost.invalid': Name or service not known\n";
+        check_class(
+            Outcome::Exited(1),
+            "",
+            unknown_host,
+            Class::UnknownHost,
+            "nohost.invalid",
+        );
+        let libpq = "sqlalchemy.exc.OperationalError: (psycopg2.OperationalError) could not translate host name \"nohost.invalid\" to address: Name or service not known\n";
+        check_class(
+            Outcome::Exited(1),
+            "",
+            libpq,
+            Class::UnknownHost,
+            "could not translate host name",
+        );
+        let asyncpg = |exc: &str| {
+            format!("Traceback (most recent call last):\n  File \"env.py\", line 9\n{exc}\n")
+        };
+        check_class(
+            Outcome::Exited(1),
+            "",
+            &asyncpg("ConnectionRefusedError: [Errno 111] Connect call failed ('127.0.0.1', 1)"),
+            Class::Unreachable,
+            "Connect call failed",
+        );
+        check_class(
+            Outcome::Exited(1),
+            "",
+            &asyncpg("OSError: Multiple exceptions: [Errno 111] Connect call failed ('127.0.0.1', 1), [Errno 99] Cannot assign requested address"),
+            Class::Unreachable,
+            "Connect call failed",
+        );
+        check_class(
+            Outcome::Exited(1),
+            "",
+            &asyncpg("socket.gaierror: [Errno -2] Name or service not known"),
+            Class::UnknownHost,
+            "Name or service not known",
+        );
+        check_class(
+            Outcome::Exited(1),
+            "",
+            &asyncpg(
+                "asyncpg.exceptions.InvalidCatalogNameError: database \"nodb\" does not exist",
+            ),
+            Class::MissingDatabase,
+            "nodb",
+        );
+        check_class(
+            Outcome::Exited(1),
+            "",
+            &asyncpg("asyncpg.exceptions.InvalidPasswordError: password authentication failed for user \"app\""),
+            Class::AuthFailed,
+            "password authentication failed",
+        );
+        check_class(
+            Outcome::Exited(1),
+            "",
+            &asyncpg("asyncpg.exceptions.InvalidAuthorizationSpecificationError: role \"nobody\" does not exist"),
+            Class::AuthFailed,
+            "nobody",
         );
     }
 

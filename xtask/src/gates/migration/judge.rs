@@ -150,6 +150,14 @@ pub(super) fn failed_command(
             format!("the database {database} cannot be reached: {reason}"),
             "check that the server is running and the host, port and database name in the URL".to_string(),
         ),
+        Class::UnknownHost => (
+            format!("the database host in {database} does not resolve: {reason}"),
+            "check the host name in the URL (and DNS from this machine)".to_string(),
+        ),
+        Class::MissingDatabase => (
+            format!("the database server answers, but the database in {database} does not exist: {reason}"),
+            "check the database name in the URL, or create the database (then migrate it: alembic upgrade head)".to_string(),
+        ),
         Class::AuthFailed => (
             format!("authentication to the database {database} failed: {reason}"),
             "check the user and password in the URL (or the file named by MIGRATION_GATE_DATABASE_URL_FILE)"
@@ -248,8 +256,11 @@ mod tests {
     use super::*;
 
     fn alembic_for_tests(argv: &[String]) -> Alembic<'_> {
+        static NO_ENV: std::sync::OnceLock<std::collections::BTreeMap<String, String>> =
+            std::sync::OnceLock::new();
         Alembic {
             argv,
+            env: NO_ENV.get_or_init(Default::default),
             cwd: PathBuf::from("."),
             directory: "service",
             url: "postgresql://app:pw-at-head@db/app".into(),

@@ -20,6 +20,7 @@ mod judge;
 mod render;
 mod target;
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -44,8 +45,13 @@ const USAGE_LINE: &str = "Usage: make db-migration-gate MIGRATION_GATE_DATABASE_
 pub enum Class {
     /// uv, alembic or a Python module is not installed (exit 2).
     ToolMissing,
-    /// The database server or file cannot be reached.
+    /// The database server or file cannot be reached (connection refused,
+    /// no route, timed out).
     Unreachable,
+    /// The database host name does not resolve.
+    UnknownHost,
+    /// The server answers, but the database named in the URL does not exist.
+    MissingDatabase,
     /// The server refused the credentials.
     AuthFailed,
     /// The migrations have no head at all.
@@ -71,6 +77,8 @@ impl Class {
         match self {
             Class::ToolMissing => "tool_missing",
             Class::Unreachable => "unreachable",
+            Class::UnknownHost => "unknown_host",
+            Class::MissingDatabase => "missing_database",
             Class::AuthFailed => "auth_failed",
             Class::NoHead => "no_head",
             Class::MultipleHeads => "multiple_heads",
@@ -135,6 +143,8 @@ const MODEL_PARITY: (&str, &str, &[&str]) = ("model_parity", "model parity", &["
 /// The alembic command of the policy, run in its directory against one URL.
 struct Alembic<'a> {
     argv: &'a [String],
+    /// `[migration] env`: set before the URL, which always wins.
+    env: &'a BTreeMap<String, String>,
     cwd: PathBuf,
     directory: &'a str,
     url: String,
@@ -146,10 +156,15 @@ impl Alembic<'_> {
         let argv = self.argv_with(args);
         // The URL only through the environment. DATABASE_URL_FILE is emptied
         // so that a value in the caller's shell cannot win over it.
-        let env = vec![
+        let mut env: Vec<(String, String)> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        env.extend([
             ("DATABASE_URL".to_string(), self.url.clone()),
             ("DATABASE_URL_FILE".to_string(), String::new()),
-        ];
+        ]);
         process::run(
             &Spec {
                 argv: &argv,
@@ -207,6 +222,7 @@ pub fn run(ctx: &Ctx) -> anyhow::Result<()> {
     let target = Target::of(&raw_url, &ctx.root);
     let alembic = Alembic {
         argv: &m.alembic,
+        env: &m.env,
         cwd,
         directory: &m.directory,
         url: target.url.clone(),

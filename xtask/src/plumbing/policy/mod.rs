@@ -204,6 +204,26 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// `[migration] prepare` names lists that exist; `[migration] env` names
+/// variables, and never the URL the gate sets itself.
+fn migration_lists(policy: &Policy) -> Vec<String> {
+    let m = &policy.migration;
+    let mut problems = Vec::new();
+    for p in &m.prepare {
+        if !policy.prepare.contains_key(p) {
+            problems.push(format!("migration.prepare: no [prepare] list named {p:?}"));
+        }
+    }
+    for key in m.env.keys() {
+        if !env_key_ok(key) || key == "DATABASE_URL" || key == "DATABASE_URL_FILE" {
+            problems.push(format!(
+                "migration.env: {key:?} is not allowed: a variable name, and not DATABASE_URL[_FILE] (the gate sets the URL)"
+            ));
+        }
+    }
+    problems
+}
+
 /// Checks what the types cannot: every problem, not just the first.
 fn validate(policy: &Policy) -> Vec<String> {
     let mut problems = Vec::new();
@@ -256,6 +276,7 @@ fn validate(policy: &Policy) -> Vec<String> {
     if let Err(e) = parse_duration(&m.timeout) {
         problems.push(format!("migration.timeout {e}"));
     }
+    problems.extend(migration_lists(policy));
     if !repo_path_ok(&m.directory) {
         problems.push(format!(
             "migration.directory {:?} must be a relative path inside the repository",
