@@ -271,6 +271,9 @@ fn pump(
                     if capture {
                         captured.push_str(&text);
                     } else {
+                        // A child's line is foreign text: no terminal
+                        // escapes, no workflow command (output::sanitize).
+                        let text = crate::plumbing::output::sanitize(&text);
                         let mut err = std::io::stderr().lock();
                         let _ = err.write_all(text.as_bytes());
                         let _ = err.flush();
