@@ -1,6 +1,6 @@
 //! Runs one external command for a gate: argv only, output streamed live
-//! and redacted, a finite timeout, and Ctrl-C handled so that no child
-//! outlives the tool.
+//! and redacted, a finite timeout, and Ctrl-C (or SIGTERM, SIGHUP) handled
+//! so that no child outlives the tool.
 //!
 //! Each child runs in a process group of its own. SIGINT, SIGTERM and SIGHUP
 //! only set a flag here ([`crate::plumbing::signals`]); the runner then stops
@@ -70,7 +70,11 @@ impl Outcome {
             ),
             Outcome::NotStarted(why) => format!("could not start: {why}"),
             Outcome::Interrupted => {
-                "interrupted (Ctrl-C): stopped with its process group".to_string()
+                let by = match signals::interrupted() {
+                    None | Some(SIGINT) => "Ctrl-C",
+                    Some(sig) => signals::name(sig),
+                };
+                format!("interrupted ({by}): stopped with its process group")
             }
         }
     }

@@ -189,6 +189,15 @@ fn sigterm_and_sighup_during_a_gate_step_stop_its_group_write_no_record_and_exit
         let report: serde_json::Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("SIG{signal}: no JSON report ({e}): {stdout}"));
         assert_eq!(report["record"]["written"], false, "{report}");
+        let step = report["steps"]
+            .as_array()
+            .and_then(|steps| steps.iter().find(|s| s["status"] == "interrupted"))
+            .unwrap_or_else(|| panic!("SIG{signal}: no interrupted step: {report}"));
+        let reason = step["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains(&format!("interrupted (SIG{signal})")),
+            "SIG{signal}: {reason}"
+        );
     }
 }
 
