@@ -262,4 +262,35 @@ mod tests {
         assert!(!autogen.parse(Some("true")).unwrap());
         assert!(autogen.parse(Some("0")).is_err());
     }
+
+    #[test]
+    fn database_urls_must_be_urls_and_the_refusal_shows_no_value() {
+        for good in [
+            "postgresql+psycopg://app:pw@db:5432/app",
+            "sqlite:///target/gate.db",
+            "mysql://u:a/b#c?d@h/db",
+        ] {
+            assert!(require_url("X", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "host=db password=hunter2 dbname=app",
+            "db:5432/app",
+            "postgresql://app:pw@db/app extra",
+            "1pg://h/db",
+            "",
+        ] {
+            let err = require_url("X_DATABASE_URL", bad).unwrap_err();
+            assert_eq!(exit::code_of(&err), exit::USAGE, "{bad}");
+            let message = err.to_string();
+            assert!(
+                message.starts_with("X_DATABASE_URL is not a URL"),
+                "{message}"
+            );
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        let dsn = require_url("X", "host=db password=p")
+            .unwrap_err()
+            .to_string();
+        assert!(dsn.contains("keyword form"), "{dsn}");
+    }
 }

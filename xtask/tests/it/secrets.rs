@@ -235,3 +235,27 @@ fn secret_env_names_must_be_variable_names() {
         .code(2)
         .stderr_has("secret-env: \"not a name\" is not an environment variable name");
 }
+
+#[test]
+fn a_steps_escape_sequences_and_workflow_commands_are_neutralized() {
+    let repo = Repo::new("secrets-sanitize");
+    repo.write(
+        "xtask.toml",
+        "[gates.check]\nsteps = [{ name = \"hostile\", argv = [\"sh\", \"-c\", \"printf 'title \\\\033]0;pwned\\\\007 set\\\\n::warning::forged\\\\n  ::add-mask::x\\\\nplain line\\\\n'\"] }]\n",
+    );
+    let done = repo.xtask(&["check"]).env("GITHUB_ACTIONS", "true").run();
+    done.code(0)
+        .stderr_has("title \\x1b]0;pwned\\x07 set")
+        .stderr_has("plain line");
+    assert!(!done.stderr.contains('\x1b'), "a raw escape{}", done.dump());
+    assert!(!done.stderr.contains('\x07'), "a raw bell{}", done.dump());
+    for line in done.stderr.lines() {
+        let line = line.trim_start();
+        assert!(
+            !line.starts_with("::warning::forged") && !line.starts_with("::add-mask::"),
+            "a step's line became a workflow command: {line:?}{}",
+            done.dump()
+        );
+    }
+    done.stderr_has("\\::warning::forged");
+}
