@@ -114,8 +114,11 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Runs `spec` to completion, timeout or interruption.
+/// Runs `spec` to completion, timeout or interruption. From here on a
+/// signal only sets the flag (see [`signals::supervise`]): a child in a
+/// process group of its own must be stopped by us, never left running.
 pub fn run(spec: &Spec<'_>, sink: Sink) -> Finished {
+    signals::supervise();
     let start = Instant::now();
     let finish = |outcome, (stdout, stderr): (String, String)| Finished {
         outcome,

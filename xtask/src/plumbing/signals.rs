@@ -82,9 +82,9 @@ pub fn install() {
 }
 
 /// The running command stops its own children and checks [`interrupted`]
-/// between steps: from now on a signal only sets the flag.
+/// between steps: from now on a signal only sets the flag. (The handlers
+/// are `main`'s, from [`install`]; a unit test installs none.)
 pub fn supervise() {
-    install();
     SUPERVISED.store(true, Ordering::SeqCst);
 }
 
