@@ -260,7 +260,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             // Built-in defaults stand in only for the default file: a policy
             // named on the command line that is not there is a typo, never
             // a reason to gate with weaker defaults.
-            if !p.is_file() {
+            // Only absence is checked here: what the file is (a FIFO, a
+            // directory, too large) the policy loader says.
+            if std::fs::metadata(&p).is_err() {
                 return Err(exit::usage(format!(
                     "--policy {}: no such file (omit --policy to use {})",
                     p.display(),
@@ -271,9 +273,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         None => root.join("xtask.toml"),
     };
+    let policy = policy::load_in(&root, &policy_path)?;
     let ctx = Ctx {
         root,
-        policy: policy::load(&policy_path)?,
+        policy,
         format: cli.global.format,
         cli: cli_command,
     };

@@ -1,6 +1,6 @@
 //! Runs one external command for a gate: argv only, output streamed live
-//! and redacted, a finite timeout, and Ctrl-C handled so that no child
-//! outlives the tool.
+//! and redacted, a finite timeout, and Ctrl-C (or SIGTERM, SIGHUP) handled
+//! so that no child outlives the tool.
 //!
 //! Each child runs in a process group of its own. SIGINT, SIGTERM and SIGHUP
 //! only set a flag here ([`crate::plumbing::signals`]); the runner then stops
@@ -70,7 +70,11 @@ impl Outcome {
             ),
             Outcome::NotStarted(why) => format!("could not start: {why}"),
             Outcome::Interrupted => {
-                "interrupted (Ctrl-C): stopped with its process group".to_string()
+                let by = match signals::interrupted() {
+                    None | Some(SIGINT) => "Ctrl-C",
+                    Some(sig) => signals::name(sig),
+                };
+                format!("interrupted ({by}): stopped with its process group")
             }
         }
     }
@@ -110,8 +114,11 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Runs `spec` to completion, timeout or interruption.
+/// Runs `spec` to completion, timeout or interruption. From here on a
+/// signal only sets the flag (see [`signals::supervise`]): a child in a
+/// process group of its own must be stopped by us, never left running.
 pub fn run(spec: &Spec<'_>, sink: Sink) -> Finished {
+    signals::supervise();
     let start = Instant::now();
     let finish = |outcome, (stdout, stderr): (String, String)| Finished {
         outcome,
@@ -271,6 +278,9 @@ fn pump(
                     if capture {
                         captured.push_str(&text);
                     } else {
+                        // A child's line is foreign text: no terminal
+                        // escapes, no workflow command (output::sanitize).
+                        let text = crate::plumbing::output::sanitize(&text);
                         let mut err = std::io::stderr().lock();
                         let _ = err.write_all(text.as_bytes());
                         let _ = err.flush();

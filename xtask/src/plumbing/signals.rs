@@ -26,8 +26,13 @@ const HANDLED: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
 /// because the handler may use nothing but async-signal-safe code).
 const INTERRUPTED_CODE: i32 = 130;
 
+/// `SIG_IGN`: the disposition `nohup` (SIGHUP) and a shell's background
+/// jobs (SIGINT) inherit.
+const SIG_IGN: usize = 1;
+
 extern "C" {
-    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+    /// `handler` is a function pointer or `SIG_IGN`; returns the previous one.
+    fn signal(signum: i32, handler: usize) -> usize;
     fn kill(pid: i32, sig: i32) -> i32;
     fn write(fd: i32, buf: *const u8, count: usize) -> isize;
     fn _exit(code: i32) -> !;
@@ -60,19 +65,26 @@ fn say_raw(text: &[u8]) {
 }
 
 /// Routes SIGINT, SIGTERM and SIGHUP to [`on_signal`]. `main` calls it
-/// before anything else; calling it again is harmless.
+/// before anything else; calling it again is harmless. A signal the tool
+/// was started with ignored stays ignored (`nohup cargo xtask deploy …`
+/// keeps running when the terminal goes away).
 pub fn install() {
+    let handler = on_signal as extern "C" fn(i32) as usize;
     for sig in HANDLED {
         // SAFETY: `on_signal` is async-signal-safe and has the C ABI
-        // `signal` expects.
-        unsafe { signal(sig, on_signal) };
+        // `signal` expects; SIG_IGN is a valid disposition.
+        unsafe {
+            if signal(sig, handler) == SIG_IGN {
+                signal(sig, SIG_IGN);
+            }
+        }
     }
 }
 
 /// The running command stops its own children and checks [`interrupted`]
-/// between steps: from now on a signal only sets the flag.
+/// between steps: from now on a signal only sets the flag. (The handlers
+/// are `main`'s, from [`install`]; a unit test installs none.)
 pub fn supervise() {
-    install();
     SUPERVISED.store(true, Ordering::SeqCst);
 }
 

@@ -4,6 +4,7 @@
 mod fake_github;
 mod support;
 
+mod bounded;
 mod deploy;
 mod docs_freshness;
 mod gates;
@@ -17,6 +18,7 @@ mod migration;
 mod pr_scope;
 mod protect_main;
 mod release;
+mod secrets;
 mod signals;
 mod task_finish;
 mod task_start;

@@ -189,6 +189,15 @@ fn sigterm_and_sighup_during_a_gate_step_stop_its_group_write_no_record_and_exit
         let report: serde_json::Value = serde_json::from_str(&stdout)
             .unwrap_or_else(|e| panic!("SIG{signal}: no JSON report ({e}): {stdout}"));
         assert_eq!(report["record"]["written"], false, "{report}");
+        let step = report["steps"]
+            .as_array()
+            .and_then(|steps| steps.iter().find(|s| s["status"] == "interrupted"))
+            .unwrap_or_else(|| panic!("SIG{signal}: no interrupted step: {report}"));
+        let reason = step["reason"].as_str().unwrap_or_default();
+        assert!(
+            reason.contains(&format!("interrupted (SIG{signal})")),
+            "SIG{signal}: {reason}"
+        );
     }
 }
 
@@ -324,5 +333,61 @@ fn commands_without_a_child_of_their_own_exit_130_on_sigterm_and_sighup_and_chan
         assert_eq!(repo.git(&["tag", "--list"]), "", "a tag was created");
         let remote_tags = repo.git_in(&repo.origin, &["tag", "--list"]);
         assert_eq!(remote_tags, "", "a tag was pushed");
+    }
+}
+
+/// The signal masks of process `pid` from /proc: (ignored, caught).
+fn dispositions(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let mask = |name: &str| {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"));
+        u64::from_str_radix(line[name.len()..].trim(), 16).unwrap()
+    };
+    (mask("SigIgn:"), mask("SigCgt:"))
+}
+
+/// Bit `n - 1` of a /proc signal mask stands for signal `n`.
+const HUP: u64 = 1;
+const INT: u64 = 1 << 1;
+const TERM: u64 = 1 << 14;
+
+#[test]
+fn a_signal_the_tool_was_started_with_ignored_stays_ignored() {
+    for nohup in [false, true] {
+        let (repo, ready) = blocking_gate(&format!("sig-nohup-{nohup}"));
+        let trap = if nohup { "trap '' HUP; " } else { "" };
+        let script = format!("{trap}exec \"$0\" \"$@\"");
+        let run = repo.xtask(&["release-gate"]);
+        // The same program, arguments and environment, started through sh
+        // so that the trap's SIG_IGN is what the xtask inherits.
+        let mut sh = Command::new("sh");
+        sh.arg("-c")
+            .arg(&script)
+            .arg(run.cmd.get_program())
+            .args(run.cmd.get_args());
+        for (k, v) in run.cmd.get_envs() {
+            match v {
+                Some(v) => sh.env(k, v),
+                None => sh.env_remove(k),
+            };
+        }
+        sh.current_dir(repo.root.as_path())
+            .env("RELEASE_GATE_DATABASE_URL", "sqlite:///target/gate.db")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = sh.spawn().unwrap();
+        let stderr = Stderr::of(&mut child);
+        await_fifo(&ready, "the blocking step");
+        let (ignored, caught) = dispositions(child.id());
+        assert_eq!(ignored & HUP != 0, nohup, "SIGHUP ignored: {ignored:#x}");
+        assert_eq!(caught & HUP != 0, !nohup, "SIGHUP caught: {caught:#x}");
+        assert!(caught & INT != 0 && caught & TERM != 0, "{caught:#x}");
+        send(&child, "TERM");
+        let code = exit_code(child);
+        assert_eq!(code, Some(130), "{}", stderr.rest());
     }
 }

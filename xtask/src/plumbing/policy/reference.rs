@@ -27,6 +27,7 @@ impl Policy {
             timeout: Some("10m".into()),
         };
         Policy {
+            secret_env: vec!["SENTRY_DSN".into()],
             git: Git {
                 main_branch: "main".into(),
                 remote: "origin".into(),
