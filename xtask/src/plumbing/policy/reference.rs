@@ -27,6 +27,7 @@ impl Policy {
             timeout: Some("10m".into()),
         };
         Policy {
+            secret_env: vec!["SENTRY_DSN".into()],
             git: Git {
                 main_branch: "main".into(),
                 remote: "origin".into(),
@@ -34,8 +35,15 @@ impl Policy {
             task: Task {
                 id_prefix: "TASK-".into(),
                 id_digits: 3,
+                id_digits_exact: true,
                 branch_template: "task-{NNN}-{slug}".into(),
-                ledger: Some("tasks/BACKLOG.md".into()),
+                ledger: Some(Ledger::Many(vec![
+                    "tasks/BACKLOG.md".into(),
+                    "tasks/CURRENT_SPRINT.md".into(),
+                ])),
+                ledger_task_line: Some(DEFAULT_TASK_LINE.into()),
+                ledger_done: Some(DEFAULT_DONE.into()),
+                pr_title: Some("^{ID}: ".into()),
                 require_id_in_commit_message: true,
             },
             prepare: BTreeMap::from([("<name>".to_string(), vec![step.clone()])]),
