@@ -517,17 +517,7 @@ fn open_prs_via_api(ctx: &Ctx, repo: &str, main: &str) -> Check {
     };
     let client = github::Client::new(repo.to_string(), token);
     let result = (|| -> anyhow::Result<(String, Vec<OpenPr>)> {
-        let user = client.request("GET", "/user", None)?;
-        if user.status != 200 {
-            return Err(github::http_error(&user, "GET", "/user"));
-        }
-        let login = user
-            .body
-            .get("login")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        anyhow::ensure!(!login.is_empty(), "GET /user: the answer has no login");
+        let login = client.login()?;
         let pulls = client.get_all(&format!(
             "/repos/{repo}/pulls?state=open&base={main}&per_page=100"
         ))?;

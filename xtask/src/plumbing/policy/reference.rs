@@ -27,6 +27,7 @@ impl Policy {
             timeout: Some("10m".into()),
         };
         Policy {
+            secret_env: vec!["SENTRY_DSN".into()],
             git: Git {
                 main_branch: "main".into(),
                 remote: "origin".into(),
@@ -58,6 +59,8 @@ impl Policy {
                 alembic: super::gates::default_alembic(),
                 directory: "examples/service".into(),
                 timeout: "5m".into(),
+                env: BTreeMap::from([("<name>".to_string(), "ignore".to_string())]),
+                prepare: vec!["deps-dev".into()],
             },
             github: Github {
                 repository: Some("acme/service".into()),
@@ -88,6 +91,7 @@ impl Policy {
                     )]),
                     secrets: vec!["API_KEY".into()],
                 },
+                require_isolated_gate: true,
             },
             docs: Some(Docs {
                 scope: vec!["docs/**/*.md".into()],
