@@ -70,3 +70,7 @@ verify-deploy: ## Verify what the ledger says runs in an environment: HTTP check
 
 rollback: ## Roll an environment back to its last verified release tag (or --to TAG), re-verify, record it
 	$(XTASK) rollback
+
+.PHONY: init
+init: ## Draft a starter xtask.toml from the repository's Makefile, alembic.ini, CI workflows, docs and task ledgers
+	$(XTASK) init

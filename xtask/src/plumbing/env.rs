@@ -8,7 +8,29 @@
 
 use serde::Serialize;
 
-use crate::plumbing::{exit, redact};
+use std::path::Path;
+
+use crate::plumbing::{exit, fs, redact};
+
+/// The largest `<NAME>_FILE` read (README, "Environment variables").
+pub const SECRET_FILE_MAX: u64 = 64 * 1024;
+
+/// Database URLs the tool reads: each must be a URL (`scheme://…`); the
+/// DSN keyword form is refused before anything runs.
+pub const DATABASE_URL_VARS: [&str; 2] =
+    ["RELEASE_GATE_DATABASE_URL", "MIGRATION_GATE_DATABASE_URL"];
+
+/// Every secret variable the tool documents, with whether its value is a
+/// URL (then its password and secret-named query values are the secret,
+/// and the rest stays readable) or secret whole.
+const DOCUMENTED_SECRETS: [(&str, bool); 5] = [
+    ("RELEASE_GATE_DATABASE_URL", true),
+    ("MIGRATION_GATE_DATABASE_URL", true),
+    // What the migration gate hands alembic; a user's shell may hold one too.
+    ("DATABASE_URL", true),
+    ("GH_TOKEN", false),
+    ("GITHUB_TOKEN", false),
+];
 
 /// A switch and the values it documents. `on` turns the non-default
 /// behaviour on, `off` is the default spelled out. Unset or empty means `off`.
@@ -106,38 +128,173 @@ impl Bypass {
 
 /// A secret from `<name>_FILE` (the file wins) or `<name>`; `None` when
 /// neither is set or both are empty. A `<name>_FILE` naming an empty file is
-/// an error (a secret mount that failed), never a fall-back to something else.
-/// The value is registered for redaction.
+/// an error (a secret mount that failed), never a fall-back to something
+/// else; so is one that is not a regular file of at most [`SECRET_FILE_MAX`]
+/// bytes (a FIFO, a device, a directory). A database URL variable
+/// ([`DATABASE_URL_VARS`]) must hold a URL. The value is registered for
+/// redaction.
 pub fn secret(name: &str) -> anyhow::Result<Option<String>> {
     let file_var = format!("{name}_FILE");
-    let value = match std::env::var_os(&file_var).filter(|v| !v.is_empty()) {
+    let (value, source) = match std::env::var_os(&file_var).filter(|v| !v.is_empty()) {
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                exit::usage(format!(
-                    "{file_var} names {}, which cannot be read: {e}",
-                    path.to_string_lossy()
-                ))
-            })?;
+            let text = read_secret_file(&file_var, Path::new(&path))?;
             if text.trim().is_empty() {
                 return Err(exit::usage(format!(
                     "{file_var} names {}, which is empty: write the value into it, or unset {file_var}",
                     path.to_string_lossy()
                 )));
             }
-            Some(text.trim_end_matches(['\n', '\r']).to_string())
+            let value = text.trim_end_matches(['\n', '\r']).to_string();
+            (Some(value), file_var)
         }
-        None => std::env::var(name).ok(),
+        None => (std::env::var(name).ok(), name.to_string()),
     };
     let value = value.filter(|v| !v.trim().is_empty());
     if let Some(v) = &value {
         redact::register(v);
+        if DATABASE_URL_VARS.contains(&name) {
+            require_url(&source, v)?;
+        }
     }
     Ok(value)
+}
+
+/// The content of the secret file `path` named by `file_var`, read only
+/// when it is a regular file of at most [`SECRET_FILE_MAX`] bytes.
+fn read_secret_file(file_var: &str, path: &Path) -> anyhow::Result<String> {
+    match std::fs::metadata(path) {
+        Err(e) => Err(exit::usage(format!(
+            "{file_var} names {}, which cannot be read: {e}",
+            path.display()
+        ))),
+        Ok(_) => fs::read_bounded(path, SECRET_FILE_MAX, file_var),
+    }
+}
+
+/// Refuses (exit 2) a value that must be a URL and is not: `scheme://…`
+/// with a scheme of letters, digits, `+`, `-`, `.`, and no whitespace or
+/// control character. The value is never shown: it may be a password.
+pub fn require_url(source: &str, value: &str) -> anyhow::Result<()> {
+    let value = value.trim();
+    let scheme_ok = value.split_once("://").is_some_and(|(scheme, _)| {
+        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
+            && scheme
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+    });
+    if scheme_ok && !value.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Ok(());
+    }
+    let form = if value.contains('=') && !value.contains("://") {
+        " (it looks like the keyword form `host=… dbname=…`, which is not accepted)"
+    } else {
+        ""
+    };
+    Err(exit::usage(format!(
+        "{source} is not a URL{form}: a database URL is required, such as postgresql+psycopg://app@db:5432/app, the password after the user name and a colon (the value is not shown: it may hold a password)"
+    )))
+}
+
+/// Registers for redaction, at start-up, every secret of the environment:
+/// the documented ones ([`DOCUMENTED_SECRETS`]) and the names the policy
+/// declares (`secret-env`), each from `<NAME>` and from `<NAME>_FILE`.
+/// A `<NAME>_FILE` that exists but is not a regular file of at most
+/// [`SECRET_FILE_MAX`] bytes is refused at once (exit 2, naming the
+/// variable and what the file is); one that does not exist is left to the
+/// command that reads it.
+pub fn register_known_secrets(declared: &[String]) -> anyhow::Result<()> {
+    let declared = declared.iter().map(|n| (n.as_str(), false));
+    for (name, is_url) in DOCUMENTED_SECRETS.into_iter().chain(declared) {
+        let file_var = format!("{name}_FILE");
+        let from_file = match std::env::var_os(&file_var).filter(|v| !v.is_empty()) {
+            Some(path) if std::fs::symlink_metadata(&path).is_ok() => Some(fs::read_bounded(
+                Path::new(&path),
+                SECRET_FILE_MAX,
+                &file_var,
+            )?),
+            _ => None,
+        };
+        for value in [std::env::var(name).ok(), from_file].into_iter().flatten() {
+            let value = value.trim_end_matches(['\n', '\r']);
+            if value.trim().is_empty() {
+                continue;
+            }
+            if is_url {
+                redact::register(value);
+            } else {
+                redact::register_whole(value);
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A plain environment variable, empty treated as unset.
 pub fn var(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// How the user ran the xtask, so that hints name the command they type.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Invocation {
+    /// `cargo xtask …` (or the repository's own built binary, which the
+    /// hooks run in its place).
+    Cargo,
+    /// `make <target> VAR=…` (the shim forwards to `cargo xtask`).
+    Make,
+    /// An installed binary, by the name it was run as.
+    Binary(String),
+}
+
+/// The invocation of this process: `MAKELEVEL` in the environment means
+/// make; cargo's runtime variables (`CARGO`, `CARGO_MANIFEST_DIR`) or a
+/// binary under a `target/debug` or `target/release` directory mean cargo;
+/// anything else is an installed binary.
+pub fn invocation() -> Invocation {
+    let argv0 = std::env::args_os()
+        .next()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    detect(
+        var("MAKELEVEL").is_some(),
+        var("CARGO").is_some() || var("CARGO_MANIFEST_DIR").is_some(),
+        &argv0,
+    )
+}
+
+/// [`invocation`] from its facts (pure).
+pub fn detect(make: bool, cargo: bool, argv0: &str) -> Invocation {
+    let path = std::path::Path::new(argv0);
+    let built = path
+        .parent()
+        .and_then(|d| Some((d.file_name()?.to_str()?, d.parent()?.file_name()?.to_str()?)))
+        .is_some_and(|(profile, target)| {
+            target == "target" && (profile == "debug" || profile == "release")
+        });
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .filter(|n| !n.is_empty());
+    if make {
+        Invocation::Make
+    } else if cargo || built || name.is_none() {
+        Invocation::Cargo
+    } else {
+        Invocation::Binary(name.unwrap_or_default())
+    }
+}
+
+impl Invocation {
+    /// The command for `args` (`"task-start 117 short-name"`) as the user
+    /// runs the xtask; under make, `make_form` (`"task-start TASK=117
+    /// NAME=short-name"`) when make has one, else the `cargo xtask` form.
+    pub fn command(&self, args: &str, make_form: Option<&str>) -> String {
+        match (self, make_form) {
+            (Invocation::Make, Some(form)) => format!("make {form}"),
+            (Invocation::Binary(name), _) => format!("{name} {args}"),
+            _ => format!("cargo xtask {args}"),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -167,5 +324,75 @@ mod tests {
         assert!(autogen.parse(Some("false")).unwrap());
         assert!(!autogen.parse(Some("true")).unwrap());
         assert!(autogen.parse(Some("0")).is_err());
+    }
+
+    #[test]
+    fn the_invocation_is_what_the_user_typed() {
+        assert_eq!(
+            detect(true, true, "/r/target/debug/xtask"),
+            Invocation::Make
+        );
+        assert_eq!(detect(false, true, "xtask"), Invocation::Cargo);
+        assert_eq!(
+            detect(false, false, "/r/target/debug/xtask"),
+            Invocation::Cargo
+        );
+        assert_eq!(
+            detect(false, false, "target/release/xtask"),
+            Invocation::Cargo
+        );
+        assert_eq!(
+            detect(false, false, "/usr/local/bin/xtask"),
+            Invocation::Binary("xtask".into())
+        );
+        assert_eq!(detect(false, false, ""), Invocation::Cargo);
+        let start = ("task-start 117 x", Some("task-start TASK=117 NAME=x"));
+        assert_eq!(
+            Invocation::Make.command(start.0, start.1),
+            "make task-start TASK=117 NAME=x"
+        );
+        assert_eq!(
+            Invocation::Make.command("hooks --check", None),
+            "cargo xtask hooks --check"
+        );
+        assert_eq!(
+            Invocation::Cargo.command(start.0, start.1),
+            "cargo xtask task-start 117 x"
+        );
+        assert_eq!(
+            Invocation::Binary("xtask".into()).command(start.0, start.1),
+            "xtask task-start 117 x"
+        );
+    }
+
+    #[test]
+    fn database_urls_must_be_urls_and_the_refusal_shows_no_value() {
+        for good in [
+            "postgresql+psycopg://app:pw@db:5432/app",
+            "sqlite:///target/gate.db",
+            "mysql://u:a/b#c?d@h/db",
+        ] {
+            assert!(require_url("X", good).is_ok(), "{good}");
+        }
+        for bad in [
+            "host=db password=hunter2 dbname=app",
+            "db:5432/app",
+            "postgresql://app:pw@db/app extra",
+            "1pg://h/db",
+            "",
+        ] {
+            let err = require_url("X_DATABASE_URL", bad).unwrap_err();
+            assert_eq!(exit::code_of(&err), exit::USAGE, "{bad}");
+            let message = err.to_string();
+            assert!(
+                message.starts_with("X_DATABASE_URL is not a URL"),
+                "{message}"
+            );
+            assert!(!message.contains("hunter2"), "{message}");
+        }
+        let dsn = require_url("X", "host=db password=p")
+            .unwrap_err()
+            .to_string();
+        assert!(dsn.contains("keyword form"), "{dsn}");
     }
 }

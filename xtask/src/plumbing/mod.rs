@@ -12,6 +12,7 @@ pub mod output;
 pub mod policy;
 pub mod process;
 pub mod redact;
+pub mod signals;
 
 use std::path::PathBuf;
 

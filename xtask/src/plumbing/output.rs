@@ -45,10 +45,10 @@ pub fn bold(text: &str) -> String {
     paint("1", text)
 }
 
-/// A line for people, on stderr, redacted.
+/// A line for people, on stderr, redacted and sanitized.
 pub fn say(text: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{}", redact(text));
+    let _ = writeln!(err, "{}", sanitize(&redact(text)));
 }
 
 /// A warning on stderr; under GitHub Actions also a `::warning` command.
@@ -72,10 +72,75 @@ pub fn json(value: &serde_json::Value) {
     let _ = out.flush();
 }
 
-/// Plain data on stdout (human mode), redacted.
+/// Plain data on stdout (human mode), redacted and sanitized.
 pub fn data(text: &str) {
     let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{}", redact(text));
+    let _ = writeln!(out, "{}", sanitize(&redact(text)));
+}
+
+/// Text made safe for a terminal and for an Actions log, whatever its
+/// origin (a remote service, a file, a child's output): control characters
+/// and bidirectional overrides are escaped (`\x1b`, `\u{202e}`), only
+/// colour codes pass and only when colour is on, and no line can start a
+/// workflow command: a line whose first non-blank characters are `::` or
+/// `##[` gets a `\` in front. The tool's own workflow commands go through
+/// [`annotate`], never through here.
+pub fn sanitize(text: &str) -> String {
+    sanitize_with(text, color_enabled())
+}
+
+fn sanitize_with(text: &str, keep_colour: bool) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let line = line.strip_suffix('\r').unwrap_or(line);
+        let body = line.trim_start();
+        if body.starts_with("::") || body.starts_with("##[") {
+            out.push_str(&line[..line.len() - body.len()]);
+            out.push('\\');
+            escape_controls(body, keep_colour, &mut out);
+        } else {
+            escape_controls(line, keep_colour, &mut out);
+        }
+    }
+    out
+}
+
+/// Appends `text` with its control characters escaped (tabs stay); with
+/// `keep_colour`, SGR sequences (`ESC [ digits ; … m`) pass.
+fn escape_controls(text: &str, keep_colour: bool, out: &mut String) {
+    let mut rest = text;
+    while let Some(c) = rest.chars().next() {
+        if c == '\x1b' && keep_colour {
+            if let Some(len) = sgr_len(rest) {
+                out.push_str(&rest[..len]);
+                rest = &rest[len..];
+                continue;
+            }
+        }
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        if (c.is_control() && c != '\t') || bidi {
+            if (c as u32) < 0x80 {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            } else {
+                out.push_str(&format!("\\u{{{:x}}}", c as u32));
+            }
+        } else {
+            out.push(c);
+        }
+        rest = &rest[c.len_utf8()..];
+    }
+}
+
+/// The length of the SGR sequence (`ESC [ 0-9;… m`) `text` starts with.
+fn sgr_len(text: &str) -> Option<usize> {
+    let body = text.strip_prefix("\x1b[")?;
+    let params = body
+        .find(|c: char| !(c.is_ascii_digit() || c == ';'))
+        .unwrap_or(body.len());
+    body[params..].starts_with('m').then_some(2 + params + 1)
 }
 
 pub fn in_github_actions() -> bool {
@@ -101,7 +166,8 @@ pub fn annotate(level: &str, file: Option<&str>, line: Option<usize>, message: &
         format!(" {}", props.join(","))
     };
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "::{level}{props}::{}", escape_data(&redact(message)));
+    let message = sanitize_with(&redact(message), false);
+    let _ = writeln!(err, "::{level}{props}::{}", escape_data(&message));
 }
 
 /// Appends markdown to the file named by `GITHUB_STEP_SUMMARY`, if any.
@@ -118,7 +184,7 @@ pub fn step_summary(markdown: &str) {
         .open(&path);
     match file {
         Ok(mut f) => {
-            let _ = f.write_all(redact(markdown).as_bytes());
+            let _ = f.write_all(sanitize_with(&redact(markdown), false).as_bytes());
         }
         Err(e) => say(&format!(
             "warning: cannot append to GITHUB_STEP_SUMMARY ({}): {e}",
@@ -161,5 +227,50 @@ mod tests {
     fn durations_read_naturally() {
         assert_eq!(duration(std::time::Duration::from_millis(12)), "12ms");
         assert_eq!(duration(std::time::Duration::from_millis(1234)), "1.2s");
+    }
+
+    #[test]
+    fn control_characters_are_escaped_and_tabs_stay() {
+        let check = |input: &str, expected: &str| {
+            assert_eq!(sanitize_with(input, false), expected, "input: {input:?}")
+        };
+        check(
+            "title \x1b]0;pwned\x07 done",
+            "title \\x1b]0;pwned\\x07 done",
+        );
+        check("a\tb\rc\x00d", "a\tb\\x0dc\\x00d");
+        check("line\r\nnext", "line\nnext");
+        check("evil\u{202e}txt.exe", "evil\\u{202e}txt.exe");
+        check("\x1b[31mred\x1b[0m", "\\x1b[31mred\\x1b[0m");
+        check("naïve — ok ✓", "naïve — ok ✓");
+    }
+
+    #[test]
+    fn colour_codes_pass_only_when_colour_is_on() {
+        assert_eq!(
+            sanitize_with("\x1b[1;32mok\x1b[0m", true),
+            "\x1b[1;32mok\x1b[0m"
+        );
+        // Anything else after ESC is still escaped.
+        assert_eq!(
+            sanitize_with("\x1b[2J\x1b]8;;x", true),
+            "\\x1b[2J\\x1b]8;;x"
+        );
+    }
+
+    #[test]
+    fn no_line_starts_a_workflow_command() {
+        let check = |input: &str, expected: &str| {
+            assert_eq!(sanitize_with(input, false), expected, "input: {input:?}")
+        };
+        check("::error::pwned", "\\::error::pwned");
+        check(
+            "ok\n  ::add-mask::x\n::stop-commands::t",
+            "ok\n  \\::add-mask::x\n\\::stop-commands::t",
+        );
+        check("##[error]legacy", "\\##[error]legacy");
+        check("title: a ::error:: inside", "title: a ::error:: inside");
+        // A carriage return cannot hide a command at the start of a line.
+        check("x\r::error::y", "x\\x0d::error::y");
     }
 }

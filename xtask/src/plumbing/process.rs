@@ -1,56 +1,37 @@
 //! Runs one external command for a gate: argv only, output streamed live
-//! and redacted, a finite timeout, and Ctrl-C handled so that no child
-//! outlives the tool.
+//! and redacted, a finite timeout, and Ctrl-C (or SIGTERM, SIGHUP) handled
+//! so that no child outlives the tool.
 //!
-//! Each child runs in a process group of its own. SIGINT and SIGTERM only set
-//! a flag here; the runner then stops the child's whole group (SIGTERM, then
-//! SIGKILL after a grace period) and the command exits 130.
+//! Each child runs in a process group of its own. SIGINT, SIGTERM and SIGHUP
+//! only set a flag here ([`crate::plumbing::signals`]); the runner then stops
+//! the child's whole group (SIGTERM, then SIGKILL after a grace period) and
+//! the command exits 130.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::Path;
-use std::process::{Command, ExitStatus, Stdio};
-use std::sync::atomic::{AtomicI32, Ordering};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::plumbing::redact::redact;
+use crate::plumbing::signals::{self, SIGINT, SIGKILL, SIGTERM};
 
-const SIGINT: i32 = 2;
-const SIGKILL: i32 = 9;
-const SIGTERM: i32 = 15;
 /// How long a stopped child gets to clean up before SIGKILL.
 const GRACE: Duration = Duration::from_secs(5);
+/// How long to wait for the output pipes once the child is gone.
+const DRAIN: Duration = Duration::from_secs(2);
 
-extern "C" {
-    fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
-    fn kill(pid: i32, sig: i32) -> i32;
-}
-
-static INTERRUPTED_BY: AtomicI32 = AtomicI32::new(0);
-
-extern "C" fn on_signal(sig: i32) {
-    // Only an atomic store: the one thing a signal handler may safely do here.
-    INTERRUPTED_BY.store(sig, Ordering::SeqCst);
-}
-
-/// Routes SIGINT and SIGTERM to a flag instead of killing the tool, so that
-/// the running child can be stopped first. Call once, before starting children.
+/// Routes SIGINT, SIGTERM and SIGHUP to a flag instead of ending the tool,
+/// so that the running child can be stopped first (see
+/// [`crate::plumbing::signals`]). Call once, before starting children.
 pub fn install_signal_handlers() {
-    // SAFETY: `on_signal` is async-signal-safe (one atomic store) and has the
-    // C ABI `signal` expects.
-    unsafe {
-        signal(SIGINT, on_signal);
-        signal(SIGTERM, on_signal);
-    }
+    signals::supervise();
 }
 
 /// The signal that interrupted the tool, if any.
 pub fn interrupted() -> Option<i32> {
-    match INTERRUPTED_BY.load(Ordering::SeqCst) {
-        0 => None,
-        sig => Some(sig),
-    }
+    signals::interrupted()
 }
 
 /// How a command ended.
@@ -82,14 +63,18 @@ impl Outcome {
         match self {
             Outcome::Passed => "passed".to_string(),
             Outcome::Exited(code) => format!("exited with code {code}"),
-            Outcome::Signaled(sig) => format!("killed by signal {sig} ({})", signal_name(*sig)),
+            Outcome::Signaled(sig) => format!("killed by signal {sig} ({})", signals::name(*sig)),
             Outcome::TimedOut(limit) => format!(
                 "timed out after {} and was stopped",
                 crate::plumbing::output::duration(*limit)
             ),
             Outcome::NotStarted(why) => format!("could not start: {why}"),
             Outcome::Interrupted => {
-                "interrupted (Ctrl-C): stopped with its process group".to_string()
+                let by = match signals::interrupted() {
+                    None | Some(SIGINT) => "Ctrl-C",
+                    Some(sig) => signals::name(sig),
+                };
+                format!("interrupted ({by}): stopped with its process group")
             }
         }
     }
@@ -104,19 +89,6 @@ impl Outcome {
             Outcome::NotStarted(_) => "not_started",
             Outcome::Interrupted => "interrupted",
         }
-    }
-}
-
-fn signal_name(sig: i32) -> &'static str {
-    match sig {
-        1 => "SIGHUP",
-        2 => "SIGINT",
-        6 => "SIGABRT",
-        9 => "SIGKILL",
-        11 => "SIGSEGV",
-        13 => "SIGPIPE",
-        15 => "SIGTERM",
-        _ => "signal",
     }
 }
 
@@ -142,99 +114,112 @@ pub struct Finished {
     pub stderr: String,
 }
 
-/// Runs `spec` to completion, timeout or interruption.
+/// Runs `spec` to completion, timeout or interruption. From here on a
+/// signal only sets the flag (see [`signals::supervise`]): a child in a
+/// process group of its own must be stopped by us, never left running.
 pub fn run(spec: &Spec<'_>, sink: Sink) -> Finished {
+    signals::supervise();
     let start = Instant::now();
-    let finish = |outcome, stdout: String, stderr: String| Finished {
+    let finish = |outcome, (stdout, stderr): (String, String)| Finished {
         outcome,
         duration: start.elapsed(),
         stdout,
         stderr,
     };
+    let mut child = match spawn(spec) {
+        Ok(child) => child,
+        Err(outcome) => return finish(outcome, Default::default()),
+    };
+    let pid = child.id() as i32;
+    let done_rx = pump_outputs(&mut child, matches!(sink, Sink::Capture));
+    let outcome = supervise(child, pid, start + spec.timeout, spec.timeout);
+    if matches!(outcome, Outcome::Interrupted | Outcome::TimedOut(_)) {
+        // The leader is gone; make sure nothing it started stays behind.
+        signals::kill_group(pid, SIGKILL);
+    }
+    finish(outcome, collect(&done_rx))
+}
+
+/// Starts the child in a process group of its own, or says why it could not.
+fn spawn(spec: &Spec<'_>) -> Result<Child, Outcome> {
     if interrupted().is_some() {
-        return finish(Outcome::Interrupted, String::new(), String::new());
+        return Err(Outcome::Interrupted);
     }
     let Some((program, args)) = spec.argv.split_first() else {
-        return finish(
-            Outcome::NotStarted("empty command".into()),
-            String::new(),
-            String::new(),
-        );
+        return Err(Outcome::NotStarted("empty command".into()));
     };
     if !spec.cwd.is_dir() {
         let why = format!("working directory {} does not exist", spec.cwd.display());
-        return finish(Outcome::NotStarted(why), String::new(), String::new());
+        return Err(Outcome::NotStarted(why));
     }
-    let mut command = Command::new(program);
-    command
+    Command::new(program)
         .args(args)
         .current_dir(spec.cwd)
         .envs(spec.env.iter().map(|(k, v)| (k, v)))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0);
-    let mut child = match command.spawn() {
-        Ok(child) => child,
-        Err(e) => {
-            let why = match e.kind() {
-                std::io::ErrorKind::NotFound => {
-                    format!("`{program}` is not installed (not found on PATH)")
-                }
-                std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
-                _ => format!("`{program}`: {e}"),
-            };
-            return finish(Outcome::NotStarted(why), String::new(), String::new());
-        }
-    };
-    let pid = child.id() as i32;
-    let capture = matches!(sink, Sink::Capture);
-    let (done_tx, done_rx) = mpsc::channel::<(bool, String)>();
-    let out = child
-        .stdout
-        .take()
-        .map(|s| pump(s, capture, false, done_tx.clone()));
-    let err = child
-        .stderr
-        .take()
-        .map(|s| pump(s, capture, true, done_tx.clone()));
-    drop(done_tx);
-    let _ = (out, err);
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Outcome::NotStarted(not_started(program, &e)))
+}
 
+/// Why `program` could not be started, in the user's terms.
+fn not_started(program: &str, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => {
+            format!("`{program}` is not installed (not found on PATH)")
+        }
+        std::io::ErrorKind::PermissionDenied => format!("`{program}` is not executable"),
+        _ => format!("`{program}`: {e}"),
+    }
+}
+
+/// Starts one pump per output stream; each sends `(is_stderr, captured)`
+/// when its stream closes.
+fn pump_outputs(child: &mut Child, capture: bool) -> mpsc::Receiver<(bool, String)> {
+    let (done_tx, done_rx) = mpsc::channel::<(bool, String)>();
+    if let Some(s) = child.stdout.take() {
+        pump(s, capture, false, done_tx.clone());
+    }
+    if let Some(s) = child.stderr.take() {
+        pump(s, capture, true, done_tx);
+    }
+    done_rx
+}
+
+/// Waits for the child, stopping its group on interruption or at `deadline`.
+fn supervise(mut child: Child, pid: i32, deadline: Instant, limit: Duration) -> Outcome {
     let (status_tx, status_rx) = mpsc::channel::<std::io::Result<ExitStatus>>();
     std::thread::spawn(move || {
         let _ = status_tx.send(child.wait());
     });
-
-    let deadline = start + spec.timeout;
-    let outcome = loop {
+    loop {
         match status_rx.recv_timeout(Duration::from_millis(50)) {
-            Ok(Ok(status)) => break classify(status),
-            Ok(Err(e)) => break Outcome::NotStarted(format!("lost track of the process: {e}")),
+            Ok(Ok(status)) => return classify(status),
+            Ok(Err(e)) => return Outcome::NotStarted(format!("lost track of the process: {e}")),
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                break Outcome::NotStarted("lost track of the process".into())
+                return Outcome::NotStarted("lost track of the process".into())
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
         if interrupted().is_some() {
             stop_group(pid, &status_rx);
-            break Outcome::Interrupted;
+            return Outcome::Interrupted;
         }
         if Instant::now() >= deadline {
             stop_group(pid, &status_rx);
-            break Outcome::TimedOut(spec.timeout);
+            return Outcome::TimedOut(limit);
         }
-    };
-    if matches!(outcome, Outcome::Interrupted | Outcome::TimedOut(_)) {
-        // The leader is gone; make sure nothing it started stays behind.
-        // SAFETY: plain syscall on a process group we created.
-        unsafe { kill(-pid, SIGKILL) };
     }
+}
 
-    // Normally both pipes close with the child. A background process that
-    // inherited them keeps them open: do not wait for it forever.
+/// The captured `(stdout, stderr)`. Normally both pipes close with the
+/// child; a background process that inherited them keeps them open, so
+/// this waits at most [`DRAIN`] for it.
+fn collect(done_rx: &mpsc::Receiver<(bool, String)>) -> (String, String) {
     let (mut stdout, mut stderr) = (String::new(), String::new());
-    let wait_until = Instant::now() + Duration::from_secs(2);
+    let wait_until = Instant::now() + DRAIN;
     for _ in 0..2 {
         let left = wait_until.saturating_duration_since(Instant::now());
         match done_rx.recv_timeout(left) {
@@ -243,7 +228,7 @@ pub fn run(spec: &Spec<'_>, sink: Sink) -> Finished {
             Err(_) => break,
         }
     }
-    finish(outcome, stdout, stderr)
+    (stdout, stderr)
 }
 
 fn classify(status: ExitStatus) -> Outcome {
@@ -255,7 +240,9 @@ fn classify(status: ExitStatus) -> Outcome {
         };
     }
     match status.signal() {
-        Some(SIGINT) | Some(SIGTERM) if interrupted().is_some() => Outcome::Interrupted,
+        Some(SIGINT) | Some(SIGTERM) | Some(signals::SIGHUP) if interrupted().is_some() => {
+            Outcome::Interrupted
+        }
         Some(sig) => Outcome::Signaled(sig),
         None => Outcome::Exited(-1),
     }
@@ -263,10 +250,9 @@ fn classify(status: ExitStatus) -> Outcome {
 
 /// SIGTERM to the child's group, SIGKILL after the grace period.
 fn stop_group(pid: i32, status_rx: &mpsc::Receiver<std::io::Result<ExitStatus>>) {
-    // SAFETY: plain syscalls on a process group we created.
-    unsafe { kill(-pid, SIGTERM) };
+    signals::kill_group(pid, SIGTERM);
     if status_rx.recv_timeout(GRACE).is_err() {
-        unsafe { kill(-pid, SIGKILL) };
+        signals::kill_group(pid, SIGKILL);
         let _ = status_rx.recv_timeout(GRACE);
     }
 }
@@ -292,6 +278,9 @@ fn pump(
                     if capture {
                         captured.push_str(&text);
                     } else {
+                        // A child's line is foreign text: no terminal
+                        // escapes, no workflow command (output::sanitize).
+                        let text = crate::plumbing::output::sanitize(&text);
                         let mut err = std::io::stderr().lock();
                         let _ = err.write_all(text.as_bytes());
                         let _ = err.flush();

@@ -15,7 +15,11 @@ use serde_json::json;
 
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::policy::Parity;
-use crate::plumbing::{exit, redact, Ctx};
+use crate::plumbing::{exit, fs, redact, Ctx};
+
+/// The largest env file env-parity reads (1 MiB): env files are a few
+/// hundred lines; anything larger is refused, never cut.
+const MAX_ENV_FILE: u64 = 1 << 20;
 
 /// The variable of the runbook's migration bypass; `false` anywhere deployed breaks parity.
 const MIGRATION_SWITCH: &str = "MIGRATION_GATE_VALIDATE_AUTOGEN";
@@ -68,10 +72,7 @@ pub fn parse_env(text: &str) -> Result<Vars, (usize, String)> {
             .map(str::trim_start)
             .unwrap_or(line);
         let Some((key, value)) = line.split_once('=') else {
-            return Err((
-                i + 1,
-                format!("expected KEY=value, found {:?}", truncate(line)),
-            ));
+            return Err((i + 1, not_an_assignment(line)));
         };
         let key = key.trim();
         if !key
@@ -80,7 +81,10 @@ pub fn parse_env(text: &str) -> Result<Vars, (usize, String)> {
             .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             || !key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
         {
-            return Err((i + 1, format!("{:?} is not a variable name", truncate(key))));
+            return Err((
+                i + 1,
+                "the name before `=` is not a variable name (letters, digits and `_`, not starting with a digit); the line is not shown, it may hold a secret".to_string(),
+            ));
         }
         let value = value.trim();
         let value = match value.chars().next() {
@@ -95,8 +99,26 @@ pub fn parse_env(text: &str) -> Result<Vars, (usize, String)> {
     Ok(vars)
 }
 
-fn truncate(text: &str) -> String {
-    text.chars().take(40).collect()
+/// What is wrong with a line without `=`: the key it seems to start with,
+/// never the rest, which may be a secret (`API_KEY: sk_live_…`).
+fn not_an_assignment(line: &str) -> String {
+    // Shown only when it looks like a variable name (upper case, as env
+    // files write them) followed by more text: a lone word may be the secret.
+    let key: String = line
+        .chars()
+        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+        .collect();
+    let shown = !key.is_empty()
+        && key.len() <= 64
+        && key.len() < line.len()
+        && key.starts_with(|c: char| c.is_ascii_uppercase() || c == '_');
+    if shown {
+        format!(
+            "expected KEY=value for {key}; the rest of the line is not shown, it may hold a secret"
+        )
+    } else {
+        "expected KEY=value; the line is not shown, it may hold a secret".to_string()
+    }
 }
 
 fn get<'a>(vars: &'a Vars, key: &str) -> Option<&'a str> {
@@ -156,48 +178,78 @@ pub fn evaluate(
     left: &Vars,
     right: &Vars,
 ) -> Vec<RuleResult> {
-    let (ln, rn) = names;
-    let is_secret = |k: &str| parity.secrets.iter().any(|s| s == k);
-    let mut results = Vec::new();
+    let mut results: Vec<RuleResult> = parity
+        .must_match
+        .iter()
+        .map(|(name, keys)| must_match(parity, names, (name, keys), left, right))
+        .collect();
+    results.push(secret_handling(parity, names, left, right));
+    results.push(migration_workflow(names, left, right));
+    results.extend(
+        parity
+            .must_differ
+            .iter()
+            .map(|(name, keys)| must_differ(names, (name, keys), left, right)),
+    );
+    results
+}
 
-    for (name, keys) in &parity.must_match {
-        let mut rows = Vec::new();
-        let mut differing = Vec::new();
-        for key in keys {
-            let (l, r, same) = if is_secret(key) {
-                let (hl, hr) = (handling(left, key), handling(right, key));
-                (hl.shown(key), hr.shown(key), hl.kind() == hr.kind())
-            } else {
-                (
-                    plain(left, key),
-                    plain(right, key),
-                    get(left, key) == get(right, key),
-                )
-            };
-            if !same {
-                differing.push(key.clone());
-            }
-            rows.push(Row {
-                key: key.clone(),
-                left: l,
-                right: r,
-            });
+/// `must-match.<name>`: the keys have the same value (secrets: the same handling).
+fn must_match(
+    parity: &Parity,
+    (ln, rn): (&str, &str),
+    (name, keys): (&String, &Vec<String>),
+    left: &Vars,
+    right: &Vars,
+) -> RuleResult {
+    let is_secret = |k: &str| parity.secrets.iter().any(|s| s == k);
+    let mut rows = Vec::new();
+    let mut differing = Vec::new();
+    for key in keys {
+        let (l, r, same) = if is_secret(key) {
+            let (hl, hr) = (handling(left, key), handling(right, key));
+            (hl.shown(key), hr.shown(key), hl.kind() == hr.kind())
+        } else {
+            (
+                plain(left, key),
+                plain(right, key),
+                get(left, key) == get(right, key),
+            )
+        };
+        if !same {
+            differing.push(key.clone());
         }
-        let ok = differing.is_empty();
-        results.push(RuleResult {
-            rule: format!("must-match.{name}"),
-            ok,
-            message: if ok { String::new() } else { format!("{ln} and {rn} differ on {}", differing.join(", ")) },
-            fix: if ok {
-                String::new()
-            } else {
-                format!("give {} the same value (or handling, for secrets) in both env files; the keys are release.parity.must-match.{name}", differing.join(", "))
-            },
-            rows,
+        rows.push(Row {
+            key: key.clone(),
+            left: l,
+            right: r,
         });
     }
+    let ok = differing.is_empty();
+    RuleResult {
+        rule: format!("must-match.{name}"),
+        ok,
+        message: if ok {
+            String::new()
+        } else {
+            format!("{ln} and {rn} differ on {}", differing.join(", "))
+        },
+        fix: if ok {
+            String::new()
+        } else {
+            format!("give {} the same value (or handling, for secrets) in both env files; the keys are release.parity.must-match.{name}", differing.join(", "))
+        },
+        rows,
+    }
+}
 
-    // Secret handling: every secret provided as <NAME>_FILE, never as <NAME>, in both.
+/// `secret-handling`: every secret provided as <NAME>_FILE, never as <NAME>, in both.
+fn secret_handling(
+    parity: &Parity,
+    (ln, rn): (&str, &str),
+    left: &Vars,
+    right: &Vars,
+) -> RuleResult {
     let mut rows = Vec::new();
     let mut bad = Vec::new();
     for key in &parity.secrets {
@@ -218,19 +270,28 @@ pub fn evaluate(
         });
     }
     let ok = bad.is_empty();
-    results.push(RuleResult {
+    RuleResult {
         rule: "secret-handling".into(),
         ok,
-        message: if ok { String::new() } else { format!("secrets must be provided as <NAME>_FILE only: {}", bad.join("; ")) },
+        message: if ok {
+            String::new()
+        } else {
+            format!(
+                "secrets must be provided as <NAME>_FILE only: {}",
+                bad.join("; ")
+            )
+        },
         fix: if ok {
             String::new()
         } else {
             "replace each `<NAME>=…` by `<NAME>_FILE=/run/secrets/<name>` (the file holds the value); the list is release.parity.secrets".into()
         },
         rows,
-    });
+    }
+}
 
-    // Migration workflow: the strict gate in both (MIGRATION_GATE_VALIDATE_AUTOGEN not false).
+/// `migration-workflow`: the strict gate in both (MIGRATION_GATE_VALIDATE_AUTOGEN not false).
+fn migration_workflow((ln, rn): (&str, &str), left: &Vars, right: &Vars) -> RuleResult {
     let strict = |v: Option<&str>| matches!(v, None | Some("true"));
     let (l, r) = (get(left, MIGRATION_SWITCH), get(right, MIGRATION_SWITCH));
     let ok = strict(l) && strict(r);
@@ -239,7 +300,7 @@ pub fn evaluate(
         .filter(|(_, v)| !strict(*v))
         .map(|(n, _)| *n)
         .collect();
-    results.push(RuleResult {
+    RuleResult {
         rule: "migration-workflow".into(),
         ok,
         message: if ok {
@@ -252,45 +313,54 @@ pub fn evaluate(
         } else {
             format!("remove {MIGRATION_SWITCH} from the env file (or set it to true); the bypass belongs to one release-gate run, documented in the release notes")
         },
-        rows: vec![Row { key: MIGRATION_SWITCH.into(), left: plain(left, MIGRATION_SWITCH), right: plain(right, MIGRATION_SWITCH) }],
-    });
-
-    for (name, keys) in &parity.must_differ {
-        let rows: Vec<Row> = keys
-            .iter()
-            .map(|k| Row {
-                key: k.clone(),
-                left: plain(left, k),
-                right: plain(right, k),
-            })
-            .collect();
-        let same = keys.iter().all(|k| get(left, k) == get(right, k));
-        let all_unset = keys
-            .iter()
-            .all(|k| get(left, k).is_none() && get(right, k).is_none());
-        let message = if !same {
-            String::new()
-        } else if all_unset {
-            format!("{} unset in both {ln} and {rn}: both would use the same default, so nothing proves they are isolated", keys.join(", "))
-        } else {
-            format!(
-                "{ln} and {rn} share the same {}: they must be isolated",
-                keys.join(", ")
-            )
-        };
-        results.push(RuleResult {
-            rule: format!("must-differ.{name}"),
-            ok: !same,
-            message,
-            fix: if same {
-                format!("give {rn} its own {} (at least one of them must differ); the keys are release.parity.must-differ.{name}", keys.join(" / "))
-            } else {
-                String::new()
-            },
-            rows,
-        });
+        rows: vec![Row {
+            key: MIGRATION_SWITCH.into(),
+            left: plain(left, MIGRATION_SWITCH),
+            right: plain(right, MIGRATION_SWITCH),
+        }],
     }
-    results
+}
+
+/// `must-differ.<name>`: at least one of the keys differs (the environments are isolated).
+fn must_differ(
+    (ln, rn): (&str, &str),
+    (name, keys): (&String, &Vec<String>),
+    left: &Vars,
+    right: &Vars,
+) -> RuleResult {
+    let rows: Vec<Row> = keys
+        .iter()
+        .map(|k| Row {
+            key: k.clone(),
+            left: plain(left, k),
+            right: plain(right, k),
+        })
+        .collect();
+    let same = keys.iter().all(|k| get(left, k) == get(right, k));
+    let all_unset = keys
+        .iter()
+        .all(|k| get(left, k).is_none() && get(right, k).is_none());
+    let message = if !same {
+        String::new()
+    } else if all_unset {
+        format!("{} unset in both {ln} and {rn}: both would use the same default, so nothing proves they are isolated", keys.join(", "))
+    } else {
+        format!(
+            "{ln} and {rn} share the same {}: they must be isolated",
+            keys.join(", ")
+        )
+    };
+    RuleResult {
+        rule: format!("must-differ.{name}"),
+        ok: !same,
+        message,
+        fix: if same {
+            format!("give {rn} its own {} (at least one of them must differ); the keys are release.parity.must-differ.{name}", keys.join(" / "))
+        } else {
+            String::new()
+        },
+        rows,
+    }
 }
 
 /// An environment's env file, read and parsed; secrets registered for redaction.
@@ -312,12 +382,11 @@ fn load(ctx: &Ctx, name: &str, secrets: &[String]) -> anyhow::Result<(PathBuf, V
     } else {
         ctx.root.join(rel)
     };
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        exit::usage(format!(
-            "the env file of {name} ({}, release.env-files.{name}) cannot be read: {e}",
-            path.display()
-        ))
-    })?;
+    let text = fs::read_bounded(
+        &path,
+        MAX_ENV_FILE,
+        &format!("the env file of {name} (release.env-files.{name})"),
+    )?;
     let vars = parse_env(&text)
         .map_err(|(line, what)| exit::usage(format!("{}:{line}: {what}", path.display())))?;
     for key in secrets {
@@ -364,39 +433,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             "findings": failed,
             "rules": results,
         })),
-        Format::Human => {
-            output::say(&format!(
-                "env-parity {left} ({}) vs {right} ({})",
-                lpath.display(),
-                rpath.display()
-            ));
-            for r in &results {
-                if r.ok {
-                    output::say(&format!("  {}  {}", output::green("ok  "), r.rule));
-                    continue;
-                }
-                output::say(&format!(
-                    "  {}  {}: {}",
-                    output::red("FAIL"),
-                    r.rule,
-                    r.message
-                ));
-                let width = r.rows.iter().map(|row| row.key.len()).max().unwrap_or(0);
-                for row in &r.rows {
-                    output::say(&format!(
-                        "          {:<width$}  {left}: {}  |  {right}: {}",
-                        row.key, row.left, row.right
-                    ));
-                }
-                output::say(&format!("        fix: {}", r.fix));
-                output::annotate(
-                    "error",
-                    None,
-                    None,
-                    &format!("env-parity {}: {}", r.rule, r.message),
-                );
-            }
-        }
+        Format::Human => render_human((&left, &lpath), (&right, &rpath), &results),
     }
     if failed == 0 {
         if ctx.format == Format::Human {
@@ -414,6 +451,45 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             ));
         }
         Err(exit::silent(exit::FAILED))
+    }
+}
+
+/// The human report: each rule, and for a violated one its rows and fix.
+fn render_human(
+    (left, lpath): (&str, &Path),
+    (right, rpath): (&str, &Path),
+    results: &[RuleResult],
+) {
+    output::say(&format!(
+        "env-parity {left} ({}) vs {right} ({})",
+        lpath.display(),
+        rpath.display()
+    ));
+    for r in results {
+        if r.ok {
+            output::say(&format!("  {}  {}", output::green("ok  "), r.rule));
+            continue;
+        }
+        output::say(&format!(
+            "  {}  {}: {}",
+            output::red("FAIL"),
+            r.rule,
+            r.message
+        ));
+        let width = r.rows.iter().map(|row| row.key.len()).max().unwrap_or(0);
+        for row in &r.rows {
+            output::say(&format!(
+                "          {:<width$}  {left}: {}  |  {right}: {}",
+                row.key, row.left, row.right
+            ));
+        }
+        output::say(&format!("        fix: {}", r.fix));
+        output::annotate(
+            "error",
+            None,
+            None,
+            &format!("env-parity {}: {}", r.rule, r.message),
+        );
     }
 }
 
@@ -458,6 +534,25 @@ mod tests {
         assert_eq!(parse_env("A=1\nnot a line\n").unwrap_err().0, 2);
         assert_eq!(parse_env("1A=x\n").unwrap_err().0, 1);
         assert_eq!(parse_env("A=\"open\n").unwrap_err().0, 1);
+    }
+
+    #[test]
+    fn a_malformed_line_names_its_key_never_its_value() {
+        let canary = "sk_live_CANARY123";
+        for (text, key) in [
+            (format!("A=1\nAPI_KEY: {canary}\n"), Some("API_KEY")),
+            (format!("A=1\n{canary}\n"), None),
+            (format!("A=1\nAPI_KEY {canary}\n"), Some("API_KEY")),
+            (format!("A=1\n{canary}-x=y\n"), None),
+        ] {
+            let (line, what) = parse_env(&text).unwrap_err();
+            assert_eq!(line, 2, "{what}");
+            assert!(!what.contains("CANARY"), "{what}");
+            match key {
+                Some(key) => assert!(what.contains(&format!("for {key};")), "{what}"),
+                None => assert!(what.contains("the line is not shown"), "{what}"),
+            }
+        }
     }
 
     #[test]

@@ -1,8 +1,12 @@
-//! Release tags: `vMAJOR.MINOR.PATCH`, ordered by semver precedence (never
-//! by string: `v1.10.0` comes after `v1.9.0`), locally and on the remote.
+//! Release tags: `vMAJOR.MINOR.PATCH`, or a pre-release of one
+//! (`vMAJOR.MINOR.PATCH-PRE`, e.g. `v1.11.0-rc.1`), ordered by semver
+//! precedence (never by string: `v1.10.0` comes after `v1.9.0`, and
+//! `1.10.5 < 1.11.0-rc.1 < 1.11.0`), locally and on the remote.
 
 use semver::Version;
-use xshell::{cmd, Shell};
+use xshell::Shell;
+
+use crate::plumbing::git;
 
 /// A release tag and the commit it names (annotated tags are peeled).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -12,31 +16,39 @@ pub struct Tag {
     pub sha: String,
 }
 
-/// The version of a release tag name: `v` then a strict `X.Y.Z` (no
+/// The version of a plain release tag name: `v` then a strict `X.Y.Z` (no
 /// pre-release, no build metadata, no leading zeros), else `None`.
 pub fn parse(name: &str) -> Option<Version> {
-    let rest = name.strip_prefix('v')?;
-    let version = Version::parse(rest).ok()?;
-    (version.pre.is_empty() && version.build.is_empty()).then_some(version)
+    parse_tag(name).filter(|v| v.pre.is_empty())
 }
 
-/// A version the user typed (`1.2.3` or `v1.2.3`), or what is wrong with it.
+/// The version of a release tag name that counts in the order of releases:
+/// `v` then a strict `X.Y.Z` with an optional pre-release (`-rc.1`), no
+/// build metadata (it has no precedence), no leading zeros; else `None`.
+pub fn parse_tag(name: &str) -> Option<Version> {
+    let rest = name.strip_prefix('v')?;
+    let version = Version::parse(rest).ok()?;
+    version.build.is_empty().then_some(version)
+}
+
+/// A version the user typed (`1.2.3`, `v1.2.3`, or a pre-release such as
+/// `1.11.0-rc.2`), or what is wrong with it.
 pub fn parse_user_version(input: &str) -> Result<Version, String> {
     let text = input.trim();
     let bare = text.strip_prefix('v').unwrap_or(text);
     match Version::parse(bare) {
-        Ok(v) if v.pre.is_empty() && v.build.is_empty() => Ok(v),
+        Ok(v) if v.build.is_empty() => Ok(v),
         Ok(_) => Err(format!(
-            "{input:?} has a pre-release or build part: release tags are plain vMAJOR.MINOR.PATCH"
+            "{input:?} has a build part (+…), which semver ignores in ordering: release tags are vMAJOR.MINOR.PATCH or vMAJOR.MINOR.PATCH-PRE"
         )),
         Err(e) => Err(format!(
-            "{input:?} is not a semantic version MAJOR.MINOR.PATCH (e.g. 1.4.0): {e}"
+            "{input:?} is not a semantic version MAJOR.MINOR.PATCH (e.g. 1.4.0, or 1.4.0-rc.1): {e}"
         )),
     }
 }
 
 /// Tags that look like release tags (`v` and a digit) but are not strict
-/// semver, so that they can be reported instead of silently ignored.
+/// semver (or carry build metadata), so that they can be reported instead of silently ignored.
 pub fn looks_like_release(name: &str) -> bool {
     name.strip_prefix('v')
         .and_then(|r| r.chars().next())
@@ -49,7 +61,7 @@ pub fn from_lines(lines: &[(String, String)]) -> (Vec<Tag>, Vec<String>) {
     let mut tags = Vec::new();
     let mut odd = Vec::new();
     for (name, sha) in lines {
-        match parse(name) {
+        match parse_tag(name) {
             Some(version) => tags.push(Tag {
                 name: name.clone(),
                 version,
@@ -66,10 +78,8 @@ pub fn from_lines(lines: &[(String, String)]) -> (Vec<Tag>, Vec<String>) {
 
 /// The local release tags, lowest version first.
 pub fn local(sh: &Shell) -> anyhow::Result<(Vec<Tag>, Vec<String>)> {
-    let format = "%(refname:short) %(objectname) %(*objectname)";
-    let out = cmd!(sh, "git for-each-ref --format={format} refs/tags/v*")
-        .quiet()
-        .read()?;
+    let format = "--format=%(refname:short) %(objectname) %(*objectname)";
+    let out = git::read(sh, &["for-each-ref", format, "refs/tags/v*"])?;
     let lines: Vec<(String, String)> = out
         .lines()
         .filter_map(|l| {
@@ -113,13 +123,27 @@ pub fn latest(tags: &[Tag]) -> Option<&Tag> {
     tags.iter().max_by(|a, b| a.version.cmp(&b.version))
 }
 
-/// The next version after `current` for a bump of `part`.
+/// The next plain version after `current` for a bump of `part`. From a
+/// pre-release, a bump finishes it when the part it bumps is already the
+/// one the pre-release is for (npm's rule): `1.11.0-rc.1` bumps to
+/// `1.11.0` by patch or minor and to `2.0.0` by major; `1.11.1-rc.1` bumps
+/// to `1.11.1` by patch, `1.12.0` by minor.
 pub fn bump(current: Option<&Version>, part: Bump) -> Version {
     let base = current.cloned().unwrap_or(Version::new(0, 0, 0));
+    let (x, y, z) = (base.major, base.minor, base.patch);
+    if !base.pre.is_empty() {
+        return match part {
+            Bump::Patch => Version::new(x, y, z),
+            Bump::Minor if z == 0 => Version::new(x, y, 0),
+            Bump::Minor => Version::new(x, y + 1, 0),
+            Bump::Major if y == 0 && z == 0 => Version::new(x, 0, 0),
+            Bump::Major => Version::new(x + 1, 0, 0),
+        };
+    }
     match part {
-        Bump::Major => Version::new(base.major + 1, 0, 0),
-        Bump::Minor => Version::new(base.major, base.minor + 1, 0),
-        Bump::Patch => Version::new(base.major, base.minor, base.patch + 1),
+        Bump::Major => Version::new(x + 1, 0, 0),
+        Bump::Minor => Version::new(x, y + 1, 0),
+        Bump::Patch => Version::new(x, y, z + 1),
     }
 }
 
@@ -155,6 +179,48 @@ mod tests {
     }
 
     #[test]
+    fn pre_releases_come_between_the_releases_around_them() {
+        let got = names(&[
+            ("v1.11.0", "a"),
+            ("v1.11.0-rc.1", "b"),
+            ("v1.10.5", "c"),
+            ("v1.11.0-rc.10", "d"),
+            ("v1.11.0-rc.2", "e"),
+            ("v1.11.0-alpha", "f"),
+        ]);
+        assert_eq!(
+            got,
+            [
+                "v1.10.5",
+                "v1.11.0-alpha",
+                "v1.11.0-rc.1",
+                "v1.11.0-rc.2",
+                "v1.11.0-rc.10",
+                "v1.11.0"
+            ]
+        );
+        assert_eq!(parse("v1.11.0-rc.1"), None, "parse is plain releases only");
+    }
+
+    #[test]
+    fn bumps_from_a_pre_release_finish_it_or_go_past_it() {
+        let rc = |s: &str| Version::parse(s).unwrap();
+        let v = |a, b, c| Version::new(a, b, c);
+        assert_eq!(bump(Some(&rc("1.11.0-rc.1")), Bump::Patch), v(1, 11, 0));
+        assert_eq!(bump(Some(&rc("1.11.0-rc.1")), Bump::Minor), v(1, 11, 0));
+        assert_eq!(bump(Some(&rc("1.11.0-rc.1")), Bump::Major), v(2, 0, 0));
+        assert_eq!(bump(Some(&rc("1.11.1-rc.1")), Bump::Patch), v(1, 11, 1));
+        assert_eq!(bump(Some(&rc("1.11.1-rc.1")), Bump::Minor), v(1, 12, 0));
+        assert_eq!(bump(Some(&rc("2.0.0-rc.1")), Bump::Major), v(2, 0, 0));
+        for from in ["1.11.0-rc.1", "1.11.1-rc.1", "2.0.0-beta"] {
+            for part in [Bump::Patch, Bump::Minor, Bump::Major] {
+                let next = bump(Some(&rc(from)), part);
+                assert!(next > rc(from) && next.pre.is_empty(), "{from} {part:?}");
+            }
+        }
+    }
+
+    #[test]
     fn only_strict_release_tags_count() {
         let lines: Vec<(String, String)> = [
             "v1.2",
@@ -171,9 +237,9 @@ mod tests {
         let (tags, odd) = from_lines(&lines);
         assert_eq!(
             tags.iter().map(|t| t.name.as_str()).collect::<Vec<_>>(),
-            ["v2.0.0"]
+            ["v1.2.3-rc.1", "v2.0.0"]
         );
-        assert_eq!(odd, ["v1.2", "v1.2.3-rc.1", "v01.2.3", "v1.2.3+b"]);
+        assert_eq!(odd, ["v1.2", "v01.2.3", "v1.2.3+b"]);
     }
 
     #[test]
@@ -190,10 +256,15 @@ mod tests {
     fn user_versions_are_strict() {
         assert_eq!(parse_user_version("v1.2.3").unwrap(), Version::new(1, 2, 3));
         assert_eq!(parse_user_version("1.2.3").unwrap(), Version::new(1, 2, 3));
+        assert_eq!(
+            parse_user_version("1.11.0-rc.2").unwrap(),
+            Version::parse("1.11.0-rc.2").unwrap()
+        );
         for bad in [
             "1.2",
             "x",
-            "1.2.3-rc.1",
+            "1.2.3-rc.01",
+            "1.2.3-",
             "1.2.3+meta",
             "",
             "--force",

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use serde_json::json;
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::plumbing::env::{self, Bypass};
 use crate::plumbing::output::{self, Format};
@@ -83,17 +83,10 @@ impl Push {
 }
 
 pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
-    let mode = if flags.pre_push {
-        "pre-push"
-    } else if flags.commit_msg.is_some() {
-        "commit-msg"
-    } else {
-        "branch"
-    };
     let mut report = Report {
         command: "branch-guard",
         status: "passed",
-        mode,
+        mode: mode_of(flags),
         branch: None,
         task: None,
         rebase: false,
@@ -112,8 +105,33 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         report.bypasses.push(bypass);
         return finish(ctx, &report);
     }
-    let policy = &ctx.policy.policy;
     // Everything the user passed is read and validated before git is asked anything.
+    let inputs = read_inputs(flags)?;
+    match inputs.pushes {
+        Some(pushes) => guard_pushes(ctx, &mut report, pushes, flags.remote.as_deref()),
+        None => guard_branch(ctx, &mut report, inputs.message.as_deref())?,
+    }
+    finish(ctx, &report)
+}
+
+fn mode_of(flags: &Flags) -> &'static str {
+    if flags.pre_push {
+        "pre-push"
+    } else if flags.commit_msg.is_some() {
+        "commit-msg"
+    } else {
+        "branch"
+    }
+}
+
+/// What the hook handed over: the commit message, or the refs being pushed.
+struct Inputs {
+    message: Option<String>,
+    pushes: Option<Vec<Push>>,
+}
+
+/// Reads and validates the message file, the pushed refs and the remote name.
+fn read_inputs(flags: &Flags) -> anyhow::Result<Inputs> {
     let message = match &flags.commit_msg {
         Some(path) => Some(read_message(path)?),
         None => None,
@@ -128,26 +146,32 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             return Err(exit::usage(format!("{remote:?} is not a remote name")));
         }
     }
+    Ok(Inputs { message, pushes })
+}
 
-    if let Some(pushes) = pushes {
-        report.problems = judge_pushes(&policy.task, &policy.git, &pushes, flags.remote.as_deref());
-        report.pushes = pushes;
-        if report.problems.is_empty() {
-            let names: Vec<&str> = report
-                .pushes
-                .iter()
-                .map(|p| p.remote_ref.as_str())
-                .collect();
-            let what = if names.is_empty() {
-                "nothing to push".to_string()
-            } else {
-                names.join(", ")
-            };
-            say_passed(ctx, &format!("branch guard passed: push of {what}"));
-        }
-        return finish(ctx, &report);
+/// Pre-push mode: judges the refs being pushed (no git call).
+fn guard_pushes(ctx: &Ctx, report: &mut Report, pushes: Vec<Push>, remote: Option<&str>) {
+    let policy = &ctx.policy.policy;
+    report.problems = judge_pushes(&policy.task, &policy.git, &pushes, remote);
+    report.pushes = pushes;
+    if report.problems.is_empty() {
+        let names: Vec<&str> = report
+            .pushes
+            .iter()
+            .map(|p| p.remote_ref.as_str())
+            .collect();
+        let what = if names.is_empty() {
+            "nothing to push".to_string()
+        } else {
+            names.join(", ")
+        };
+        say_passed(ctx, &format!("branch guard passed: push of {what}"));
     }
+}
 
+/// Branch (and commit-msg) mode: judges HEAD's branch, then the message.
+fn guard_branch(ctx: &Ctx, report: &mut Report, message: Option<&str>) -> anyhow::Result<()> {
+    let policy = &ctx.policy.policy;
     let sh = git::shell(&ctx.root)?;
     let head = head_state(&sh, &ctx.root)?;
     report.rebase = matches!(head, Head::Rebasing(_));
@@ -155,38 +179,64 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         Head::Branch(b) | Head::Rebasing(Some(b)) => Some(b.clone()),
         _ => None,
     };
-    match judge_branch(&policy.task, &policy.git.main_branch, &head) {
-        Ok(id) => {
-            if let Some(text) = &message {
-                report.problems = judge_message(
-                    &policy.task,
-                    &id,
-                    text,
-                    policy.task.require_id_in_commit_message,
-                );
-            }
-            if report.problems.is_empty() {
-                let branch = report.branch.clone().unwrap_or_default();
-                let during = if report.rebase {
-                    " (rebase in progress)"
-                } else {
-                    ""
-                };
-                let what = if message.is_some() {
-                    ", commit message ok"
-                } else {
-                    ""
-                };
-                say_passed(
-                    ctx,
-                    &format!("branch guard passed: {branch} ({id}){during}{what}"),
-                );
-            }
-            report.task = Some(id);
+    let id = match judge_branch(&policy.task, &policy.git.main_branch, &head) {
+        Ok(id) => id,
+        Err(problem) => {
+            report.problems.push(problem);
+            return Ok(());
         }
-        Err(problem) => report.problems.push(problem),
+    };
+    let mut bookkeeping = None;
+    if let Some(text) = message {
+        let ledgers = policy
+            .task
+            .ledger
+            .as_ref()
+            .map(|l| l.files())
+            .unwrap_or_default();
+        // The staged paths are asked for only when they can matter: the
+        // message names another task and the policy has ledger files.
+        let staged = if !ledgers.is_empty() && names_another_task(&policy.task, &id, text) {
+            Some(staged_paths(&sh)?)
+        } else {
+            None
+        };
+        let commit = Commit {
+            ledgers: &ledgers,
+            staged: staged.as_deref(),
+        };
+        report.problems = judge_message(
+            &policy.task,
+            &id,
+            text,
+            policy.task.require_id_in_commit_message,
+            &commit,
+        );
+        if commit.is_bookkeeping() {
+            bookkeeping = Some(ledgers.join(", "));
+        }
     }
-    finish(ctx, &report)
+    if report.problems.is_empty() {
+        let branch = report.branch.clone().unwrap_or_default();
+        let during = if report.rebase {
+            " (rebase in progress)"
+        } else {
+            ""
+        };
+        let what = match (&bookkeeping, message) {
+            (Some(files), _) => format!(
+                ", commit message ok (follow-up bookkeeping: it names other tasks and changes only {files})"
+            ),
+            (None, Some(_)) => ", commit message ok".to_string(),
+            (None, None) => String::new(),
+        };
+        say_passed(
+            ctx,
+            &format!("branch guard passed: {branch} ({id}){during}{what}"),
+        );
+    }
+    report.task = Some(id);
+    Ok(())
 }
 
 fn say_passed(ctx: &Ctx, text: &str) {
@@ -229,23 +279,22 @@ fn finish(ctx: &Ctx, report: &Report) -> anyhow::Result<()> {
 /// rebase state files (`rebase-merge/head-name`, `rebase-apply/head-name`
 /// under `git rev-parse --git-path`, so worktrees work too).
 pub fn head_state(sh: &Shell, root: &Path) -> anyhow::Result<Head> {
-    let out = cmd!(sh, "git symbolic-ref --quiet HEAD")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    if out.status.success() {
-        let full = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        return Ok(match full.strip_prefix("refs/heads/") {
+    if let Some(full) = git::read_if_ok(sh, &["symbolic-ref", "--quiet", "HEAD"])? {
+        return Ok(match full.trim().strip_prefix("refs/heads/") {
             Some(b) => Head::Branch(b.to_string()),
             None => Head::Detached,
         });
     }
-    let dirs = cmd!(
+    let dirs = git::read(
         sh,
-        "git rev-parse --git-path rebase-merge --git-path rebase-apply"
-    )
-    .quiet()
-    .read()?;
+        &[
+            "rev-parse",
+            "--git-path",
+            "rebase-merge",
+            "--git-path",
+            "rebase-apply",
+        ],
+    )?;
     for dir in dirs.lines() {
         let dir = root.join(dir);
         if let Ok(text) = std::fs::read_to_string(dir.join("head-name")) {
@@ -391,13 +440,80 @@ pub fn message_text(raw: &str) -> String {
     kept.join("\n")
 }
 
-/// What is wrong with a commit message on the branch of task `id`.
-pub fn judge_message(task: &Task, id: &str, raw: &str, require_id: bool) -> Vec<String> {
+/// What the commit changes, as far as the message rule cares.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Commit<'a> {
+    /// The policy's task ledger files.
+    pub ledgers: &'a [&'a str],
+    /// The staged paths, when they were asked for.
+    pub staged: Option<&'a [String]>,
+}
+
+impl Commit<'_> {
+    /// Follow-up bookkeeping: the commit changes something, and only task
+    /// ledger files.
+    pub fn is_bookkeeping(&self) -> bool {
+        self.staged.is_some_and(|paths| {
+            !paths.is_empty() && paths.iter().all(|p| self.ledgers.contains(&p.as_str()))
+        })
+    }
+
+    /// The staged paths that are not ledger files (at most 5).
+    fn work(&self) -> Vec<&str> {
+        self.staged
+            .unwrap_or_default()
+            .iter()
+            .map(String::as_str)
+            .filter(|p| !self.ledgers.contains(p))
+            .take(5)
+            .collect()
+    }
+}
+
+/// How to start task `number` later, as the user runs the xtask.
+fn start_command(number: &str) -> String {
+    env::invocation().command(
+        &format!("task-start {number} short-name"),
+        Some(&format!("task-start TASK={number} NAME=short-name")),
+    )
+}
+
+/// Whether the message names a task other than `id`.
+fn names_another_task(task: &Task, id: &str, raw: &str) -> bool {
+    task_id::ids_in_text(task, &message_text(raw))
+        .iter()
+        .any(|i| i != id)
+}
+
+/// The paths the commit being made changes (the index against HEAD; the
+/// hook's GIT_INDEX_FILE, for `git commit -a` or `git commit PATHS`).
+fn staged_paths(sh: &Shell) -> anyhow::Result<Vec<String>> {
+    let out = git::read(
+        sh,
+        &["diff", "--cached", "--name-only", "--no-renames", "-z"],
+    )?;
+    Ok(out
+        .split('\0')
+        .filter(|p| !p.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+/// What is wrong with a commit message on the branch of task `id`. Naming
+/// another task is follow-up bookkeeping, and allowed, when the commit
+/// changes only the task ledger files.
+pub fn judge_message(
+    task: &Task,
+    id: &str,
+    raw: &str,
+    require_id: bool,
+    commit: &Commit,
+) -> Vec<String> {
     let text = message_text(raw);
     let ids = task_id::ids_in_text(task, &text);
     let mut problems = Vec::new();
     let others: Vec<&String> = ids.iter().filter(|i| i.as_str() != id).collect();
-    if !others.is_empty() {
+    if !others.is_empty() && !commit.is_bookkeeping() {
         let names = others
             .iter()
             .map(|s| s.as_str())
@@ -413,10 +529,24 @@ pub fn judge_message(task: &Task, id: &str, raw: &str, require_id: bool) -> Vec<
             .take(5)
             .map(|l| format!("\n  message: {:?}", l.chars().take(200).collect::<String>()))
             .collect();
+        let bookkeeping = if commit.ledgers.is_empty() {
+            String::new()
+        } else {
+            let work = commit.work();
+            let also = if work.is_empty() {
+                String::new()
+            } else {
+                format!("; this one also changes {}", work.join(", "))
+            };
+            format!(
+                "\n  note: follow-up bookkeeping may name other tasks when the commit changes only the task ledger ({}){also}",
+                commit.ledgers.join(", ")
+            )
+        };
         problems.push(format!(
-            "commit message names {names}, but this is the branch of {id}: never mix two tasks in one commit.{}\n  fix: leave {names} out of the message (git keeps it in .git/COMMIT_EDITMSG: git commit -e -F .git/COMMIT_EDITMSG), and do that task's work on its own branch later (cargo xtask task-start {first} short-name)\n  bypass (printed and recorded): SKIP_BRANCH_GUARD=1",
+            "commit message names {names}, but this is the branch of {id}: never mix two tasks in one commit.{}{bookkeeping}\n  fix: leave {names} out of the message (git keeps it in .git/COMMIT_EDITMSG: git commit -e -F .git/COMMIT_EDITMSG), and do that task's work on its own branch later ({later})\n  bypass (printed and recorded): SKIP_BRANCH_GUARD=1",
             evidence.concat(),
-            first = task_id::number(task, others[0]),
+            later = start_command(task_id::number(task, others[0])),
         ));
     }
     if require_id && !ids.iter().any(|i| i == id) {
@@ -427,13 +557,29 @@ pub fn judge_message(task: &Task, id: &str, raw: &str, require_id: bool) -> Vec<
     problems
 }
 
+/// The largest commit message branch-guard reads.
+pub const MAX_MESSAGE: u64 = 4 * 1024 * 1024;
+
+/// The commit message file: a regular file (a FIFO would block the hook
+/// forever) of at most [`MAX_MESSAGE`]; any encoding (shown lossily).
 fn read_message(path: &Path) -> anyhow::Result<String> {
-    let bytes = std::fs::read(path).map_err(|e| {
+    let refuse = |what: String| {
         exit::usage(format!(
-            "--commit-msg {}: cannot read the commit message file: {e}",
+            "--commit-msg {}: cannot read the commit message file: {what}",
             path.display()
         ))
-    })?;
+    };
+    let meta = std::fs::metadata(path).map_err(|e| refuse(e.to_string()))?;
+    if !meta.is_file() {
+        return Err(refuse("it is not a regular file".to_string()));
+    }
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_MESSAGE + 1).read_to_end(&mut bytes))
+        .map_err(|e| refuse(e.to_string()))?;
+    if bytes.len() as u64 > MAX_MESSAGE {
+        return Err(refuse("it is larger than 4 MiB".to_string()));
+    }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
@@ -444,12 +590,19 @@ fn read_pushes() -> anyhow::Result<Vec<Push>> {
             "--pre-push reads the refs being pushed from stdin, as git's pre-push hook passes them: run it from the hook (cargo xtask hooks installs it)",
         ));
     }
+    const MAX: u64 = 16 * 1024 * 1024;
     let mut text = String::new();
     stdin
         .by_ref()
-        .take(16 * 1024 * 1024)
+        .take(MAX + 1)
         .read_to_string(&mut text)
         .map_err(|e| exit::usage(format!("--pre-push: cannot read the refs from stdin: {e}")))?;
+    // Never judged cut short: a ref to main past the cut would go unseen.
+    if text.len() as u64 > MAX {
+        return Err(exit::usage(
+            "--pre-push: the refs on stdin are larger than 16 MiB: refused, nothing was judged",
+        ));
+    }
     parse_pushes(&text).map_err(exit::usage)
 }
 
@@ -578,7 +731,7 @@ mod tests {
     fn messages_must_not_mix_tasks() {
         let t = task();
         let check = |msg: &str, require: bool, problems: usize| {
-            let got = judge_message(&t, "TASK-117", msg, require);
+            let got = judge_message(&t, "TASK-117", msg, require, &Commit::default());
             assert_eq!(got.len(), problems, "{msg:?}: {got:?}");
         };
         check("TASK-117: fix the gate", false, 0);
@@ -591,11 +744,54 @@ mod tests {
         check("TASK-117: fix\n# TASK-999 in a comment\n", false, 0);
         check("TASK-117: fix\n# ------------------------ >8 ------------------------\n+TASK-999 in the diff\n", false, 0);
         check("XTASK-118 and TASK-11 are not ids", false, 0);
-        let msg = &judge_message(&t, "TASK-117", "TASK-117 and TASK-118", false)[0];
+        let msg = &judge_message(
+            &t,
+            "TASK-117",
+            "TASK-117 and TASK-118",
+            false,
+            &Commit::default(),
+        )[0];
         assert!(
             msg.contains("names TASK-118") && msg.contains("never mix two tasks"),
             "{msg}"
         );
         assert!(msg.contains("message: \"TASK-117 and TASK-118\""), "{msg}");
+    }
+
+    #[test]
+    fn follow_up_bookkeeping_may_name_other_tasks() {
+        let t = task();
+        let ledgers = ["tasks/BACKLOG.md", "tasks/CURRENT_SPRINT.md"];
+        let judge = |staged: &[&str], msg: &str| {
+            let staged: Vec<String> = staged.iter().map(|s| s.to_string()).collect();
+            let commit = Commit {
+                ledgers: &ledgers,
+                staged: Some(&staged),
+            };
+            judge_message(&t, "TASK-271", msg, true, &commit)
+        };
+        let msg = "TASK-271: queue follow-up TASK-289";
+        assert!(judge(&["tasks/BACKLOG.md"], msg).is_empty());
+        assert!(judge(&["tasks/BACKLOG.md", "tasks/CURRENT_SPRINT.md"], msg).is_empty());
+        let p = judge(&["tasks/BACKLOG.md", "src/app.py"], msg);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].contains("this one also changes src/app.py"),
+            "{}",
+            p[0]
+        );
+        assert_eq!(
+            judge(&[], msg).len(),
+            1,
+            "an empty commit is not bookkeeping"
+        );
+        // The branch's own id is still required when the policy says so.
+        assert_eq!(judge(&["tasks/BACKLOG.md"], "queue TASK-289").len(), 1);
+        // No ledger in the policy: no bookkeeping exception, no note.
+        let none = judge_message(&t, "TASK-271", msg, false, &Commit::default());
+        assert!(
+            none.len() == 1 && !none[0].contains("bookkeeping"),
+            "{none:?}"
+        );
     }
 }

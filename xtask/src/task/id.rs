@@ -7,6 +7,13 @@
 use crate::plumbing::exit;
 use crate::plumbing::policy::Task;
 
+/// Whether `digits` (all ASCII digits) have a task id's length: at least
+/// `id-digits` (exactly that many with `id-digits-exact`), at most 9.
+pub fn digits_ok(task: &Task, digits: &str) -> bool {
+    let n = digits.len();
+    n >= task.id_digits && n <= 9 && (!task.id_digits_exact || n == task.id_digits)
+}
+
 /// `TASK-123`, `task-123` and `123` all mean `TASK-123` (with the policy's
 /// prefix and at least its number of digits).
 pub fn normalize_id(task: &Task, input: &str) -> anyhow::Result<String> {
@@ -15,10 +22,7 @@ pub fn normalize_id(task: &Task, input: &str) -> anyhow::Result<String> {
         Some(head) if head.eq_ignore_ascii_case(&task.id_prefix) => &raw[task.id_prefix.len()..],
         _ => raw,
     };
-    if digits.len() >= task.id_digits
-        && digits.len() <= 9
-        && digits.chars().all(|c| c.is_ascii_digit())
-    {
+    if digits_ok(task, digits) && digits.chars().all(|c| c.is_ascii_digit()) {
         Ok(format!("{}{digits}", task.id_prefix))
     } else {
         // Too few digits: show the padded id rather than guess that it is meant.
@@ -28,11 +32,15 @@ pub fn normalize_id(task: &Task, input: &str) -> anyhow::Result<String> {
         } else {
             String::new()
         };
+        let how_many = if task.id_digits_exact {
+            format!("exactly {} digits", task.id_digits)
+        } else {
+            format!("{} or more digits", task.id_digits)
+        };
         Err(exit::usage(format!(
-            "invalid task id {input:?}: expected {p}{n} or {n} ({d} or more digits){hint}",
+            "invalid task id {input:?}: expected {p}{n} or {n} ({how_many}){hint}",
             p = task.id_prefix,
             n = "N".repeat(task.id_digits),
-            d = task.id_digits
         )))
     }
 }
@@ -122,7 +130,7 @@ pub fn task_of_branch(task: &Task, branch: &str) -> Option<String> {
         .find(|c: char| !c.is_ascii_digit())
         .unwrap_or(rest.len());
     let (digits, rest) = rest.split_at(digits_len);
-    if digits.len() < task.id_digits || digits.len() > 9 {
+    if !digits_ok(task, digits) {
         return None;
     }
     let rest = rest.strip_prefix(between)?;
@@ -157,8 +165,7 @@ pub fn ids_in_text(task: &Task, text: &str) -> Vec<String> {
         let end = from + digits.len();
         let boundary_after =
             end >= bytes.len() || !(bytes[end].is_ascii_alphanumeric() || bytes[end] == b'_');
-        if boundary_before && boundary_after && digits.len() >= task.id_digits && digits.len() <= 9
-        {
+        if boundary_before && boundary_after && digits_ok(task, &digits) {
             let id = format!("{}{digits}", task.id_prefix);
             if !ids.contains(&id) {
                 ids.push(id);
@@ -166,6 +173,72 @@ pub fn ids_in_text(task: &Task, text: &str) -> Vec<String> {
         }
     }
     ids
+}
+
+/// A line of a task ledger that names a task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LedgerLine {
+    pub file: String,
+    /// 1-based.
+    pub line: usize,
+    pub text: String,
+}
+
+impl LedgerLine {
+    /// `file:line: "text"`, the text quoted and cut at 120 characters.
+    pub fn shown(&self) -> String {
+        let text: String = self.text.trim().chars().take(120).collect();
+        format!("{}:{}: {text:?}", self.file, self.line)
+    }
+}
+
+/// What the task ledgers say about one task.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum InLedger {
+    /// A task line that is not done (and none that is).
+    Open(LedgerLine),
+    /// A task line marked done.
+    Done(LedgerLine),
+    /// No task line; the lines that merely mention the id.
+    Missing { mentions: Vec<LedgerLine> },
+}
+
+/// Judges task `id` from the ledger files' `(name, text)`, by the policy's
+/// task-line and done patterns (pure).
+pub fn judge_ledgers(
+    task: &Task,
+    id: &str,
+    files: &[(String, String)],
+) -> Result<InLedger, String> {
+    let line_re = task.task_line_regex(&task.any_id_pattern())?;
+    let done_re = task.done_regex()?;
+    let (mut open, mut done, mut mentions) = (None, None, Vec::new());
+    for (file, text) in files {
+        for (i, line) in text.lines().enumerate() {
+            let at = || LedgerLine {
+                file: file.clone(),
+                line: i + 1,
+                text: line.to_string(),
+            };
+            let is_task_line = line_re.captures(line).is_some_and(|c| {
+                c.get(1)
+                    .and_then(|m| normalize_id(task, m.as_str()).ok())
+                    .is_some_and(|found| found == id)
+            });
+            if is_task_line && done_re.is_match(line) {
+                done.get_or_insert_with(at);
+            } else if is_task_line {
+                open.get_or_insert_with(at);
+            } else if ids_in_text(task, line).iter().any(|i| i == id) {
+                mentions.push(at());
+            }
+        }
+    }
+    Ok(match (done, open) {
+        (Some(line), _) => InLedger::Done(line),
+        (None, Some(line)) => InLedger::Open(line),
+        (None, None) => InLedger::Missing { mentions },
+    })
 }
 
 #[cfg(test)]
@@ -313,5 +386,73 @@ mod tests {
             vec!["TASK-101", "TASK-102"]
         );
         assert!(ids_in_text(&t, "XTASK-101 TASK-10 TASK-101a").is_empty());
+    }
+}
+
+#[cfg(test)]
+mod ledger_tests {
+    use super::*;
+
+    fn judge(text: &str, id: &str) -> InLedger {
+        let files = [("tasks/BACKLOG.md".to_string(), text.to_string())];
+        judge_ledgers(&Task::default(), id, &files).unwrap()
+    }
+
+    #[test]
+    fn only_a_task_line_that_is_not_done_makes_an_id_valid() {
+        let backlog = "# Backlog\n\nNext available task IDs start at `TASK-371`.\n\n### TASK-117: fix the gate\nFollows TASK-100 (done).\n- `TASK-289` planned in the sprint\n- TASK-100: old work ✅\n- [x] TASK-101 ticked\n- ~~TASK-102~~ dropped\n1. TASK-103 numbered\n";
+        assert!(matches!(judge(backlog, "TASK-117"), InLedger::Open(l) if l.line == 5));
+        assert!(matches!(judge(backlog, "TASK-289"), InLedger::Open(_)));
+        assert!(matches!(judge(backlog, "TASK-103"), InLedger::Open(_)));
+        match judge(backlog, "TASK-371") {
+            InLedger::Missing { mentions } => {
+                assert_eq!(mentions.len(), 1);
+                assert_eq!(
+                    mentions[0].shown(),
+                    "tasks/BACKLOG.md:3: \"Next available task IDs start at `TASK-371`.\""
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        for done in ["TASK-100", "TASK-101", "TASK-102"] {
+            assert!(matches!(judge(backlog, done), InLedger::Done(_)), "{done}");
+        }
+        assert!(
+            matches!(judge(backlog, "TASK-999"), InLedger::Missing { mentions } if mentions.is_empty())
+        );
+    }
+
+    #[test]
+    fn the_policy_patterns_decide() {
+        let task = Task {
+            ledger_task_line: Some("^## {ID} ".into()),
+            ledger_done: Some("\\[DONE\\]".into()),
+            ..Task::default()
+        };
+        let files = [(
+            "L.md".to_string(),
+            "## TASK-001 a\n## TASK-002 b [DONE]\n- TASK-003 c\n".to_string(),
+        )];
+        let j = |id| judge_ledgers(&task, id, &files).unwrap();
+        assert!(matches!(j("TASK-001"), InLedger::Open(_)));
+        assert!(matches!(j("TASK-002"), InLedger::Done(_)));
+        assert!(matches!(j("TASK-003"), InLedger::Missing { .. }));
+    }
+
+    #[test]
+    fn exact_digits_refuse_longer_ids() {
+        let task = Task {
+            id_digits_exact: true,
+            ..Task::default()
+        };
+        assert!(normalize_id(&task, "117").is_ok());
+        let err = normalize_id(&task, "1170").unwrap_err().to_string();
+        assert!(err.contains("exactly 3 digits"), "{err}");
+        assert_eq!(task_of_branch(&task, "task-1170-x"), None);
+        assert_eq!(
+            ids_in_text(&task, "TASK-1170 and TASK-117"),
+            vec!["TASK-117"]
+        );
+        assert!(normalize_id(&Task::default(), "1170").is_ok());
     }
 }

@@ -6,6 +6,7 @@ pub mod finish;
 pub mod guard;
 pub mod hooks;
 pub mod id;
+pub mod merged;
 pub mod pr_scope;
 pub mod preflight;
 pub mod start;

@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::policy::Task;
-use crate::plumbing::{env, exit, Ctx};
+use crate::plumbing::{env, exit, fs, Ctx};
 use crate::task::id as task_id;
 
 #[derive(clap::Args, Debug)]
@@ -25,6 +25,9 @@ pub struct Flags {
     /// A file with the PR body, `-` for stdin [default: PR_BODY, else the event file at GITHUB_EVENT_PATH].
     #[arg(long, value_name = "FILE")]
     pub body_file: Option<PathBuf>,
+    /// The PR's title, checked when the policy sets `task.pr-title` [default: PR_TITLE, else the event file].
+    #[arg(long, value_name = "TITLE")]
+    pub title: Option<String>,
 }
 
 /// The verdict on one PR.
@@ -61,9 +64,7 @@ pub fn primary_task(task: &Task, line: &str) -> Option<String> {
         return None;
     }
     let digits = &id[prefix.len()..];
-    let ok = digits.len() >= task.id_digits
-        && digits.len() <= 9
-        && digits.chars().all(|c| c.is_ascii_digit());
+    let ok = task_id::digits_ok(task, digits) && digits.chars().all(|c| c.is_ascii_digit());
     ok.then(|| id.to_string())
 }
 
@@ -137,6 +138,27 @@ pub fn judge(task: &Task, branch: &str, body: &str) -> Verdict {
     verdict
 }
 
+/// What is wrong with the PR title under the policy's `task.pr-title` (none
+/// when the policy sets no rule).
+pub fn judge_title(task: &Task, id: &str, title: Option<&str>) -> Option<String> {
+    let raw = task.pr_title.as_deref()?;
+    let re = match task.pr_title_regex(id)? {
+        Ok(re) => re,
+        Err(e) => return Some(format!("pr-scope failed: {e}")),
+    };
+    let example = format!("{id}: <summary>");
+    match title {
+        None => Some(format!(
+            "pr-scope failed: no PR title, and the policy's task.pr-title {raw:?} needs one.\n  fix: pass --title TITLE, set PR_TITLE, or run it in a GitHub Actions pull_request job (GITHUB_EVENT_PATH)"
+        )),
+        Some(t) if re.is_match(t) => None,
+        Some(t) => Some(format!(
+            "pr-scope failed: the PR title {} does not match task.pr-title {raw:?} (for {id}).\n  fix: retitle the PR, e.g. {example:?}",
+            shown(t)
+        )),
+    }
+}
+
 /// Where an input came from, for the report.
 fn source_name(flag: bool, var: bool) -> &'static str {
     if flag {
@@ -148,8 +170,21 @@ fn source_name(flag: bool, var: bool) -> &'static str {
     }
 }
 
-pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
-    let task_policy = &ctx.policy.policy.task;
+/// The PR as pr-scope got it, and where each part came from.
+struct Inputs {
+    branch: Option<String>,
+    body: Option<String>,
+    title: Option<String>,
+    branch_from_flag: bool,
+    branch_from_env: bool,
+    body_from_flag: bool,
+    body_from_env: bool,
+    event_used: bool,
+}
+
+/// Reads branch and body from the flags, the environment, then the event
+/// file; a body over [`MAX_BODY`] from any of them is refused.
+fn gather(flags: &Flags) -> anyhow::Result<Inputs> {
     let mut branch = flags.branch.clone();
     let branch_from_flag = branch.is_some();
     let branch_from_env = branch.is_none() && env::var("PR_BRANCH").is_some();
@@ -165,11 +200,15 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     if body.is_none() {
         body = env::var("PR_BODY");
     }
+    let mut title = flags.title.clone().or_else(|| env::var("PR_TITLE"));
     let mut event_used = false;
-    if branch.is_none() || body.is_none() {
+    if branch.is_none() || body.is_none() || title.is_none() {
         if let Some(path) = env::var("GITHUB_EVENT_PATH") {
-            let (event_branch, event_body) = read_event(&PathBuf::from(path))?;
+            let (event_branch, event_body, event_title) = read_event(&PathBuf::from(path))?;
             event_used = true;
+            if title.is_none() {
+                title = event_title;
+            }
             if branch.is_none() {
                 branch = event_branch;
             }
@@ -179,6 +218,37 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
             }
         }
     }
+    if body.as_ref().is_some_and(|b| b.len() as u64 > MAX_BODY) {
+        return Err(too_large(if body_from_env {
+            "PR_BODY"
+        } else {
+            "the event file's pull_request.body"
+        }));
+    }
+    Ok(Inputs {
+        branch,
+        body,
+        title,
+        branch_from_flag,
+        branch_from_env,
+        body_from_flag,
+        body_from_env,
+        event_used,
+    })
+}
+
+pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
+    let task_policy = &ctx.policy.policy.task;
+    let Inputs {
+        branch,
+        body,
+        title,
+        branch_from_flag,
+        branch_from_env,
+        body_from_flag,
+        body_from_env,
+        event_used,
+    } = gather(flags)?;
     let Some(branch) = branch.filter(|b| !b.is_empty()) else {
         let message = "pr-scope failed: no PR branch: pass --branch BRANCH, set PR_BRANCH, or run it in a GitHub Actions pull_request job (GITHUB_EVENT_PATH)";
         return fail(
@@ -190,6 +260,9 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let body_given = body.is_some();
     let verdict = judge(task_policy, &branch, body.as_deref().unwrap_or(""));
     let mut problems = verdict.problems.clone();
+    if let Some(id) = &verdict.task {
+        problems.extend(judge_title(task_policy, id, title.as_deref()));
+    }
     if !body_given {
         problems.push(
             "no PR body was given: pass --body-file FILE, set PR_BODY, or run it in a GitHub Actions pull_request job (GITHUB_EVENT_PATH)"
@@ -205,6 +278,7 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         "event_file_read": event_used,
         "task": verdict.task,
         "primary_tasks": verdict.primary,
+        "title_checked": task_policy.pr_title.is_some(),
         "problems": problems,
     });
     if !problems.is_empty() {
@@ -238,32 +312,52 @@ fn fail(ctx: &Ctx, report: serde_json::Value, problems: &[String]) -> anyhow::Re
     Err(exit::silent(exit::FAILED))
 }
 
+/// The largest PR body pr-scope reads (`--body-file`, stdin, `PR_BODY`):
+/// anything larger is refused, never cut (a second `Primary-Task` line
+/// after a cut would go unseen).
+pub const MAX_BODY: u64 = 16 * 1024 * 1024;
+
+/// The largest GitHub Actions event file pr-scope reads.
+pub const MAX_EVENT: u64 = 32 * 1024 * 1024;
+
+fn too_large(what: &str) -> anyhow::Error {
+    exit::usage(format!(
+        "{what}: the PR body is larger than {} (pr-scope's limit): nothing was checked",
+        fs::size(MAX_BODY)
+    ))
+}
+
 fn read_body(path: &std::path::Path) -> anyhow::Result<String> {
+    let what = format!("--body-file {}", path.display());
+    if path.as_os_str() != "-" {
+        return fs::read_bounded(path, MAX_BODY, "the PR body").map_err(|e| {
+            let code = exit::code_of(&e);
+            let message = format!("{what}: cannot read it: {e:#}");
+            if code == exit::USAGE {
+                exit::usage(message)
+            } else {
+                exit::failed(message)
+            }
+        });
+    }
     let mut bytes = Vec::new();
-    let result = if path.as_os_str() == "-" {
-        std::io::stdin()
-            .take(16 * 1024 * 1024)
-            .read_to_end(&mut bytes)
-            .map(|_| ())
-    } else {
-        std::fs::File::open(path)
-            .and_then(|f| f.take(16 * 1024 * 1024).read_to_end(&mut bytes))
-            .map(|_| ())
-    };
-    result.map_err(|e| {
-        exit::usage(format!(
-            "--body-file {}: cannot read it: {e}",
-            path.display()
-        ))
-    })?;
+    std::io::stdin()
+        .take(MAX_BODY + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| exit::usage(format!("{what}: cannot read it: {e}")))?;
+    if bytes.len() as u64 > MAX_BODY {
+        return Err(too_large("--body-file - (stdin)"));
+    }
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// `pull_request.head.ref` and `pull_request.body` of the event file.
-fn read_event(path: &std::path::Path) -> anyhow::Result<(Option<String>, Option<String>)> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
+type Event = (Option<String>, Option<String>, Option<String>);
+
+/// `pull_request.head.ref`, `pull_request.body` and `pull_request.title` of the event file.
+fn read_event(path: &std::path::Path) -> anyhow::Result<Event> {
+    let text = fs::read_bounded(path, MAX_EVENT, "the event file").map_err(|e| {
         exit::usage(format!(
-            "GITHUB_EVENT_PATH={}: cannot read the event file: {e}",
+            "GITHUB_EVENT_PATH={}: cannot read the event file: {e:#}",
             path.display()
         ))
     })?;
@@ -285,12 +379,43 @@ fn read_event(path: &std::path::Path) -> anyhow::Result<(Option<String>, Option<
         .and_then(|v| v.as_str())
         .map(str::to_string);
     let body = pr.get("body").and_then(|v| v.as_str()).map(str::to_string);
-    Ok((branch, body))
+    let title = pr.get("title").and_then(|v| v.as_str()).map(str::to_string);
+    Ok((branch, body, title))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn titles_are_checked_only_under_a_rule() {
+        let none = Task::default();
+        assert_eq!(judge_title(&none, "TASK-125", None), None);
+        let rule = Task {
+            pr_title: Some("^{ID}: ".into()),
+            ..Task::default()
+        };
+        assert_eq!(
+            judge_title(&rule, "TASK-125", Some("TASK-125: fix it")),
+            None
+        );
+        for bad in [
+            "fix it",
+            "TASK-1250: x",
+            "TASK-126: x",
+            "task-125: x",
+            " TASK-125: x",
+        ] {
+            let p = judge_title(&rule, "TASK-125", Some(bad)).unwrap();
+            assert!(
+                p.contains("does not match task.pr-title \"^{ID}: \" (for TASK-125)"),
+                "{p}"
+            );
+            assert!(p.contains("e.g. \"TASK-125: <summary>\""), "{p}");
+        }
+        let p = judge_title(&rule, "TASK-125", None).unwrap();
+        assert!(p.contains("no PR title"), "{p}");
+    }
 
     fn check(branch: &str, body: &str, task: Option<&str>, primary: &[&str], problems: &[&str]) {
         let v = judge(&Task::default(), branch, body);

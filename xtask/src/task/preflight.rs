@@ -8,13 +8,13 @@
 
 use serde::Serialize;
 use serde_json::{json, Value};
-use xshell::{cmd, Shell};
+use xshell::Shell;
 
 use crate::github::client as github;
 use crate::plumbing::env::{self, Bypass};
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::{exit, git, Ctx};
-use crate::task::{hooks, id as task_id};
+use crate::task::{hooks, id as task_id, merged};
 
 #[derive(clap::Args, Debug)]
 pub struct Flags {}
@@ -232,7 +232,7 @@ pub fn gather(ctx: &Ctx, sh: &Shell, switches: Switches) -> anyhow::Result<Prefl
             "hooks",
             "the required git hooks are not installed",
             problems,
-            "cargo xtask hooks",
+            hooks::install_command(),
         )
     });
 
@@ -323,7 +323,7 @@ pub fn operations_in_progress(sh: &Shell) -> anyhow::Result<Vec<(&'static str, &
     ];
     let mut found = Vec::new();
     for (file, what, fix) in known {
-        let path = cmd!(sh, "git rev-parse --git-path {file}").quiet().read()?;
+        let path = git::read(sh, &["rev-parse", "--git-path", file])?;
         if sh.current_dir().join(path).exists() {
             found.push((what, fix));
         }
@@ -377,19 +377,16 @@ fn judge_clean(dirty: &[String]) -> Check {
 
 fn check_synced(sh: &Shell, main: &str, remote: &str, pre: &mut Preflight) -> Check {
     let refspec = format!("+refs/heads/{main}:refs/remotes/{remote}/{main}");
-    let fetch = cmd!(sh, "git fetch --quiet --no-tags {remote} {refspec}")
-        .quiet()
-        .ignore_status()
-        .output();
+    let fetch = git::answer(sh, &["fetch", "--quiet", "--no-tags", remote, &refspec]);
     match fetch {
-        Ok(out) if out.status.success() => {}
-        Ok(out) if String::from_utf8_lossy(&out.stderr).contains("couldn't find remote ref") => {
+        Ok(out) if out.ok() => {}
+        Ok(out) if out.stderr.contains("couldn't find remote ref") => {
             // A new repository whose remote has no main yet: the one push
             // to main the guard lets through is this explicit bootstrap.
             return Check::fail(
                 "synced",
                 format!("{remote} has no branch {main} yet"),
-                lines_of(&out.stderr),
+                lines_of(out.stderr.as_bytes()),
                 format!(
                     "publish main once (the repository's bootstrap): SKIP_BRANCH_GUARD=1 git push -u {remote} {main}"
                 ),
@@ -399,7 +396,7 @@ fn check_synced(sh: &Shell, main: &str, remote: &str, pre: &mut Preflight) -> Ch
             return Check::fail(
                 "synced",
                 format!("git fetch {remote} {main} failed"),
-                lines_of(&out.stderr),
+                lines_of(out.stderr.as_bytes()),
                 format!(
                     "check the remote and your access: git remote -v; git fetch {remote} {main}"
                 ),
@@ -436,10 +433,8 @@ fn check_synced(sh: &Shell, main: &str, remote: &str, pre: &mut Preflight) -> Ch
         );
     };
     let range = format!("refs/heads/{main}...refs/remotes/{remote}/{main}");
-    let counts = cmd!(sh, "git rev-list --left-right --count {range}")
-        .quiet()
-        .read()
-        .unwrap_or_default();
+    let counts =
+        git::read(sh, &["rev-list", "--left-right", "--count", &range]).unwrap_or_default();
     let mut parts = counts
         .split_whitespace()
         .map(|n| n.parse::<u64>().unwrap_or(0));
@@ -522,17 +517,7 @@ fn open_prs_via_api(ctx: &Ctx, repo: &str, main: &str) -> Check {
     };
     let client = github::Client::new(repo.to_string(), token);
     let result = (|| -> anyhow::Result<(String, Vec<OpenPr>)> {
-        let user = client.request("GET", "/user", None)?;
-        if user.status != 200 {
-            return Err(github::http_error(&user, "GET", "/user"));
-        }
-        let login = user
-            .body
-            .get("login")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        anyhow::ensure!(!login.is_empty(), "GET /user: the answer has no login");
+        let login = client.login()?;
         let pulls = client.get_all(&format!(
             "/repos/{repo}/pulls?state=open&base={main}&per_page=100"
         ))?;
@@ -544,18 +529,30 @@ fn open_prs_via_api(ctx: &Ctx, repo: &str, main: &str) -> Check {
     match result {
         Err(e) => Check::fail(
             name,
-            format!("cannot look for open task PRs in {repo} (GitHub API at {})", github::api_base()),
+            format!(
+                "cannot look for open task PRs in {repo} (GitHub API at {})",
+                github::api_base()
+            ),
             vec![format!("{e:#}")],
             format!("check the token and the network (GITHUB_API_URL, GH_TOKEN); {BYPASS_HINT}"),
         ),
-        Ok((login, prs)) if prs.is_empty() => {
-            Check::pass(name, format!("no open task PR of {login} against {main} in {repo} (GitHub API)"))
-        }
+        Ok((login, prs)) if prs.is_empty() => Check::pass(
+            name,
+            format!("no open task PR of {login} against {main} in {repo} (GitHub API)"),
+        ),
         Ok((login, prs)) => Check::fail(
             name,
-            format!("{} open task PR(s) of {login} against {main} in {repo} (GitHub API)", prs.len()),
-            prs.iter().map(|p| format!("#{} {} {}", p.number, p.branch, p.url)).collect(),
-            format!("merge or close them first (one task at a time): cargo xtask task-finish --merge on that branch; {BYPASS_HINT}"),
+            format!(
+                "{} open task PR(s) of {login} against {main} in {repo} (GitHub API)",
+                prs.len()
+            ),
+            prs.iter()
+                .map(|p| format!("#{} {} {}", p.number, p.branch, p.url))
+                .collect(),
+            format!(
+                "merge or close them first (one task at a time): {} on that branch; {BYPASS_HINT}",
+                env::invocation().command("task-finish --merge", Some("task-finish MERGE=1"))
+            ),
         ),
     }
 }
@@ -586,17 +583,13 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
     let method = format!(
         "method: no GitHub repository, so task branches on {remote} not merged into {remote}/{main} count as open work"
     );
-    let out = cmd!(sh, "git ls-remote --heads {remote}")
-        .quiet()
-        .ignore_status()
-        .output();
-    let listing = match out {
-        Ok(out) if out.status.success() => String::from_utf8_lossy(&out.stdout).into_owned(),
+    let listing = match git::answer(sh, &["ls-remote", "--heads", remote]) {
+        Ok(out) if out.ok() => out.stdout,
         Ok(out) => {
             return Check::fail(
                 name,
                 format!("cannot list the branches of {remote} ({method})"),
-                lines_of(&out.stderr),
+                lines_of(out.stderr.as_bytes()),
                 format!("check the remote: git ls-remote --heads {remote}; {BYPASS_HINT}"),
             )
         }
@@ -618,50 +611,83 @@ fn open_branches_via_git(ctx: &Ctx, sh: &Shell, main: &str, remote: &str) -> Che
             format!("git fetch {remote} {main}; {BYPASS_HINT}"),
         );
     }
-    let mut open = Vec::new();
-    for line in listing.lines() {
-        let Some((sha, refname)) = line.split_once('\t') else {
-            continue;
-        };
-        let Some(branch) = refname.strip_prefix("refs/heads/") else {
-            continue;
-        };
-        if task_id::task_of_branch(&ctx.policy.policy.task, branch).is_none() {
-            continue;
+    let task = &ctx.policy.policy.task;
+    let tips: Vec<(String, String)> = listing
+        .lines()
+        .filter_map(|line| {
+            let (sha, refname) = line.split_once('\t')?;
+            let branch = refname.strip_prefix("refs/heads/")?;
+            task_id::task_of_branch(task, branch)?;
+            Some((branch.to_string(), sha.to_string()))
+        })
+        .collect();
+    let verdicts = match merged::remote_tips(sh, remote, &tips, &upstream) {
+        Ok(v) => v,
+        Err(e) => {
+            return Check::fail(
+                name,
+                format!("cannot tell which task branches on {remote} are merged ({method})"),
+                vec![format!("{e:#}")],
+                format!("check the remote: git fetch {remote}; {BYPASS_HINT}"),
+            )
         }
-        if !is_ancestor(sh, sha, &upstream) {
-            open.push(format!("{branch} {}", short(sha)));
-        }
-    }
+    };
+    let (open, squashed) = judge_tips(&tips, &verdicts, &format!("{remote}/{main}"));
     if open.is_empty() {
-        Check::pass(name, format!("no open task work ({method}: none)"))
+        let mut check = Check::pass(name, format!("no open task work ({method}: none)"));
+        check.evidence = squashed;
+        check
     } else {
         Check::fail(
             name,
             format!("{} task branch(es) on {remote} not merged into {remote}/{main} ({method})", open.len()),
             open,
             format!(
-                "finish that task first (cargo xtask task-finish on its branch), or delete an abandoned branch: git push {remote} --delete <branch>; {BYPASS_HINT}"
+                "finish that task first ({} on its branch), or delete an abandoned branch: git push {remote} --delete <branch>; {BYPASS_HINT}",
+                env::invocation().command("task-finish", Some("task-finish"))
             ),
         )
     }
+}
+
+/// The open branches (evidence lines) and those merged by squash or
+/// rebase (said, so that nobody wonders why a branch with commits not on
+/// main passes).
+fn judge_tips(
+    tips: &[(String, String)],
+    verdicts: &[merged::Verdict],
+    main: &str,
+) -> (Vec<String>, Vec<String>) {
+    let mut open = Vec::new();
+    let mut squashed = Vec::new();
+    for ((branch, sha), verdict) in tips.iter().zip(verdicts) {
+        match verdict {
+            merged::Verdict::Merged(merged::Merged::Ancestor) => {}
+            merged::Verdict::Merged(merged::Merged::PatchEquivalent) => squashed.push(format!(
+                "{branch} {}: merged (every commit has an equivalent on {main})",
+                short(sha)
+            )),
+            merged::Verdict::Merged(merged::Merged::Squash { commit }) => squashed.push(format!(
+                "{branch} {}: merged (squashed into {} on {main})",
+                short(sha),
+                short(commit)
+            )),
+            merged::Verdict::Open { unmerged } => open.push(format!(
+                "{branch} {} ({} commit(s) not on {main})",
+                short(sha),
+                unmerged.len()
+            )),
+        }
+    }
+    (open, squashed)
 }
 
 /// Whether commit `sha` is reachable from `target` (false when the commit
 /// is not even present locally: then `target`, fully fetched, lacks it).
 pub fn is_ancestor(sh: &Shell, sha: &str, target: &str) -> bool {
     let spec = format!("{sha}^{{commit}}");
-    let present = cmd!(sh, "git cat-file -e {spec}")
-        .quiet()
-        .ignore_status()
-        .output()
-        .is_ok_and(|o| o.status.success());
-    present
-        && cmd!(sh, "git merge-base --is-ancestor {sha} {target}")
-            .quiet()
-            .ignore_status()
-            .output()
-            .is_ok_and(|o| o.status.success())
+    let yes = |args: &[&str]| git::answer(sh, args).is_ok_and(|a| a.ok());
+    yes(&["cat-file", "-e", &spec]) && yes(&["merge-base", "--is-ancestor", sha, target])
 }
 
 #[cfg(test)]

@@ -10,12 +10,12 @@
 //! folder's `mod.rs` belongs to the domain alone.
 
 /// The folders at the top of the tree; everything lives in one of them.
-pub const DOMAINS: [&str; 5] = ["plumbing", "gates", "task", "github", "release"];
+pub const DOMAINS: [&str; 6] = ["plumbing", "gates", "task", "github", "release", "adopt"];
 
 /// Modules that more than one command stands on, each for a stated reason
 /// (docs/ARCHITECTURE.md lists them): anything else a command needs from
 /// another command moves into one of these first.
-pub const SHARED: [(&str, &str); 10] = [
+pub const SHARED: [(&str, &str); 11] = [
     ("gates", "runner"),    // the step runner: check, test, audit-eval, release-gate
     ("gates", "record"),    // the gate record the release side reads
     ("github", "client"),   // GitHub's REST API
@@ -23,6 +23,7 @@ pub const SHARED: [(&str, &str); 10] = [
     ("task", "id"),         // task ids, slugs and branch templates
     ("task", "preflight"),  // the checks task-start and task-finish also run
     ("task", "hooks"),      // the hook scripts the preflight verifies
+    ("task", "merged"),     // "is this task branch merged", squash-aware: preflight and finish
     ("release", "version"), // release tags and semver order
     ("release", "ledger"),  // the deployment ledger
     ("release", "notes"),   // notes facts and markdown, release-tag's tag message
@@ -207,4 +208,81 @@ fn the_rule_catches_each_kind_of_violation() {
     check("main.rs", "use crate::task::finish;", &[]);
     // `$crate::` in macros and paths inside identifiers are not imports.
     check("task/id.rs", "my_crate::x; $crate::y", &[]);
+}
+
+/// Where a git command line is spelled outside `plumbing/git.rs`: an
+/// `xshell::cmd!` naming git, a `Command::new("git")`, or an argv that
+/// starts with `"git"`. Commands say what they want from git through
+/// plumbing::git's shapes; one place knows how to call it.
+pub fn git_spelled(path: &str, text: &str) -> Vec<String> {
+    if path == "plumbing/git.rs" {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, line) in lines.iter().enumerate() {
+        let window = lines[i..(i + 3).min(lines.len())].join(" ");
+        let spelled = (line.contains("cmd!(") && window.contains("\"git "))
+            || line.contains("Command::new(\"git\")")
+            || line.contains("[\"git\",");
+        if spelled {
+            out.push(format!(
+                "{path}:{}: spells a git command; use plumbing::git (read, run, test, answer)",
+                i + 1
+            ));
+        }
+    }
+    out
+}
+
+#[test]
+fn git_is_spelled_in_one_place() {
+    let src = super::repo_root().join("xtask/src");
+    let mut found = Vec::new();
+    for entry in walkdir::WalkDir::new(&src).sort_by_file_name() {
+        let entry = entry.unwrap();
+        if entry.path().extension().is_none_or(|e| e != "rs") {
+            continue;
+        }
+        let rel = entry
+            .path()
+            .strip_prefix(&src)
+            .unwrap()
+            .to_string_lossy()
+            .replace('\\', "/");
+        if rel.starts_with("tidy") {
+            continue;
+        }
+        found.extend(git_spelled(
+            &rel,
+            &std::fs::read_to_string(entry.path()).unwrap(),
+        ));
+    }
+    assert!(
+        found.is_empty(),
+        "git spelled outside plumbing/git.rs:\n  {}",
+        found.join("\n  ")
+    );
+}
+
+#[test]
+fn spelling_git_is_caught() {
+    assert_eq!(
+        git_spelled("task/start.rs", "let x = cmd!(sh, \"git switch -c {b}\");").len(),
+        1
+    );
+    assert_eq!(
+        git_spelled("task/start.rs", "cmd!(\n    sh,\n    \"git log -n 1\"\n)").len(),
+        1
+    );
+    assert_eq!(
+        git_spelled("task/start.rs", "Command::new(\"git\").arg(\"log\")").len(),
+        1
+    );
+    assert_eq!(
+        git_spelled("release/tag.rs", "run(&[\"git\", \"push\"])").len(),
+        1
+    );
+    assert!(git_spelled("plumbing/git.rs", "cmd!(sh, \"git {args...}\")").is_empty());
+    assert!(git_spelled("task/start.rs", "git::run(sh, &[\"switch\", \"-c\", b])").is_empty());
 }

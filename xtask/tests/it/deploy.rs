@@ -46,11 +46,12 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// One environment's service: its port and pid file. Dropping it stops the
-/// daemon, whatever the test did.
+/// One environment's service: its port, pid file and faults file. Dropping
+/// it stops the daemon, whatever the test did.
 struct Service {
     port: u16,
     pid_file: PathBuf,
+    faults_file: PathBuf,
 }
 
 impl Service {
@@ -58,7 +59,13 @@ impl Service {
         Service {
             port: free_port(),
             pid_file: dir.join(format!("{name}.pid")),
+            faults_file: dir.join(format!("{name}.faults.json")),
         }
+    }
+
+    /// Changes what the running service does wrong (see service.py).
+    fn faults(&self, faults: Value) {
+        std::fs::write(&self.faults_file, faults.to_string()).unwrap();
     }
 
     fn pid(&self) -> String {
@@ -124,14 +131,21 @@ const QUICK: Tuning = Tuning {
     retries: 1,
 };
 
+/// One attempt per verification: each asks `/health` exactly once.
+const ONE_TRY: Tuning = Tuning {
+    deadline: "10s",
+    retries: 0,
+};
+
 fn policy(staging: &Service, prod: &Service, t: &Tuning) -> String {
     let py = python();
     let svc = service_script().to_string_lossy().into_owned();
     let up = |s: &Service| {
         format!(
-            r#"{{ name = "up", argv = ["{py}", "{svc}", "start", "--port", "{}", "--pid-file", "{}"], timeout = "30s" }}"#,
+            r#"{{ name = "up", argv = ["{py}", "{svc}", "start", "--port", "{}", "--pid-file", "{}", "--faults", "{}"], timeout = "30s" }}"#,
             s.port,
-            s.pid_file.display()
+            s.pid_file.display(),
+            s.faults_file.display()
         )
     };
     let (deadline, retries) = (t.deadline, t.retries);
@@ -233,6 +247,11 @@ fn release(repo: &Repo, version: &str, service_json: Option<Value>, gated: bool)
 }
 
 fn xt(repo: &Repo, args: &[&str]) -> Done {
+    xt_run(repo, args).run()
+}
+
+/// The xtask in `repo` without the deploy variables or proxies of the shell.
+fn xt_run(repo: &Repo, args: &[&str]) -> crate::support::Run {
     let mut run = repo.xtask(args);
     for var in [
         "DEPLOY_ENV",
@@ -249,7 +268,44 @@ fn xt(repo: &Repo, args: &[&str]) -> Done {
     ] {
         run = run.env_remove(var);
     }
-    run.run()
+    run
+}
+
+/// Runs `args` in `n` processes at once; their results, in start order.
+fn at_once(repo: &Repo, n: usize, args: &[&str]) -> Vec<Done> {
+    let children: Vec<_> = (0..n)
+        .map(|_| {
+            let mut run = xt_run(repo, args);
+            run.cmd
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            run.cmd.spawn().expect("the xtask binary starts")
+        })
+        .collect();
+    children
+        .into_iter()
+        .map(|child| {
+            let out = child.wait_with_output().unwrap();
+            Done {
+                args: args.iter().map(|s| s.to_string()).collect(),
+                code: out.status.code(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        })
+        .collect()
+}
+
+/// The staging verifications on `sha` in the ledger of `notes_ref`, in time order.
+fn verifications(repo: &Repo, notes_ref: &str, sha: &str) -> Vec<Value> {
+    let out = repo.git_output(&["notes", &format!("--ref={notes_ref}"), "show", sha]);
+    let mut entries: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).expect("a ledger line is JSON"))
+        .filter(|e| e["environment"] == "staging" && e["action"] == "verify")
+        .collect();
+    entries.sort_by(|a, b| a["time"].as_str().cmp(&b["time"].as_str()));
+    entries
 }
 
 /// The ledger entries on `sha`, oldest first.
@@ -300,11 +356,15 @@ fn staging_deploy_runs_in_a_clean_worktree_verifies_and_records_both_then_prod_t
     );
     assert_eq!(
         summary(&ledger(&s.repo, &sha)),
-        ["staging deploy passed", "staging verify passed"],
+        [
+            "staging deploy started",
+            "staging deploy passed",
+            "staging verify passed"
+        ],
         "{}",
         done.dump()
     );
-    let entry = &ledger(&s.repo, &sha)[0];
+    let entry = &ledger(&s.repo, &sha)[1];
     assert_eq!(entry["tag"], "v1.0.0");
     assert_eq!(entry["operator"], "Test Author <author@example.com>");
     // The worktree is gone, the user's change is still there, and the ledger reached origin.
@@ -341,15 +401,19 @@ fn staging_deploy_runs_in_a_clean_worktree_verifies_and_records_both_then_prod_t
     assert_eq!(checks, ["health", "metrics"], "identity check first");
     assert!(s.prod.get("/health").contains(&sha));
     assert_eq!(
-        summary(&ledger(&s.repo, &sha))[2..],
-        ["prod deploy passed", "prod verify passed"]
+        summary(&ledger(&s.repo, &sha))[3..],
+        [
+            "prod deploy started",
+            "prod deploy passed",
+            "prod verify passed"
+        ]
     );
 
     // verify-deploy checks what the ledger says runs there, and records it.
     xt(&s.repo, &["verify-deploy", "prod"])
         .code(0)
         .stderr_has("verified prod: v1.0.0");
-    assert_eq!(ledger(&s.repo, &sha).len(), 5);
+    assert_eq!(ledger(&s.repo, &sha).len(), 7);
 
     // The test's guard stops both daemons (none outlives the test).
     let pids = [s.staging.pid(), s.prod.pid()];
@@ -453,7 +517,7 @@ fn dry_run_checks_everything_and_prints_every_action_without_changing_anything()
     done.code(0)
         .stderr_has("dry run")
         .stderr_has(&format!(
-            "git worktree add --detach <temporary directory> {sha}"
+            "git worktree add --detach .git/xtask/deploy-worktrees/<run> {sha}"
         ))
         .stderr_has("check health: curl GET")
         .stderr_has("git push origin refs/notes/deployments");
@@ -489,7 +553,11 @@ fn failed_deploy(label: &str, tuning: &Tuning, service_json: Value) -> (Setup, S
         .stderr_has("cargo xtask rollback staging --to vX.Y.Z --reason \"post-deploy verification failed\"");
     assert_eq!(
         summary(&ledger(&s.repo, &sha)),
-        ["staging deploy passed", "staging verify failed"],
+        [
+            "staging deploy started",
+            "staging deploy passed",
+            "staging verify failed"
+        ],
         "{}",
         done.dump()
     );
@@ -514,7 +582,7 @@ fn a_service_reporting_another_sha_fails_the_identity_check() {
 fn a_500_fails_with_the_status_it_got() {
     let (s, sha, done) = failed_deploy("deploy-500", &QUICK, json!({ "status": 500 }));
     done.stderr_has("status: expected 200, got 500");
-    let detail = ledger(&s.repo, &sha)[1]["detail"]
+    let detail = ledger(&s.repo, &sha)[2]["detail"]
         .as_str()
         .unwrap()
         .to_string();
@@ -581,6 +649,7 @@ fn verify_deploy_checks_what_the_ledger_says_runs_and_records_a_failure() {
     assert_eq!(
         summary(&ledger(&s.repo, &sha)),
         [
+            "staging deploy started",
             "staging deploy passed",
             "staging verify passed",
             "staging verify failed"
@@ -635,7 +704,7 @@ fn rollback_chooses_the_last_verified_tag_not_the_previous_tag() {
     let entries = ledger(&s.repo, &good);
     let rollback = entries
         .iter()
-        .find(|e| e["action"] == "rollback")
+        .find(|e| e["action"] == "rollback" && e["result"] != "started")
         .expect("a rollback entry");
     assert_eq!(rollback["result"], "passed");
     assert_eq!(rollback["reason"], "metrics missing");
@@ -702,8 +771,10 @@ fn the_ledger_and_gate_records_are_shared_through_the_remote_without_rewriting()
     assert_eq!(
         summary(&ledger(&s.repo, &sha)),
         [
+            "staging deploy started",
             "staging deploy passed",
             "staging verify passed",
+            "prod deploy started",
             "prod deploy passed",
             "prod verify passed",
             "staging verify passed",
@@ -722,7 +793,7 @@ fn the_ledger_and_gate_records_are_shared_through_the_remote_without_rewriting()
             "+refs/notes/deployments:refs/notes/deployments",
         ],
     );
-    assert_eq!(ledger_in(&s.repo, &other, &sha).len(), 6);
+    assert_eq!(ledger_in(&s.repo, &other, &sha).len(), 8);
 }
 
 fn ledger_in(repo: &Repo, dir: &Path, sha: &str) -> Vec<String> {
@@ -759,11 +830,18 @@ fn a_failing_deploy_step_is_recorded_stops_the_rollout_and_leaves_no_worktree() 
     let entries = ledger(&s.repo, &sha);
     assert_eq!(
         summary(&entries),
-        ["staging deploy failed"],
+        ["staging deploy started", "staging deploy failed"],
         "no verification after a failed deploy{}",
         done.dump()
     );
-    assert!(entries[0]["detail"].as_str().unwrap().contains("build"));
+    assert!(entries[1]["detail"].as_str().unwrap().contains("build"));
+    // A failed run releases the environment's lock too.
+    assert!(
+        remote_lock(&s.repo, "staging").is_empty(),
+        "{}",
+        done.dump()
+    );
+    assert!(!s.repo.path(".git/xtask/locks/staging.json").exists());
     assert_eq!(
         s.repo.git(&["worktree", "list"]).lines().count(),
         1,
@@ -860,8 +938,11 @@ fn an_interrupted_deploy_or_verification_reports_interrupted_and_exits_130() {
     );
     assert!(stderr.contains("interrupted up"), "{stderr}");
     let entries = ledger(&repo, &sha);
-    assert_eq!(summary(&entries), ["staging deploy failed"]);
-    assert!(entries[0]["detail"]
+    assert_eq!(
+        summary(&entries),
+        ["staging deploy started", "staging deploy failed"]
+    );
+    assert!(entries[1]["detail"]
         .as_str()
         .unwrap()
         .contains("interrupted"));
@@ -887,4 +968,405 @@ fn an_interrupted_deploy_or_verification_reports_interrupted_and_exits_130() {
         .as_str()
         .unwrap()
         .contains("interrupted before the verification finished"));
+}
+
+/// env-parity is in this file with the deployment it checks (issue 12): a
+/// malformed line is reported by file, line and key, never with its value.
+#[test]
+fn env_parity_names_the_file_line_and_key_of_a_malformed_line_never_the_value() {
+    let canary = "sk_live_CANARY_7f3a9";
+    let repo = Repo::new("parity-malformed");
+    repo.write(
+        "deploy/staging.env",
+        &format!("API_AUTH_ENABLED=true\nAPI_KEY: {canary}\n"),
+    );
+    repo.write("deploy/prod.env", "API_AUTH_ENABLED=true\n");
+    repo.write(
+        "xtask.toml",
+        "[release.env-files]\nstaging = \"deploy/staging.env\"\nprod = \"deploy/prod.env\"\n",
+    );
+    let done = xt(&repo, &["env-parity", "staging", "prod"]);
+    done.code(2)
+        .stderr_has("staging.env:2: expected KEY=value for API_KEY;")
+        .nowhere(canary)
+        .nowhere("sk_live");
+    let json = xt(
+        &repo,
+        &["env-parity", "staging", "prod", "--format", "json"],
+    );
+    json.code(2).nowhere(canary).nowhere("sk_live");
+    assert!(
+        json.stdout.contains("staging.env:2") || json.stderr.contains("staging.env:2"),
+        "{}",
+        json.dump()
+    );
+}
+
+/// Issue 11: four verifications at once, some failing, keep all their
+/// entries, locally and on the remote, and the latest decides promotion.
+#[test]
+fn concurrent_verifications_keep_every_entry_and_a_lost_failure_never_admits_a_sha() {
+    let s = setup("verify-concurrent", &ONE_TRY);
+    let sha = release(&s.repo, "v1.0.0", None, true);
+    xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0", "--push"]).code(0);
+    assert_eq!(verifications(&s.repo, "deployments", &sha).len(), 1);
+    let args = ["verify-deploy", "staging", "--push", "--format", "json"];
+
+    // Every other answer names another SHA: two of the four fail.
+    s.staging.faults(json!({ "wrong_version_every": 2 }));
+    let runs = at_once(&s.repo, 4, &args);
+    let dumps: String = runs.iter().map(Done::dump).collect();
+    let failed = runs.iter().filter(|d| d.code == Some(1)).count();
+    let passed = runs.iter().filter(|d| d.code == Some(0)).count();
+    assert_eq!((passed, failed), (2, 2), "{dumps}");
+    for d in &runs {
+        assert_eq!(
+            d.json()["ledger"].as_array().unwrap().len(),
+            1,
+            "{}",
+            d.dump()
+        );
+    }
+    let local = verifications(&s.repo, "deployments", &sha);
+    let results: Vec<&str> = local
+        .iter()
+        .map(|e| e["result"].as_str().unwrap())
+        .collect();
+    assert_eq!(local.len(), 5, "{results:?}{dumps}");
+    assert_eq!(
+        results.iter().filter(|r| **r == "failed").count(),
+        2,
+        "{results:?}"
+    );
+    // The remote kept every entry too (pushed by racing processes).
+    s.repo.git(&[
+        "fetch",
+        "--quiet",
+        "origin",
+        "+refs/notes/deployments:refs/notes/seen-on-origin",
+    ]);
+    assert_eq!(
+        verifications(&s.repo, "seen-on-origin", &sha),
+        local,
+        "{dumps}"
+    );
+    // Promotion follows the latest verification, whichever it is.
+    let latest_passed = local.last().unwrap()["result"] == "passed";
+    let prod = xt(&s.repo, &["deploy", "prod", "--tag", "v1.0.0", "--dry-run"]);
+    if latest_passed {
+        prod.code(0);
+    } else {
+        prod.code(1).stderr_has("verify that failed");
+    }
+
+    // Then every answer is wrong: four failures at once, none lost, and
+    // prod refuses the SHA.
+    s.staging.faults(json!({ "wrong_version_every": 1 }));
+    let runs = at_once(&s.repo, 4, &args);
+    let dumps: String = runs.iter().map(Done::dump).collect();
+    assert!(runs.iter().all(|d| d.code == Some(1)), "{dumps}");
+    let local = verifications(&s.repo, "deployments", &sha);
+    assert_eq!(local.len(), 9, "{dumps}");
+    assert_eq!(local.iter().filter(|e| e["result"] == "failed").count(), 6);
+    xt(&s.repo, &["deploy", "prod", "--tag", "v1.0.0", "--dry-run"])
+        .code(1)
+        .stderr_has("verify that failed");
+}
+
+/// Issue 11: an entry that cannot be written is a failure that says why.
+#[test]
+fn a_verification_that_cannot_be_recorded_fails_and_says_why() {
+    let s = setup("verify-unrecorded", &QUICK);
+    let sha = release(&s.repo, "v1.0.0", None, true);
+    xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"]).code(0);
+    // A stale lock on the ledger's ref, as a crashed git would leave.
+    let lock = s.repo.path(".git/refs/notes/deployments.lock");
+    std::fs::write(&lock, "").unwrap();
+    let done = xt(&s.repo, &["verify-deploy", "staging", "--format", "json"]);
+    done.code(1);
+    let report = done.json();
+    assert_eq!(report["status"], "failed", "{}", done.dump());
+    assert_eq!(report["ledger"], json!([]), "{}", done.dump());
+    assert!(
+        report["ledger_error"]
+            .as_str()
+            .unwrap()
+            .contains("refs/notes/deployments"),
+        "{}",
+        done.dump()
+    );
+    std::fs::remove_file(&lock).unwrap();
+    assert_eq!(verifications(&s.repo, "deployments", &sha).len(), 1);
+    // Human output says so too.
+    std::fs::write(&lock, "").unwrap();
+    xt(&s.repo, &["verify-deploy", "staging"])
+        .code(1)
+        .stderr_has("could not be recorded in refs/notes/deployments, so it does not count");
+    std::fs::remove_file(&lock).unwrap();
+
+    // With --push, a remote that cannot take the ledger fails the run too,
+    // after the entry was written locally: exit 1, and the JSON says why.
+    let origin_lock = s.repo.origin.join("refs/notes/deployments.lock");
+    std::fs::create_dir_all(origin_lock.parent().unwrap()).unwrap();
+    std::fs::write(&origin_lock, "").unwrap();
+    let done = xt(
+        &s.repo,
+        &["verify-deploy", "staging", "--push", "--format", "json"],
+    );
+    done.code(1);
+    let report = done.json();
+    assert_eq!(report["status"], "failed", "{}", done.dump());
+    assert_eq!(report["pushed"], false, "{}", done.dump());
+    let why = report["ledger_error"].as_str().unwrap();
+    assert!(
+        why.contains("cannot push refs/notes/deployments to origin"),
+        "{}",
+        done.dump()
+    );
+    assert_eq!(verifications(&s.repo, "deployments", &sha).len(), 2);
+    std::fs::remove_file(&origin_lock).unwrap();
+}
+
+/// Starts `args` in the background and waits until `pid_file` (written by
+/// the hanging step) appears: the run is then inside its slow step.
+fn start_until(repo: &Repo, args: &[&str], pid_file: &Path) -> std::process::Child {
+    let mut run = xt_run(repo, args);
+    let mut child = run
+        .cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !pid_file.exists() || std::fs::read_to_string(pid_file).unwrap().trim().is_empty() {
+        if let Some(status) = child.try_wait().unwrap() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "the run ended ({status}) before its step started: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} never started",
+            pid_file.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Whether `pid` runs (a zombie does not).
+fn running(pid: &str) -> bool {
+    std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
+    })
+}
+
+fn remote_lock(repo: &Repo, env: &str) -> String {
+    repo.git(&["ls-remote", "origin", &format!("refs/xtask/locks/{env}")])
+}
+
+fn this_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// Issue 11: one deploy at a time per environment, visible through the
+/// remote, released however the run ends.
+#[test]
+fn a_second_deploy_refuses_while_the_first_is_inside_a_slow_step_naming_the_holder() {
+    let (repo, dir) = hanging("deploy-lock");
+    let sha = repo.head();
+    std::fs::write(dir.join("hang-step"), "").unwrap();
+    let first = start_until(&repo, &["deploy", "staging"], &dir.join("step.pid"));
+    let holder = format!(
+        "staging is being deployed: deploy of {sha} by Test Author <author@example.com> on host {} (pid {}) since ",
+        this_host(),
+        first.id()
+    );
+    let done = xt(&repo, &["deploy", "staging"]);
+    done.code(1).stderr_has(&holder);
+    let json = xt(&repo, &["deploy", "staging", "--format", "json"]);
+    json.code(1);
+    assert_eq!(json.json()["status"], "refused", "{}", json.dump());
+    assert!(json.json()["problems"][0]
+        .as_str()
+        .unwrap()
+        .starts_with(&holder));
+    // Another clone of the same origin (another machine's view) sees it too.
+    assert!(!remote_lock(&repo, "staging").is_empty());
+    repo.git(&[
+        "push",
+        "--quiet",
+        "origin",
+        "main",
+        "refs/notes/release-gate",
+    ]);
+    let other = repo.tmp.path().join("other");
+    repo.git(&[
+        "clone",
+        "--quiet",
+        &repo.origin.to_string_lossy(),
+        &other.to_string_lossy(),
+    ]);
+    let mut from_other = xt_run(&repo, &["deploy", "staging", "--sha", &sha]);
+    from_other.cmd.current_dir(&other);
+    from_other.run().code(1).stderr_has(&holder);
+    // The refused runs changed nothing: the first is still in its step.
+    let step = std::fs::read_to_string(dir.join("step.pid")).unwrap();
+    assert!(running(&step));
+    assert_eq!(summary(&ledger(&repo, &sha)), ["staging deploy started"]);
+
+    // SIGTERM: the first stops its step, records it, releases both locks.
+    signal(first.id(), "TERM");
+    let out = first.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(remote_lock(&repo, "staging").is_empty());
+    assert!(!repo.path(".git/xtask/locks/staging.json").exists());
+    std::fs::remove_file(dir.join("hang-step")).unwrap();
+    xt(&repo, &["deploy", "staging"]).code(0);
+    assert!(remote_lock(&repo, "staging").is_empty());
+}
+
+/// Issue 11: a deploy killed with SIGKILL inside a slow step leaves its
+/// environment unknown; the next deploy takes its stale lock over, stops the
+/// step it left running, and reclaims its worktree.
+#[test]
+fn a_killed_deploy_leaves_the_environment_unknown_and_the_next_one_reclaims_everything() {
+    let (repo, dir) = hanging("deploy-killed");
+    let sha = repo.head();
+    std::fs::write(dir.join("hang-step"), "").unwrap();
+    let mut first = start_until(&repo, &["deploy", "staging"], &dir.join("step.pid"));
+    let killed = first.id();
+    signal(killed, "KILL");
+    first.wait().unwrap();
+    let step = std::fs::read_to_string(dir.join("step.pid")).unwrap();
+    assert!(running(&step), "the step outlives a SIGKILL of the deploy");
+    assert_eq!(repo.git(&["worktree", "list"]).lines().count(), 2);
+    assert!(!remote_lock(&repo, "staging").is_empty());
+
+    // What runs in staging is unknown: verify-deploy says so and records nothing.
+    let unknown = xt(&repo, &["verify-deploy", "staging", "--format", "json"]);
+    unknown.code(1);
+    assert_eq!(unknown.json()["status"], "unknown", "{}", unknown.dump());
+    assert_eq!(summary(&ledger(&repo, &sha)), ["staging deploy started"]);
+    xt(&repo, &["verify-deploy", "staging"])
+        .code(1)
+        .stderr_has(&format!(
+            "what runs in staging is unknown: the deploy of {sha} started at"
+        ));
+
+    std::fs::remove_file(dir.join("hang-step")).unwrap();
+    let done = xt(&repo, &["deploy", "staging"]);
+    done.code(0)
+        .stderr_has("what runs in staging is unknown")
+        .stderr_has(&format!(
+            "took over a stale lock of staging: deploy of {sha}"
+        ))
+        .stderr_has(&format!("pid {killed} is gone"))
+        .stderr_has(&format!(
+            "reclaimed the worktree of a killed staging run (pid {killed}"
+        ))
+        .stderr_has(&format!(
+            "stopped what its steps left running (pid {}",
+            step.trim()
+        ));
+    assert!(
+        !running(&step),
+        "the left-over step was stopped{}",
+        done.dump()
+    );
+    assert_eq!(
+        repo.git(&["worktree", "list"]).lines().count(),
+        1,
+        "{}",
+        done.dump()
+    );
+    let entries = ledger(&repo, &sha);
+    assert_eq!(
+        summary(&entries),
+        [
+            "staging deploy started",
+            "staging deploy started",
+            "staging deploy passed",
+            "staging verify passed"
+        ]
+    );
+    assert!(entries[1]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("took over a stale lock"));
+    assert!(remote_lock(&repo, "staging").is_empty());
+    xt(&repo, &["verify-deploy", "staging"]).code(0);
+}
+
+/// Plants a lock on origin as a run on another machine would hold it.
+fn foreign_lock(repo: &Repo, since: &str) {
+    let holder = json!({
+        "environment": "staging", "command": "deploy", "operator": "Bo <bo@example.com>",
+        "host": "build-box-2", "pid": 4242, "since": since, "sha": "f".repeat(40),
+    });
+    let tree = repo.git(&["mktree"]);
+    let commit = repo.git(&["commit-tree", &tree, "-m", &holder.to_string()]);
+    repo.git(&[
+        "push",
+        "--quiet",
+        "origin",
+        &format!("{commit}:refs/xtask/locks/staging"),
+    ]);
+}
+
+/// Issue 11: a lock held from another host is broken only with --break-lock,
+/// only once older than the deploy deadline, and the ledger records it.
+#[test]
+fn a_lock_from_another_host_needs_break_lock_and_is_recorded() {
+    let (repo, _dir) = hanging("deploy-foreign");
+    let sha = repo.head();
+    foreign_lock(&repo, "2020-01-01T00:00:00Z");
+    xt(&repo, &["deploy", "staging"])
+        .code(1)
+        .stderr_has("staging is locked from another host: deploy of ffff")
+        .stderr_has("on host build-box-2 (pid 4242) since 2020-01-01T00:00:00Z")
+        .stderr_has("--break-lock");
+    assert!(ledger(&repo, &sha).is_empty());
+    let done = xt(&repo, &["deploy", "staging", "--break-lock"]);
+    done.code(0)
+        .stderr_has("broke the lock of staging with --break-lock: deploy of ffff");
+    let entries = ledger(&repo, &sha);
+    assert!(
+        entries[0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("broke the lock of staging with --break-lock: deploy of ffffffffffffffffffffffffffffffffffffffff by Bo <bo@example.com> on host build-box-2"),
+        "{}",
+        done.dump()
+    );
+    assert!(remote_lock(&repo, "staging").is_empty());
+
+    // A lock younger than the deadline is never broken.
+    let now = time::OffsetDateTime::now_utc()
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap();
+    foreign_lock(&repo, &now);
+    xt(&repo, &["deploy", "staging", "--break-lock"])
+        .code(1)
+        .stderr_has("cannot be broken");
+    assert!(!remote_lock(&repo, "staging").is_empty());
 }

@@ -770,3 +770,31 @@ fn malformed_overrides_exit_2_naming_the_file_and_row() {
         .code(2)
         .stderr_has("overrides[0]: path is blank");
 }
+
+/// The overrides file is read only as a regular file of at most 16 MiB:
+/// larger is refused (never truncated), a FIFO is refused at once instead
+/// of hanging, and both name the file and the policy key.
+#[test]
+fn an_overrides_file_too_large_or_not_a_file_exits_2_at_once() {
+    let repo = horadus_clean("df-bounded-overrides");
+    let mut big = String::from("{\"overrides\": []}\n");
+    big.push_str(&" ".repeat(16 << 20));
+    repo.write(OVERRIDES, &big);
+    repo.xtask(&["docs-freshness", "--today", TODAY])
+        .run()
+        .code(2)
+        .stderr_has(
+            "the overrides file (docs.overrides-file \"docs/DOCS_FRESHNESS_OVERRIDES.json\")",
+        )
+        .stderr_has("is too large (over the 16 MiB limit)");
+    std::fs::remove_file(repo.path(OVERRIDES)).unwrap();
+    let status = std::process::Command::new("mkfifo")
+        .arg(repo.path(OVERRIDES))
+        .status()
+        .expect("mkfifo runs (coreutils)");
+    assert!(status.success());
+    repo.xtask(&["docs-freshness", "--today", TODAY])
+        .run()
+        .code(2)
+        .stderr_has("is a FIFO (named pipe), not a regular file");
+}

@@ -1,8 +1,16 @@
 //! A local HTTP server standing in for GitHub's REST API (GitHub cannot be
 //! reached from these machines). It records every request and answers
 //! through a handler the test supplies; point `GITHUB_API_URL` at `url`.
+//!
+//! Every request is checked against GitHub's official API description
+//! ([`spec`]), and every answer is completed into the documented shape for
+//! its status and validated: a request GitHub would refuse is answered 400
+//! and, like an answer GitHub would never give, fails the test when the
+//! server is dropped.
 
 #![allow(dead_code)]
+
+pub mod spec;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -53,8 +61,12 @@ impl Reply {
             body: value.to_string(),
         }
     }
+    /// GitHub's error shape: its message and where it is documented.
     pub fn status(status: u16, message: &str) -> Reply {
-        Reply::json(status, serde_json::json!({ "message": message }))
+        Reply::json(
+            status,
+            serde_json::json!({ "message": message, "documentation_url": "https://docs.github.com/rest" }),
+        )
     }
     pub fn header(mut self, name: &str, value: &str) -> Reply {
         self.headers.push((name.to_string(), value.to_string()));
@@ -69,6 +81,8 @@ pub struct FakeGithub {
     /// Base URL, e.g. `http://127.0.0.1:34567` (use as GITHUB_API_URL).
     pub url: String,
     requests: Arc<Mutex<Vec<Request>>>,
+    /// What GitHub's API description does not allow, seen so far.
+    violations: Arc<Mutex<Vec<String>>>,
     stop: Arc<AtomicBool>,
     addr: std::net::SocketAddr,
 }
@@ -81,24 +95,40 @@ impl FakeGithub {
         let addr = listener.local_addr().unwrap();
         let url = format!("http://{addr}");
         let requests = Arc::new(Mutex::new(Vec::new()));
+        let violations = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let handler: Arc<Handler> = Arc::new(handler);
+        // Read the description now: a missing package fails here, clearly.
+        spec::spec();
         {
-            let (requests, stop, url) = (requests.clone(), stop.clone(), url.clone());
+            let (requests, violations, stop, url) = (
+                requests.clone(),
+                violations.clone(),
+                stop.clone(),
+                url.clone(),
+            );
             std::thread::spawn(move || {
                 for stream in listener.incoming() {
                     if stop.load(Ordering::SeqCst) {
                         break;
                     }
                     let Ok(stream) = stream else { continue };
-                    let (requests, handler, url) = (requests.clone(), handler.clone(), url.clone());
-                    std::thread::spawn(move || serve(stream, &requests, &*handler, &url));
+                    let (requests, violations, handler, url) = (
+                        requests.clone(),
+                        violations.clone(),
+                        handler.clone(),
+                        url.clone(),
+                    );
+                    std::thread::spawn(move || {
+                        serve(stream, &requests, &violations, &*handler, &url)
+                    });
                 }
             });
         }
         FakeGithub {
             url,
             requests,
+            violations,
             stop,
             addr,
         }
@@ -107,6 +137,18 @@ impl FakeGithub {
     /// Every request received so far, in order.
     pub fn requests(&self) -> Vec<Request> {
         self.requests.lock().unwrap().clone()
+    }
+
+    /// What GitHub's API description does not allow, seen so far (the
+    /// server fails the test with these when it is dropped).
+    pub fn violations(&self) -> Vec<String> {
+        self.violations.lock().unwrap().clone()
+    }
+
+    /// Forgets the violations seen so far: for tests that send what GitHub
+    /// would refuse on purpose, after asserting them.
+    pub fn take_violations(&self) -> Vec<String> {
+        std::mem::take(&mut *self.violations.lock().unwrap())
     }
 
     /// Requests other than GET.
@@ -122,6 +164,13 @@ impl Drop for FakeGithub {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         let _ = TcpStream::connect_timeout(&self.addr, Duration::from_millis(200));
+        let violations = self.violations();
+        if !violations.is_empty() && !std::thread::panicking() {
+            panic!(
+                "the fake GitHub saw what GitHub's API description does not allow:\n  {}",
+                violations.join("\n  ")
+            );
+        }
     }
 }
 
@@ -133,7 +182,13 @@ pub fn dead_url() -> String {
     format!("http://{addr}")
 }
 
-fn serve(stream: TcpStream, requests: &Mutex<Vec<Request>>, handler: &Handler, url: &str) {
+fn serve(
+    stream: TcpStream,
+    requests: &Mutex<Vec<Request>>,
+    violations: &Mutex<Vec<String>>,
+    handler: &Handler,
+    url: &str,
+) {
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut reader = BufReader::new(stream.try_clone().unwrap());
     let mut line = String::new();
@@ -167,11 +222,12 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<Request>>, handler: &Handler, u
         body: String::from_utf8_lossy(&body).into_owned(),
     };
     requests.lock().unwrap().push(request.clone());
-    let reply = handler(&request, url);
+    let reply = checked_reply(&request, violations, handler, url);
     let reason = match reply.status {
         200 => "OK",
         201 => "Created",
         204 => "No Content",
+        400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
         404 => "Not Found",
@@ -189,4 +245,42 @@ fn serve(stream: TcpStream, requests: &Mutex<Vec<Request>>, handler: &Handler, u
     let mut stream = stream;
     let _ = stream.write_all(out.as_bytes());
     let _ = stream.flush();
+}
+
+/// The handler's reply to a request GitHub would accept, completed into
+/// GitHub's documented shape; else a 400 (GitHub's refusal) and a violation.
+fn checked_reply(
+    request: &Request,
+    violations: &Mutex<Vec<String>>,
+    handler: &Handler,
+    url: &str,
+) -> Reply {
+    let spec = spec::spec();
+    let refuse = |why: String| {
+        violations.lock().unwrap().push(why.clone());
+        Reply::status(400, &format!("fake GitHub: {why}"))
+    };
+    if request.method == "POST" && request.route() == "/graphql" {
+        if let Err(why) = spec.check_graphql(&request.body) {
+            return refuse(why);
+        }
+        return handler(request, url);
+    }
+    let op = match spec.check_request(
+        &request.method,
+        &request.path,
+        &request.headers,
+        &request.body,
+    ) {
+        Ok(op) => op,
+        Err(why) => return refuse(why),
+    };
+    let mut reply = handler(request, url);
+    match spec.shape_response(&op, reply.status, &reply.body) {
+        Ok(body) => reply.body = body,
+        Err(why) => {
+            violations.lock().unwrap().push(why);
+        }
+    }
+    reply
 }

@@ -408,3 +408,91 @@ fn a_policy_file_named_on_the_command_line_must_exist() {
         .run()
         .code(0);
 }
+
+/// `examples/horadus/xtask.toml` is Horadus's whole release policy: the
+/// release-gate plan it makes is its Makefile's (deps-dev before check and
+/// test, `deps` only after them, right before db-migration-gate, audit-eval
+/// last), and every gate command is the Makefile's.
+#[test]
+fn horadus_policy_makes_the_makefiles_release_gate_plan() {
+    let policy = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/horadus/xtask.toml")
+        .canonicalize()
+        .unwrap();
+    let repo = Repo::new("horadus-plan");
+    let done = repo
+        .xtask(&[
+            "release-gate",
+            "--dry-run",
+            "--include-eval",
+            "--format",
+            "json",
+            "--policy",
+            policy.to_str().unwrap(),
+        ])
+        .env_remove("RELEASE_GATE_DATABASE_URL")
+        .run();
+    let plan = done.code(0).json();
+    let steps: Vec<(String, String)> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                format!(
+                    "{}/{}",
+                    s["gate"].as_str().unwrap(),
+                    s["name"].as_str().unwrap()
+                ),
+                s["command"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let ids: Vec<&str> = steps.iter().map(|(id, _)| id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "prepare/deps-dev/uv-sync-dev",
+            "check/format",
+            "check/lint",
+            "check/typecheck",
+            "test/pytest",
+            "docs-freshness/docs-freshness",
+            "prepare/deps/uv-sync",
+            "db-migration-gate/db-migration-gate",
+            "audit-eval/validate-taxonomy",
+            "audit-eval/audit",
+        ],
+        "{}",
+        done.dump()
+    );
+    let command = |id: &str| steps.iter().find(|(i, _)| i == id).unwrap().1.clone();
+    assert_eq!(
+        command("prepare/deps-dev/uv-sync-dev"),
+        "uv sync --extra dev"
+    );
+    assert_eq!(command("prepare/deps/uv-sync"), "uv sync");
+    assert_eq!(
+        command("check/format"),
+        "uv run --no-sync ruff format src/ tests/ --check"
+    );
+    assert_eq!(command("check/typecheck"), "uv run --no-sync mypy src/");
+    assert_eq!(command("test/pytest"), "uv run --no-sync pytest tests/ -v");
+    assert!(command("audit-eval/audit")
+        .contains("horadus eval audit --gold-set ai/eval/gold_set.jsonl"));
+    assert!(plan["steps"][7]["required_to_run"]
+        .as_str()
+        .unwrap()
+        .contains("RELEASE_GATE_DATABASE_URL"));
+    // Its task and GitHub settings are the repository's own.
+    let text = std::fs::read_to_string(&policy).unwrap();
+    let value: toml::Value = toml::from_str(&text).unwrap();
+    assert_eq!(
+        value["task"]["branch-template"].as_str(),
+        Some("codex/task-{NNN}-{slug}")
+    );
+    assert_eq!(
+        value["github"]["repository"].as_str(),
+        Some("s5unanow/horadus")
+    );
+}

@@ -176,6 +176,77 @@ fn commit_messages_must_not_name_another_task() {
 }
 
 #[test]
+fn follow_up_bookkeeping_may_name_another_task_but_work_may_not() {
+    let repo = Repo::new("hook-bookkeeping");
+    repo.write(
+        "xtask.toml",
+        "[task]\nledger = [\"tasks/BACKLOG.md\", \"tasks/CURRENT_SPRINT.md\"]\n",
+    );
+    repo.write("tasks/BACKLOG.md", "### TASK-271: the task\n");
+    repo.write("tasks/CURRENT_SPRINT.md", "- `TASK-271` active\n");
+    repo.commit_all("policy and ledgers");
+    install(&repo);
+    repo.git(&["switch", "--quiet", "-c", "task-271-the-task"]);
+    // The runbook's "create a new follow-up task immediately": only the ledgers change.
+    repo.write(
+        "tasks/BACKLOG.md",
+        "### TASK-271: the task\n### TASK-289: follow-up found while on 271\n",
+    );
+    repo.write(
+        "tasks/CURRENT_SPRINT.md",
+        "- `TASK-271` active\n- `TASK-289` queued\n",
+    );
+    ok(&git(&repo, &["add", "tasks"], &[]));
+    let out = git(
+        &repo,
+        &["commit", "-m", "TASK-271: queue follow-up TASK-289"],
+        &[],
+    );
+    assert!(
+        ok(&out).contains("follow-up bookkeeping: it names other tasks and changes only tasks/BACKLOG.md, tasks/CURRENT_SPRINT.md"),
+        "{}",
+        text(&out)
+    );
+    // Work in the same commit: refused, naming the file that is not ledger.
+    let head = repo.head();
+    repo.write(
+        "tasks/BACKLOG.md",
+        "### TASK-271: the task\n### TASK-289: follow-up\n### TASK-290: another\n",
+    );
+    repo.write("app.py", "print('289 work')\n");
+    ok(&git(&repo, &["add", "-A"], &[]));
+    refused(
+        &git(&repo, &["commit", "-m", "TASK-271: queue TASK-290"], &[]),
+        "this one also changes app.py",
+    );
+    // `git commit -a` / `git commit PATHS` use their own index: judged too.
+    refused(
+        &git(
+            &repo,
+            &["commit", "-m", "TASK-290: the work", "--", "app.py"],
+            &[],
+        ),
+        "names TASK-290, but this is the branch of TASK-271",
+    );
+    ok(&git(
+        &repo,
+        &[
+            "commit",
+            "-m",
+            "TASK-271: queue TASK-290",
+            "--",
+            "tasks/BACKLOG.md",
+        ],
+        &[],
+    ));
+    assert_ne!(repo.head(), head);
+    assert_eq!(
+        repo.git(&["show", "--name-only", "--format=", "HEAD"]),
+        "tasks/BACKLOG.md"
+    );
+}
+
+#[test]
 fn the_policy_can_require_the_branch_id_in_every_message() {
     let repo = task_repo("hook-require");
     repo.write(
@@ -523,28 +594,33 @@ fn hooks_in_a_repository_without_the_xtask_alias_are_installed_with_a_warning() 
         .stderr_has("pre-commit: installed")
         .stderr_has("warning: ")
         .stderr_has(
-            "has no xtask crate (xtask/Cargo.toml) and no `xtask` alias in .cargo/config.toml",
+            "has no xtask crate (xtask/Cargo.toml), no `xtask` on PATH and no `xtask` alias in .cargo/config.toml",
         )
         .stderr_has("\"no such command: xtask\"")
         .stderr_has("the hooks are installed anyway")
         .stderr_has("[alias] xtask = \"run --quiet --package xtask --\"")
         .stderr_has("export XTASK_BIN=/");
     assert!(repo.path(".git/hooks/pre-commit").is_file());
+    // --check runs the hooks' own resolution: a commit would fail, so it fails.
     let done = hooks(&["hooks", "--check", "--format", "json"]);
-    let report = done.code(0).json();
-    assert_eq!(report["status"], "passed");
+    let report = done.code(1).json();
+    assert_eq!(report["status"], "failed");
     assert!(
-        report["warnings"][0]
+        report["problems"][0]
             .as_str()
             .unwrap()
-            .contains("no such command: xtask"),
+            .contains("the hooks cannot run the xtask, so every commit and push would fail")
+            && report["problems"][0]
+                .as_str()
+                .unwrap()
+                .contains("no such command: xtask"),
         "{}",
         done.dump()
     );
     // A crate without the alias: `cargo xtask` still fails when the binary is stale.
     repo.write("xtask/Cargo.toml", "[package]\nname = \"xtask\"\n");
     hooks(&["hooks", "--check"])
-        .code(0)
+        .code(1)
         .stderr_has("has an xtask crate but no `xtask` alias in .cargo/config.toml");
     // With the alias, or with XTASK_BIN set, there is nothing to warn about.
     repo.write(
@@ -554,9 +630,54 @@ fn hooks_in_a_repository_without_the_xtask_alias_are_installed_with_a_warning() 
     let done = hooks(&["hooks"]);
     done.code(0).stderr_has("pre-commit: up to date");
     assert!(!done.stderr.contains("warning"), "{}", done.dump());
+    hooks(&["hooks", "--check"]).code(0);
     std::fs::remove_file(repo.path(".cargo/config.toml")).unwrap();
     let done = repo.xtask(&["hooks", "--check"]).run();
     assert!(!done.code(0).stderr.contains("warning"), "{}", done.dump());
+    // XTASK_BIN naming nothing runnable: every commit would fail.
+    repo.xtask(&["hooks", "--check"])
+        .env("XTASK_BIN", "/nonexistent/xtask")
+        .run()
+        .code(1)
+        .stderr_has("/nonexistent/xtask (XTASK_BIN) is not an executable");
+}
+
+#[test]
+fn an_xtask_on_path_runs_the_hooks_and_satisfies_the_check() {
+    // A repository that adopted the tool as a binary: no crate, no alias.
+    let repo = Repo::new("hooks-on-path");
+    let cargo_home = repo.tmp.path().join("cargo-home");
+    std::fs::create_dir_all(&cargo_home).unwrap();
+    let bin = repo.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_xtask"), bin.join("xtask")).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap());
+    let done = repo
+        .xtask(&["hooks"])
+        .env_remove("XTASK_BIN")
+        .env("CARGO_HOME", &cargo_home)
+        .env("PATH", &path)
+        .run();
+    done.code(0);
+    assert!(!done.stderr.contains("warning"), "{}", done.dump());
+    repo.xtask(&["hooks", "--check"])
+        .env_remove("XTASK_BIN")
+        .env("CARGO_HOME", &cargo_home)
+        .env("PATH", &path)
+        .run()
+        .code(0);
+    repo.git(&["switch", "--quiet", "-c", "task-117-fix-gate"]);
+    let env = [
+        ("PATH", path.as_str()),
+        ("XTASK_BIN", ""),
+        ("CARGO_HOME", cargo_home.to_str().unwrap()),
+    ];
+    let stderr = ok(&commit(&repo, "TASK-117: through the xtask on PATH", &env));
+    assert!(stderr.contains("branch guard passed"), "{stderr}");
+    refused(
+        &commit(&repo, "TASK-117: and TASK-118", &env),
+        "names TASK-118",
+    );
 }
 
 #[test]

@@ -744,3 +744,148 @@ fn an_empty_url_file_is_refused_not_replaced_by_the_default() {
         );
     }
 }
+
+/// The four ways a PostgreSQL connection fails are told apart (psycopg on
+/// the throwaway cluster): refused is `unreachable`
+/// (`fails_when_unreachable::postgres`), a wrong password `auth_failed`
+/// (`wrong_password_fails_redacted_postgres`), and here a database that does
+/// not exist and a host name that does not resolve.
+#[test]
+fn missing_database_and_unknown_host_are_their_own_classes_postgres() {
+    let fx = Fixture::new("mg-classes", Backend::Postgres, State::At("0003"));
+    let c = pg::cluster();
+    let missing = c.url(&c.password, c.port, "no_such_db");
+    let done = fx.gate_on(&missing).run();
+    done.code(1).stderr_has("does not exist");
+    let report = fx.report(&done, &[]);
+    assert_eq!(failure_class(&report), "missing_database", "{report:#}");
+    let unknown = format!(
+        "postgresql://postgres:{}@no-such-host.invalid:5432/app",
+        c.password
+    );
+    let done = fx.gate_on(&unknown).run();
+    done.code(1).stderr_has("does not resolve");
+    let report = fx.report(&done, &[]);
+    assert_eq!(failure_class(&report), "unknown_host", "{report:#}");
+}
+
+/// `[migration] env` reaches alembic, and the URL still comes from the gate
+/// (here alembic is a shell script that needs both).
+#[test]
+fn migration_env_reaches_alembic() {
+    let repo = crate::support::Repo::new("mg-env");
+    let script = r#"test "$MARK" = yes && test "$DATABASE_URL" = postgresql://u@h/db || exit 7; echo '0003 (head)'"#;
+    let policy = |env: &str| {
+        format!("[migration]\nalembic = [\"sh\", \"-c\", {script:?}, \"alembic\"]\n{env}")
+    };
+    repo.write("xtask.toml", &policy("env = { MARK = \"yes\" }\n"));
+    let gate = || {
+        repo.xtask(&["db-migration-gate"])
+            .env("MIGRATION_GATE_DATABASE_URL", "postgresql://u@h/db")
+    };
+    gate().run().code(0);
+    repo.write("xtask.toml", &policy(""));
+    gate().run().code(1).stderr_has("exited with code 7");
+    repo.write(
+        "xtask.toml",
+        &policy("env = { DATABASE_URL = \"sqlite://\" }\n"),
+    );
+    gate()
+        .run()
+        .code(2)
+        .stderr_has("migration.env: \"DATABASE_URL\" is not allowed");
+}
+
+/// A Python with asyncpg, made once with uv in cargo's test scratch
+/// directory and reused (the example service's environment has psycopg).
+fn asyncpg_python() -> &'static Path {
+    static PYTHON: OnceLock<PathBuf> = OnceLock::new();
+    PYTHON.get_or_init(|| {
+        let uv = require_tool("uv", "python3 -m pip install uv");
+        let venv = Path::new(env!("CARGO_TARGET_TMPDIR")).join("asyncpg-venv");
+        let python = venv.join("bin/python");
+        let ready = |p: &Path| {
+            Command::new(p)
+                .args(["-c", "import asyncpg"])
+                .stderr(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        if !ready(&python) {
+            let ok = Command::new(&uv)
+                .args(["venv", "--quiet"])
+                .arg(&venv)
+                .status()
+                .is_ok_and(|s| s.success())
+                && Command::new(&uv)
+                    .args(["pip", "install", "--quiet", "--python"])
+                    .arg(&python)
+                    .arg("asyncpg==0.32.0")
+                    .status()
+                    .is_ok_and(|s| s.success());
+            assert!(
+                ok && ready(&python),
+                "cannot make a Python with asyncpg in {}: `uv venv` and `uv pip install asyncpg` need PyPI (or uv's cache)",
+                venv.display()
+            );
+        }
+        python
+    })
+}
+
+/// asyncpg's own failures, from a real asyncpg connecting to the throwaway
+/// cluster (here it stands in for alembic: a script that connects to
+/// DATABASE_URL the way an asyncpg service's env.py does): refused, unknown
+/// host, missing database and a wrong password are told apart.
+#[test]
+fn asyncpg_connection_failures_are_told_apart_postgres() {
+    let python = asyncpg_python();
+    let c = pg::cluster();
+    let repo = Repo::new("mg-asyncpg");
+    repo.write(
+        "connect.py",
+        "import asyncio, os, asyncpg\n\nasync def main():\n    conn = await asyncpg.connect(os.environ[\"DATABASE_URL\"], timeout=20)\n    await conn.close()\n\nasyncio.run(main())\nprint(\"0003 (head)\")\n",
+    );
+    repo.write(
+        "xtask.toml",
+        &format!(
+            "[migration]\nalembic = [{:?}, \"connect.py\"]\n",
+            python.display().to_string()
+        ),
+    );
+    let class = |url: &str| {
+        let done = repo
+            .xtask(&["db-migration-gate", "--format", "json"])
+            .env("MIGRATION_GATE_DATABASE_URL", url)
+            .run();
+        done.code(1).nowhere(&c.password);
+        failure_class(&done.json()).to_string()
+    };
+    assert_eq!(
+        class(&c.url(&c.password, pg::free_port(), "postgres")),
+        "unreachable"
+    );
+    assert_eq!(
+        class(&format!(
+            "postgresql://postgres:{}@no-such-host.invalid:5432/postgres",
+            c.password
+        )),
+        "unknown_host"
+    );
+    assert_eq!(
+        class(&c.url(&c.password, c.port, "no_such_db")),
+        "missing_database"
+    );
+    assert_eq!(
+        class(&c.url("Wrong-Secret-1", c.port, "postgres")),
+        "auth_failed"
+    );
+    // The right URL connects: the script then answers like alembic, and the gate passes.
+    repo.xtask(&["db-migration-gate"])
+        .env(
+            "MIGRATION_GATE_DATABASE_URL",
+            c.url(&c.password, c.port, "postgres"),
+        )
+        .run()
+        .code(0);
+}

@@ -195,3 +195,118 @@ fn hostile_pr_text_cannot_become_workflow_commands() {
     }
     assert!(!done.stderr.contains('\u{1b}'), "{}", done.dump());
 }
+
+#[test]
+fn a_body_over_the_cap_is_refused_never_cut() {
+    let repo = Repo::new("scope-cap");
+    // A valid first Primary-Task, then padding past 16 MiB, then a second
+    // one that a silent cut would hide.
+    let mut body = String::from("Primary-Task: TASK-125\n");
+    body.push_str(&"x".repeat(16 * 1024 * 1024));
+    body.push_str("\nPrimary-Task: TASK-999\n");
+    std::fs::write(repo.path("big.md"), &body).unwrap();
+    let args = [
+        "pr-scope",
+        "--branch",
+        "task-125-x",
+        "--body-file",
+        "big.md",
+    ];
+    repo.xtask(&args)
+        .run()
+        .code(2)
+        .stderr_has("--body-file big.md: cannot read it")
+        .stderr_has("too large (over the 16 MiB limit)")
+        .nowhere("pr-scope passed");
+    // Exactly at the cap is read whole: the second line is seen.
+    let at_cap = format!(
+        "Primary-Task: TASK-125\n{}\nPrimary-Task: TASK-999\n",
+        "x".repeat(16 * 1024 * 1024 - 47)
+    );
+    assert_eq!(at_cap.len(), 16 * 1024 * 1024);
+    std::fs::write(repo.path("big.md"), &at_cap).unwrap();
+    repo.xtask(&args)
+        .run()
+        .code(1)
+        .stderr_has("more than one Primary-Task: TASK-125, TASK-999");
+    // From stdin too.
+    let mut run = repo.xtask(&["pr-scope", "--branch", "task-125-x", "--body-file", "-"]);
+    run.cmd
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = run.cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        use std::io::Write;
+        // The xtask stops reading past the cap; a broken pipe then is expected.
+        let _ = stdin.write_all(body.as_bytes());
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("--body-file - (stdin): the PR body is larger than 16 MiB"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn the_policy_can_require_a_pr_title_from_every_source() {
+    let repo = Repo::new("scope-title");
+    repo.write("xtask.toml", "[task]\npr-title = \"^{ID}: \"\n");
+    let ok = |run: crate::support::Run| {
+        run.env("PR_BRANCH", "task-125-x")
+            .env("PR_BODY", "Primary-Task: TASK-125")
+    };
+    ok(repo.xtask(&["pr-scope", "--title", "TASK-125: fix the gate"]))
+        .run()
+        .code(0);
+    ok(repo.xtask(&["pr-scope"]))
+        .env("PR_TITLE", "TASK-125: fix the gate")
+        .run()
+        .code(0);
+    ok(repo.xtask(&["pr-scope"]))
+        .env("PR_TITLE", "Fix the gate")
+        .run()
+        .code(1)
+        .stderr_has(
+            "the PR title \"Fix the gate\" does not match task.pr-title \"^{ID}: \" (for TASK-125)",
+        );
+    ok(repo.xtask(&["pr-scope"]))
+        .run()
+        .code(1)
+        .stderr_has("no PR title, and the policy's task.pr-title");
+    let path = event(
+        &repo,
+        "event.json",
+        json!({ "pull_request": { "head": { "ref": "task-125-x" }, "body": "Primary-Task: TASK-125", "title": "TASK-126: wrong task" } }),
+    );
+    let done = repo
+        .xtask(&["pr-scope", "--format", "json"])
+        .env("GITHUB_EVENT_PATH", &path)
+        .run();
+    done.code(1);
+    let json = done.json();
+    assert_eq!(json["title_checked"], true, "{}", done.dump());
+    assert!(
+        json["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("\"TASK-126: wrong task\" does not match"),
+        "{}",
+        done.dump()
+    );
+    // Without the rule, titles are not looked at.
+    repo.write("xtask.toml", "");
+    ok(repo.xtask(&["pr-scope"]))
+        .env("PR_TITLE", "anything")
+        .run()
+        .code(0);
+}

@@ -14,6 +14,7 @@ use crate::support::{Done, Repo};
 const TOKEN: &str = "ghp_protectmaintesttoken123";
 const REPO_PATH: &str = "/repos/acme/service";
 const PROTECTION_PATH: &str = "/repos/acme/service/branches/main/protection";
+const RULES_PATH: &str = "/repos/acme/service/rules/branches/main?per_page=100";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Mode {
@@ -25,12 +26,17 @@ enum Mode {
     Status(u16),
     /// Answers the protection PUT with this status (after the PATCH worked).
     FailPut(u16),
+    /// Leaves out of its protection GET the fields GitHub documents as
+    /// false by default (as GitHub does for some plans and servers).
+    OmitsDefaults,
 }
 
 struct State {
     repo: Value,
     protection: Option<Value>,
     mode: Mode,
+    /// The ruleset rules that apply to main.
+    rules: Vec<Value>,
 }
 
 struct Github {
@@ -44,6 +50,7 @@ impl Github {
             repo,
             protection,
             mode,
+            rules: Vec::new(),
         }));
         let shared = state.clone();
         let server =
@@ -75,6 +82,7 @@ fn answer(st: &mut State, req: &Request, base: &str) -> Reply {
     }
     match (req.method.as_str(), req.route()) {
         ("GET", REPO_PATH) => Reply::json(200, st.repo.clone()),
+        ("GET", "/repos/acme/service/rules/branches/main") => Reply::json(200, json!(st.rules)),
         ("PATCH", REPO_PATH) => {
             let body = req.json();
             for (k, v) in body.as_object().unwrap() {
@@ -112,6 +120,14 @@ fn answer(st: &mut State, req: &Request, base: &str) -> Reply {
                 match before {
                     Some(v) => shape[field] = v,
                     None => shape[field] = json!({ "enabled": false }),
+                }
+            }
+            if st.mode == Mode::OmitsDefaults {
+                for key in ["lock_branch", "allow_fork_syncing", "block_creations"] {
+                    shape.as_object_mut().unwrap().remove(key);
+                }
+                if let Some(reviews) = shape["required_pull_request_reviews"].as_object_mut() {
+                    reviews.remove("require_last_push_approval");
                 }
             }
             st.protection = Some(shape.clone());
@@ -265,6 +281,7 @@ fn an_unprotected_branch_is_protected_and_verified() {
         [
             get(REPO_PATH),
             get(PROTECTION_PATH),
+            get(RULES_PATH),
             ("PATCH".into(), REPO_PATH.into()),
             ("PUT".into(), PROTECTION_PATH.into()),
             get(REPO_PATH),
@@ -283,8 +300,8 @@ fn an_unprotected_branch_is_protected_and_verified() {
         );
         assert_eq!(r.header("accept"), Some("application/vnd.github+json"));
     }
-    assert_eq!(requests[2].json(), merge_policy());
-    assert_eq!(requests[3].json(), expected_put());
+    assert_eq!(requests[3].json(), merge_policy());
+    assert_eq!(requests[4].json(), expected_put());
     let st = gh.state.lock().unwrap();
     assert_eq!(st.repo["allow_merge_commit"], json!(false));
     assert_eq!(
@@ -304,7 +321,7 @@ fn an_already_compliant_repository_gets_no_writes() {
         .code(0)
         .stderr_has("match the policy");
     assert!(gh.server.writes().is_empty(), "{:?}", gh.requests());
-    assert_eq!(gh.requests().len(), 4);
+    assert_eq!(gh.requests().len(), 6);
 }
 
 #[test]
@@ -403,7 +420,10 @@ fn a_dry_run_shows_the_plan_and_writes_nothing() {
         .stderr_has("repository.delete_branch_on_merge: false → true")
         .stderr_has(&format!("would send PUT {PROTECTION_PATH}"))
         .stderr_has("nothing written");
-    assert_eq!(gh.requests(), [get(REPO_PATH), get(PROTECTION_PATH)]);
+    assert_eq!(
+        gh.requests(),
+        [get(REPO_PATH), get(PROTECTION_PATH), get(RULES_PATH)]
+    );
 
     let done = repo
         .xtask(&["protect-main", "--dry-run", "--format", "json"])
@@ -578,4 +598,69 @@ fn a_policy_without_required_checks_is_a_usage_error() {
         .code(2)
         .stderr_has("[github] required-checks is empty");
     assert!(gh.server.requests().is_empty());
+}
+
+#[test]
+fn absent_default_false_fields_are_no_drift_and_an_apply_ends_applied() {
+    let repo = repo_with("[\"test\", \"check\"]");
+    let gh = Github::start(loose_repo(), None, Mode::OmitsDefaults);
+    protect(&repo, &gh.server.url, &[])
+        .code(0)
+        .stderr_has("read back as sent");
+    let st = gh.state.lock().unwrap();
+    let p = st.protection.as_ref().unwrap();
+    assert!(
+        p.get("lock_branch").is_none() && p.get("allow_fork_syncing").is_none(),
+        "{p}"
+    );
+    drop(st);
+    protect(&repo, &gh.server.url, &["--check"])
+        .code(0)
+        .stderr_has("match the policy");
+    assert_eq!(
+        gh.server.writes().len(),
+        2,
+        "one PATCH and one PUT: {:?}",
+        gh.requests()
+    );
+}
+
+#[test]
+fn check_shows_ruleset_rules_and_how_they_relate_to_the_policy() {
+    let repo = repo_with("[\"test\", \"check\"]");
+    let gh = Github::start(compliant_repo(), Some(compliant_protection()), Mode::Normal);
+    gh.state.lock().unwrap().rules = vec![
+        json!({ "type": "required_status_checks", "ruleset_source_type": "Organization",
+            "ruleset_source": "acme", "ruleset_id": 12, "parameters": {
+                "strict_required_status_checks_policy": false,
+                "required_status_checks": [{ "context": "test" }, { "context": "security-scan", "integration_id": 57789 }] } }),
+        json!({ "type": "pull_request", "ruleset_source_type": "Repository",
+            "ruleset_source": "acme/service", "ruleset_id": 3, "parameters": {
+                "required_approving_review_count": 2, "dismiss_stale_reviews_on_push": false,
+                "require_code_owner_review": false, "require_last_push_approval": false,
+                "required_review_thread_resolution": true } }),
+        json!({ "type": "non_fast_forward", "ruleset_source_type": "Repository",
+            "ruleset_source": "acme/service", "ruleset_id": 3 }),
+    ];
+    protect(&repo, &gh.server.url, &["--check"])
+        .code(0)
+        .stderr_has("3 ruleset rule(s) also apply to main; protect-main manages classic branch protection only")
+        .stderr_has("overlap required_status_checks (ruleset #12 of acme): requires check test, which the policy requires too")
+        .stderr_has("requires check security-scan (app 57789), which is not in [github] required-checks")
+        .stderr_has("pull_request (ruleset #3 of acme/service): requires 2 approving review(s), the policy 0")
+        .stderr_has("overlap non_fast_forward (ruleset #3 of acme/service): blocks force pushes")
+        .stderr_has("match the policy");
+    let json = protect(&repo, &gh.server.url, &["--check", "--format", "json"]).json();
+    let kinds: Vec<&str> = json["rulesets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["overlap", "conflict", "conflict", "overlap"],
+        "{json}"
+    );
+    assert!(gh.server.writes().is_empty());
 }

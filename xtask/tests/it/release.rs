@@ -187,6 +187,8 @@ fn release_tag_refuses_behind_main_and_a_released_head() {
     repo.git_in(&other, &["commit", "--quiet", "-m", "TASK-104: elsewhere"]);
     repo.git_in(&other, &["push", "--quiet", "origin", "main"]);
     repo.git(&["tag", "-a", "v1.0.1", "-m", "x"]);
+    // Released: on origin too (a tag only here is an unfinished push, resumed).
+    repo.git(&["push", "--quiet", "origin", "v1.0.1"]);
     let done = xtask(&repo, &["release-tag", "--bump", "minor", "--dry-run"]).run();
     done.code(1)
         .stderr_has("0 commit(s) ahead, 1 behind")
@@ -379,19 +381,22 @@ fn release_notes_document_bypass_migration_env_and_the_last_verified_tag() {
 
     let bad = xtask(&repo, &["release-notes", "--since", "v9.9.9"]).run();
     bad.code(2).stderr_has("--since v9.9.9: no such tag");
+    let bad = xtask(&repo, &["release-notes", "--until", "nope"]).run();
+    bad.code(2)
+        .stderr_has("--until nope: no such tag, branch or commit");
     let hostile = xtask(&repo, &["release-notes", "--since", "--upload-pack=x"]).run();
     hostile.code(2);
 }
 
 #[test]
-fn release_notes_fall_back_to_the_previous_tag_and_say_so() {
+fn release_notes_name_an_unproven_previous_tag_but_no_rollback_target() {
     let (repo, _) = released_repo("notes-fallback");
     let done = xtask(&repo, &["release-notes"]).run();
     done.code(0)
-        .stdout_has("Last known good: `v1.0.0` (")
-        .stdout_has(
-            "**the previous tag only**: the deployment ledger has no passing `prod` verification",
-        )
+        .stdout_has("Last known good: **none proven**: the deployment ledger has no passing `prod` verification")
+        .stdout_has("The previous release tag, `v1.0.0` (")
+        .stdout_has("is **the previous tag only**: verify it before rolling back to it")
+        .nowhere("cargo xtask rollback")
         .stdout_has("**No release-gate record on")
         .stderr_has("merely the previous tag");
 }
@@ -646,4 +651,295 @@ fn release_tag_uses_reviewed_notes_only_when_they_document_the_bypass() {
     .code(0);
     let message = repo.git(&["tag", "-l", "--format=%(contents)", "v1.0.1"]);
     assert_eq!(message.trim_end(), reviewed.trim_end());
+}
+
+#[test]
+fn pre_release_tags_count_in_the_order_of_releases() {
+    let (repo, v1) = released_repo("tag-prerelease");
+    // v1.10.5 and v1.11.0-rc.1 are both released; HEAD is new.
+    repo.git(&["tag", "-a", "v1.10.5", "-m", "x", &v1]);
+    repo.git(&["tag", "-a", "v1.11.0-rc.1", "-m", "x", "HEAD~1"]);
+    repo.git(&["push", "--quiet", "origin", "--tags"]);
+    gate_record(&repo, &repo.head(), "passed", false);
+
+    let done = xtask(&repo, &["release-tag", "--version", "1.10.6"]).run();
+    done.code(1)
+        .stderr_has("v1.10.6 is not greater than the latest release tag v1.11.0-rc.1");
+    assert!(!tags_of(&repo).contains("v1.10.6"), "{}", done.dump());
+
+    let dry = xtask(
+        &repo,
+        &[
+            "release-tag",
+            "--bump",
+            "patch",
+            "--dry-run",
+            "--format",
+            "json",
+        ],
+    )
+    .run();
+    dry.code(0);
+    assert_eq!(dry.json()["tag"], "v1.11.0", "{}", dry.dump());
+
+    let done = xtask(&repo, &["release-tag", "--version", "1.11.0-rc.2"]).run();
+    done.code(0).stderr_has("tagged v1.11.0-rc.2");
+    assert_eq!(
+        repo.git(&["rev-parse", "v1.11.0-rc.2^{commit}"]),
+        repo.head()
+    );
+    // The notes of a pre-release start after the last plain release.
+    let message = repo.git(&["tag", "-l", "--format=%(contents)", "v1.11.0-rc.2"]);
+    assert!(message.contains("since `v1.10.5`"), "{message}");
+}
+
+#[test]
+fn a_rerun_finishes_a_release_tag_that_was_not_pushed() {
+    let (repo, _) = released_repo("tag-resume");
+    let head = repo.head();
+    gate_record(&repo, &head, "passed", false);
+    // What a run killed between tagging and pushing leaves: the tag here only.
+    xtask(&repo, &["release-tag", "--bump", "minor"])
+        .run()
+        .code(0)
+        .stderr_has("tagged v1.1.0");
+    let before = repo.git(&["ls-remote", "origin"]);
+    assert!(!before.contains("v1.1.0"), "{before}");
+
+    // Without --push: the exact command, nothing changed, no "already released".
+    let told = xtask(&repo, &["release-tag", "--bump", "minor"]).run();
+    told.code(0)
+        .stderr_has("is already tagged v1.1.0 here, but origin does not have it")
+        .stderr_has(
+            "publish it: git push --atomic origin refs/tags/v1.1.0 refs/notes/release-gate",
+        );
+    told.nowhere("already released");
+    assert_eq!(repo.git(&["ls-remote", "origin"]), before);
+    // Another version for the same HEAD is refused, naming the way out.
+    xtask(&repo, &["release-tag", "--version", "1.2.0", "--push"])
+        .run()
+        .code(1)
+        .stderr_has("finish it with `cargo xtask release-tag --version 1.1.0 --push`");
+
+    // With --push: the tag and the notes refs reach origin, the tag unchanged.
+    let tag_object = repo.git(&["rev-parse", "v1.1.0"]);
+    let done = xtask(
+        &repo,
+        &[
+            "release-tag",
+            "--bump",
+            "minor",
+            "--push",
+            "--format",
+            "json",
+        ],
+    )
+    .run();
+    done.code(0);
+    let report = done.json();
+    assert_eq!(report["resumed"], true, "{}", done.dump());
+    assert_eq!(report["pushed"], true, "{}", done.dump());
+    let remote = repo.git(&["ls-remote", "origin"]);
+    assert!(
+        remote.contains(&format!("{tag_object}\trefs/tags/v1.1.0")),
+        "{remote}"
+    );
+    assert!(remote.contains("refs/notes/release-gate"), "{remote}");
+    // Now it is released, here and there.
+    xtask(&repo, &["release-tag", "--bump", "minor"])
+        .run()
+        .code(1)
+        .stderr_has("is already released as v1.1.0");
+}
+
+/// What .github/workflows/release.yml's tag job does with the record the
+/// gate job uploads: fetch the shared records, `git notes append` the new
+/// one, `release-tag --push`. The appended record is the one that counts.
+#[test]
+fn a_gate_record_carried_as_the_release_workflow_does_is_accepted() {
+    let (repo, _) = released_repo("tag-from-ci");
+    let head = repo.head();
+    // An earlier, failed run on this SHA is already shared on origin.
+    gate_record(&repo, &head, "failed", false);
+    repo.git(&["push", "--quiet", "origin", "refs/notes/release-gate"]);
+    repo.git(&["update-ref", "-d", "refs/notes/release-gate"]);
+    // The gate job's record, as `git notes show` printed it on the runner.
+    let record = json!({
+        "sha": head, "tree": repo.git(&["rev-parse", "HEAD^{tree}"]), "status": "passed",
+        "started_at": "2026-01-03T10:00:00Z", "finished_at": "2026-01-03T10:05:00Z",
+        "steps": [], "bypasses": [], "database": null, "tool": "xtask 0.1.0",
+    });
+    let file = repo.tmp.path().join("gate-record.jsonl");
+    std::fs::write(&file, format!("{record}\n")).unwrap();
+    repo.git(&[
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "origin",
+        "+refs/notes/*:refs/notes/*",
+    ]);
+    repo.git(&[
+        "notes",
+        "--ref=release-gate",
+        "append",
+        "-F",
+        file.to_str().unwrap(),
+        &head,
+    ]);
+    let done = xtask(&repo, &["release-tag", "--push", "--format", "json"])
+        .env("BUMP", "minor")
+        .run();
+    done.code(0);
+    assert_eq!(done.json()["tag"], "v1.1.0", "{}", done.dump());
+    assert_eq!(done.json()["pushed"], true, "{}", done.dump());
+    // Both records are on origin now, the failed one kept.
+    repo.git(&["update-ref", "-d", "refs/notes/release-gate"]);
+    repo.git(&[
+        "fetch",
+        "--quiet",
+        "--no-tags",
+        "origin",
+        "+refs/notes/*:refs/notes/*",
+    ]);
+    let shared = repo.git(&["notes", "--ref=release-gate", "show", &head]);
+    assert!(
+        shared.contains("\"failed\"") && shared.contains("2026-01-03T10:05:00Z"),
+        "{shared}"
+    );
+}
+
+/// Horadus's history: tasks named in the body (`Primary-Task:`, a bare id
+/// line) or only by the merged branch, titles in the task ledger, a range
+/// between any two revisions.
+#[test]
+fn release_notes_find_tasks_in_bodies_and_branches_with_ledger_titles() {
+    let (repo, v1) = released_repo("notes-horadus");
+    repo.write("xtask.toml", "[task]\nledger = \"tasks/BACKLOG.md\"\n");
+    repo.write(
+        "tasks/BACKLOG.md",
+        "# Backlog\n\nNext available task IDs start at `TASK-371`\n\n- [ ] TASK-163: Parse feeds faster\n- [ ] TASK-271: Ledger bookkeeping\n- TASK-101: Widgets\n",
+    );
+    repo.commit_all("Add the task ledger\n\nTASK-163\n");
+    let ledger_commit = repo.head();
+    // A branch merged with a merge commit: its commit names no task.
+    repo.git(&["switch", "--quiet", "-c", "task-271-ledger-bookkeeping"]);
+    repo.write("bookkeeping.txt", "x\n");
+    repo.commit_all("Queue the follow-up");
+    repo.git(&["switch", "--quiet", "main"]);
+    repo.git(&[
+        "merge",
+        "--quiet",
+        "--no-ff",
+        "-m",
+        "Merge pull request #7 from acme/task-271-ledger-bookkeeping",
+        "task-271-ledger-bookkeeping",
+    ]);
+    repo.write("later.txt", "x\n");
+    repo.commit_all("TASK-300: after the range");
+
+    let done = xtask(
+        &repo,
+        &[
+            "release-notes",
+            "--since",
+            &v1,
+            "--until",
+            "HEAD~1",
+            "--format",
+            "json",
+        ],
+    )
+    .run();
+    done.code(0);
+    let report = done.json();
+    let md = report["markdown"].as_str().unwrap();
+    for want in [
+        "# Release notes draft: ",
+        "### TASK-101: Widgets\n- TASK-101: add widgets",
+        "### TASK-102\n- Speed up the trends page",
+        "### TASK-163: Parse feeds faster\n- Add the task ledger",
+        "### TASK-271: Ledger bookkeeping\n- Queue the follow-up",
+    ] {
+        assert!(md.contains(want), "missing {want:?} in:\n{md}");
+    }
+    assert!(!md.contains("TASK-300"), "--until is the end point:\n{md}");
+    assert!(!md.contains("Without a task id"), "{md}");
+    assert_eq!(report["facts"]["until"], "HEAD~1");
+    assert_eq!(report["facts"]["since"]["sha"], json!(v1));
+    // A start that is not below the end point is refused, naming both.
+    let done = xtask(
+        &repo,
+        &[
+            "release-notes",
+            "--since",
+            "main~1",
+            "--until",
+            &ledger_commit,
+        ],
+    )
+    .run();
+    done.code(2).stderr_has(&format!(
+        "--since main~1: it is not an ancestor of {ledger_commit}"
+    ));
+    let done = xtask(&repo, &["release-notes", "--since", &ledger_commit]).run();
+    done.code(0)
+        .stdout_has("### TASK-271: Ledger bookkeeping")
+        .stdout_has("### TASK-300\n- TASK-300: after the range");
+}
+
+/// A tag on another line of history is never the last known good, even
+/// verified and higher; a crashed deploy leaves production unknown.
+#[test]
+fn release_notes_roll_back_only_to_a_verified_ancestor_and_report_a_crashed_deploy() {
+    let (repo, v1) = released_repo("notes-ancestor");
+    ledger_entry(
+        &repo,
+        &v1,
+        "prod",
+        "verify",
+        "passed",
+        "2026-01-01T12:00:00Z",
+    );
+    // v1.5.0 on a side line, verified in prod later: not an ancestor of HEAD.
+    repo.git(&["switch", "--quiet", "-c", "hotfix", &v1]);
+    repo.write("hotfix.txt", "x\n");
+    repo.commit_all("TASK-150: hotfix");
+    let side = repo.head();
+    repo.git(&["tag", "-a", "v1.5.0", "-m", "x"]);
+    ledger_entry(
+        &repo,
+        &side,
+        "prod",
+        "verify",
+        "passed",
+        "2026-01-02T12:00:00Z",
+    );
+    repo.git(&["switch", "--quiet", "main"]);
+
+    let done = xtask(&repo, &["release-notes"]).run();
+    done.code(0)
+        .stdout_has("Last known good: `v1.0.0`")
+        .stdout_has("`cargo xtask rollback prod --to v1.0.0")
+        .nowhere("v1.5.0");
+
+    // A deploy of HEAD started and recorded no outcome: prod is unknown.
+    let head = repo.head();
+    let started = json!({
+        "sha": head, "environment": "prod", "action": "deploy", "result": "started",
+        "time": "2026-01-03T12:00:00Z", "operator": "Test Committer <committer@example.com>",
+        "tag": null, "reason": null, "from_sha": null, "detail": null,
+    });
+    append_note(&repo, "deployments", &head, &started.to_string());
+    let done = xtask(&repo, &["release-notes", "--format", "json"]).run();
+    done.code(0);
+    let report = done.json();
+    assert_eq!(report["facts"]["production_unknown"]["sha"], json!(head));
+    assert_eq!(report["facts"]["last_known_good"]["tag"], "v1.0.0");
+    let md = report["markdown"].as_str().unwrap();
+    assert!(
+        md.contains(
+            "**`prod` is in an unknown state**: its latest deployment-ledger entry is a deploy of"
+        ),
+        "{md}"
+    );
 }

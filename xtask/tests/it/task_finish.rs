@@ -92,6 +92,19 @@ struct Gh {
     /// With auto-merge enabled, GitHub merges on this GET of the pull.
     auto_merge_on_poll: Option<usize>,
     polls_with_auto_merge: usize,
+    html_url: String,
+    /// The combined status's statuses, one list per page.
+    status_pages: Vec<Value>,
+    /// A `Link: rel="next"` on the combined status's first page to this
+    /// base URL (another server) instead of page 2.
+    status_link_to: Option<String>,
+    delete_reply: Option<Reply>,
+    /// The list of pulls always has a next page.
+    endless_pulls: bool,
+    /// The pull's answer is larger than the client reads.
+    huge_pull: bool,
+    /// The ruleset rules that apply to main.
+    rules: Vec<Value>,
 }
 
 const NODE_ID: &str = "PR_kwDOAcmeApp5";
@@ -114,6 +127,13 @@ impl Gh {
             graphql_reply: None,
             auto_merge_on_poll: None,
             polls_with_auto_merge: 0,
+            html_url: "https://github.com/acme/app/pull/5".to_string(),
+            status_pages: vec![json!([])],
+            status_link_to: None,
+            delete_reply: None,
+            endless_pulls: false,
+            huge_pull: false,
+            rules: Vec::new(),
         }
     }
 
@@ -132,18 +152,33 @@ impl Gh {
             "merged": self.merged,
             "merged_at": if self.merged { json!("2026-01-02T00:00:00Z") } else { Value::Null },
             "draft": self.draft,
-            "html_url": "https://github.com/acme/app/pull/5",
+            "html_url": self.html_url,
             "head": { "ref": BRANCH, "sha": self.head },
             "merge_commit_sha": if self.merged { json!(self.squash) } else { Value::Null },
             "user": { "login": "octo" },
         })
     }
 
-    fn answer(&mut self, req: &Request) -> Reply {
+    fn answer(&mut self, req: &Request, base: &str) -> Reply {
         let runs = format!("/repos/acme/app/commits/{}/check-runs", self.head);
         let status = format!("/repos/acme/app/commits/{}/status", self.head);
+        let page: usize = query(req, "page").and_then(|p| p.parse().ok()).unwrap_or(1);
         match (req.method.as_str(), req.route()) {
+            ("GET", "/repos/acme/app/pulls") if self.endless_pulls => Reply::json(200, json!([]))
+                .header(
+                    "Link",
+                    &format!(
+                        "<{base}{}?state=closed&per_page=100&page={}>; rel=\"next\"",
+                        req.route(),
+                        page + 1
+                    ),
+                ),
             ("GET", "/repos/acme/app/pulls") if self.no_pr => Reply::json(200, json!([])),
+            ("GET", "/repos/acme/app/pulls/5") if self.huge_pull => {
+                let mut pull = self.pull();
+                pull["body"] = json!("x".repeat(17 << 20));
+                Reply::json(200, pull)
+            }
             ("GET", "/repos/acme/app/pulls") => Reply::json(200, json!([self.pull()])),
             ("GET", "/repos/acme/app/pulls/5") => {
                 if self.auto_merge.is_some() && !self.merged {
@@ -161,8 +196,8 @@ impl Gh {
                 self.auto_merge = Some(json!({
                     "enabled_by": { "login": "octo" },
                     "merge_method": "squash",
-                    "commit_title": null,
-                    "commit_message": null,
+                    "commit_title": "add x (#5)",
+                    "commit_message": "",
                 }));
                 Reply::json(
                     200,
@@ -177,6 +212,7 @@ impl Gh {
                 json!({ "name": "main", "protected": true, "protection": { "enabled": true,
                     "required_status_checks": { "enforcement_level": "everyone", "contexts": self.required } } }),
             ),
+            ("GET", "/repos/acme/app/rules/branches/main") => Reply::json(200, json!(self.rules)),
             ("GET", r) if r == runs => {
                 let list = self.polls[self.seen_polls.min(self.polls.len() - 1)].clone();
                 self.seen_polls += 1;
@@ -186,7 +222,17 @@ impl Gh {
                 )
             }
             ("GET", r) if r == status => {
-                Reply::json(200, json!({ "state": "success", "statuses": [] }))
+                let pages = self.status_pages.len();
+                let list = self.status_pages[(page - 1).min(pages - 1)].clone();
+                let reply = Reply::json(
+                    200,
+                    json!({ "state": "success", "sha": self.head, "total_count": list.as_array().unwrap().len(), "statuses": list }),
+                );
+                match &self.status_link_to {
+                    Some(elsewhere) => reply.header("Link", &format!("<{elsewhere}{status}?per_page=100&page=2>; rel=\"next\"")),
+                    None if page < pages => reply.header("Link", &format!("<{base}{status}?per_page=100&page={}>; rel=\"next\", <{base}{status}?per_page=100&page={pages}>; rel=\"last\"", page + 1)),
+                    None => reply,
+                }
             }
             ("PUT", "/repos/acme/app/pulls/5/merge") => {
                 if let Some(reply) = self.merge_reply.clone() {
@@ -198,12 +244,25 @@ impl Gh {
                     json!({ "sha": self.squash, "merged": true, "message": "Pull Request successfully merged" }),
                 )
             }
-            ("DELETE", r) if r == format!("/repos/acme/app/git/refs/heads/{BRANCH}") => {
-                Reply::json(204, Value::Null)
-            }
+            ("DELETE", r) if r == format!("/repos/acme/app/git/refs/heads/{BRANCH}") => self
+                .delete_reply
+                .clone()
+                .unwrap_or(Reply::json(204, Value::Null)),
             _ => Reply::status(404, "Not Found"),
         }
     }
+}
+
+/// A query parameter of the request.
+fn query<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    let (_, query) = req.path.split_once('?')?;
+    query
+        .split('&')
+        .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+}
+
+fn status(context: &str, state: &str) -> Value {
+    json!({ "context": context, "state": state, "description": null, "target_url": null })
 }
 
 fn run(name: &str, status: &str, conclusion: Option<&str>) -> Value {
@@ -214,7 +273,7 @@ fn serve(gh: Gh) -> (FakeGithub, Arc<Mutex<Gh>>) {
     let state = Arc::new(Mutex::new(gh));
     let shared = state.clone();
     (
-        FakeGithub::start(move |req: &Request, _| shared.lock().unwrap().answer(req)),
+        FakeGithub::start(move |req: &Request, base| shared.lock().unwrap().answer(req, base)),
         state,
     )
 }
@@ -932,4 +991,227 @@ fn without_github_unmerged_work_is_kept_and_nothing_changes() {
         .run()
         .code(2)
         .stderr_has("main is not a task branch");
+}
+
+#[test]
+fn a_required_status_on_page_two_of_the_combined_status_is_seen() {
+    let (repo, head, squash) = on_task_branch("tf-status-pages");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.required = vec!["test", "ci/legacy"];
+    gh.status_pages = vec![
+        json!([status("ci/other", "success")]),
+        json!([status("ci/legacy", "failure")]),
+    ];
+    let (github, fake) = serve(gh);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("ci/legacy: failed")
+        .stderr_has("nothing was merged");
+    assert!(github.writes().is_empty());
+    fake.lock().unwrap().status_pages[1] = json!([status("ci/legacy", "success")]);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(0)
+        .stderr_has("required checks green")
+        .stderr_has("test, ci/legacy");
+    let lists: Vec<String> = github
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.route().ends_with("/status")
+                || r.route().ends_with("/check-runs")
+                || r.route() == "/repos/acme/app/pulls"
+        })
+        .map(|r| r.path.clone())
+        .collect();
+    assert!(
+        lists
+            .iter()
+            .any(|p| p.ends_with("/status?per_page=100&page=2")),
+        "{lists:#?}"
+    );
+    assert!(
+        lists.iter().all(|p| p.contains("per_page=100")),
+        "{lists:#?}"
+    );
+}
+
+#[test]
+fn a_link_to_another_host_is_refused_and_the_token_is_not_sent_there() {
+    let (repo, head, squash) = on_task_branch("tf-link-elsewhere");
+    let elsewhere = FakeGithub::start(|_: &Request, _| Reply::json(200, json!({ "statuses": [] })));
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.status_link_to = Some(elsewhere.url.clone());
+    let (github, _) = serve(gh);
+    let host = elsewhere.url.trim_start_matches("http://").to_string();
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("GitHub's answer points to another host")
+        .stderr_has(&host)
+        .stderr_has("the token is sent only to")
+        .nowhere(TOKEN);
+    assert!(
+        elsewhere.requests().is_empty(),
+        "{:?}",
+        elsewhere.requests()
+    );
+    assert!(github.writes().is_empty());
+}
+
+#[test]
+fn text_from_github_is_printed_sanitized() {
+    let (repo, head, squash) = on_task_branch("tf-sanitize");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.html_url =
+        "https://github.com/acme/app/pull/5\n::error::pwned \u{1b}[31mred\u{7}".to_string();
+    let (github, _) = serve(gh);
+    let done = with_github(repo.xtask(&["task-finish"]), &github).run();
+    done.code(1)
+        .stderr_has("\\x3a:error::pwned \\x1b[31mred\\x07")
+        .nowhere("\u{1b}")
+        .nowhere("\u{7}");
+    for line in done.stdout.lines().chain(done.stderr.lines()) {
+        assert!(
+            !line.trim_start().starts_with("::error::pwned"),
+            "{}",
+            done.dump()
+        );
+    }
+}
+
+#[test]
+fn the_branch_delete_accepts_only_204_or_reference_does_not_exist() {
+    let (repo, head, squash) = on_task_branch("tf-delete-422");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.merged = true;
+    gh.delete_reply = Some(Reply::status(422, "Reference update failed"));
+    move_origin_main(&repo.origin, &repo.home, &squash);
+    let (github, fake) = serve(gh);
+    with_github(repo.xtask(&["task-finish"]), &github)
+        .run()
+        .code(1)
+        .stderr_has(&format!(
+            "DELETE /repos/acme/app/git/refs/heads/{BRANCH}: HTTP 422 Reference update failed"
+        ));
+    fake.lock().unwrap().delete_reply = Some(Reply::status(422, "Reference does not exist"));
+    with_github(repo.xtask(&["task-finish", "117"]), &github)
+        .run()
+        .code(0)
+        .stderr_has(&format!("deleted origin/{BRANCH}"));
+    assert!(!repo.git(&["for-each-ref", "refs/remotes"]).contains(BRANCH));
+}
+
+#[test]
+fn closed_prs_are_asked_for_by_head_branch_when_the_clone_remembers_it() {
+    let (repo, head, _) = on_task_branch("tf-by-head");
+    // GitHub's squash commit does not name the task: only the PR does.
+    let tree = format!("{head}^{{tree}}");
+    let squash = repo.git(&["commit-tree", &tree, "-p", "main", "-m", "add x (#5)"]);
+    repo.git(&[
+        "push",
+        "--quiet",
+        "origin",
+        &format!("{squash}:refs/heads/main"),
+    ]);
+    repo.git(&["switch", "--quiet", "main"]);
+    repo.git(&["branch", "--quiet", "-D", BRANCH]);
+    repo.git(&["push", "--quiet", "origin", "--delete", BRANCH]);
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.merged = true;
+    let (github, _) = serve(gh);
+    with_github(repo.xtask(&["task-finish", "117"]), &github)
+        .run()
+        .code(0)
+        .stderr_has("TASK-117 was finished earlier: PR #5");
+    let lists: Vec<String> = github.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(
+        lists,
+        [format!(
+            "/repos/acme/app/pulls?state=closed&base=main&head=acme:{BRANCH}&per_page=100"
+        )]
+    );
+}
+
+#[test]
+fn past_the_page_cap_the_closed_pr_listing_fails_saying_what_to_narrow() {
+    let repo = Repo::new("tf-page-cap");
+    let main = repo.head();
+    let mut gh = Gh::new(&repo, &main, &main);
+    gh.endless_pulls = true;
+    let (github, _) = serve(gh);
+    let before = state(&repo);
+    with_github(repo.xtask(&["task-finish", "117"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("more than 10 pages of 100")
+        .stderr_has("run task-finish in the clone where the task was worked on");
+    assert_eq!(github.requests().len(), 10);
+    assert_eq!(state(&repo), before);
+}
+
+#[test]
+fn an_answer_larger_than_the_cap_is_refused_not_cut() {
+    let (repo, head, squash) = on_task_branch("tf-huge");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.huge_pull = true;
+    let (github, _) = serve(gh);
+    let before = state(&repo);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("GitHub's answer is larger than 16 MiB");
+    assert_eq!(state(&repo), before);
+    assert!(github.writes().is_empty());
+}
+
+#[test]
+fn required_checks_from_rulesets_count_with_their_app() {
+    let (repo, head, squash) = on_task_branch("tf-rulesets");
+    let mut gh = Gh::new(&repo, &head, &squash);
+    gh.rules = vec![json!({
+        "type": "required_status_checks",
+        "ruleset_source_type": "Repository", "ruleset_source": "acme/app", "ruleset_id": 7,
+        "parameters": {
+            "strict_required_status_checks_policy": true,
+            "required_status_checks": [{ "context": "e2e", "integration_id": 42 }],
+        },
+    })];
+    let by_app = |name: &str, app: i64, conclusion: &str| {
+        let mut r = run(name, "completed", Some(conclusion));
+        r["app"] = json!({ "id": app, "slug": format!("app-{app}") });
+        r
+    };
+    // The ruleset's e2e failed as reported by its app: nothing is merged,
+    // whatever another app says.
+    gh.polls = vec![json!([
+        run("test", "completed", Some("success")),
+        by_app("e2e", 7, "success"),
+        by_app("e2e", 42, "failure"),
+    ])];
+    let (github, fake) = serve(gh);
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(1)
+        .stderr_has("e2e (app 42): failed")
+        .stderr_has("nothing was merged");
+    assert!(github.writes().is_empty());
+    {
+        let mut gh = fake.lock().unwrap();
+        gh.polls = vec![json!([
+            run("test", "completed", Some("success")),
+            by_app("e2e", 42, "success"),
+        ])];
+        gh.seen_polls = 0;
+    }
+    with_github(repo.xtask(&["task-finish", "--merge"]), &github)
+        .run()
+        .code(0)
+        .stderr_has("required checks green")
+        .stderr_has("test, e2e (app 42)");
+    assert!(github
+        .requests()
+        .iter()
+        .any(|r| r.path == "/repos/acme/app/rules/branches/main?per_page=100"));
 }

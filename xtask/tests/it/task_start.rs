@@ -729,6 +729,47 @@ fn the_task_ledger_must_name_the_task() {
 }
 
 #[test]
+fn only_an_open_task_line_in_one_of_the_ledgers_makes_a_task_valid() {
+    let repo = ready("ts-ledgers");
+    repo.write(
+        "xtask.toml",
+        "[task]\nledger = [\"tasks/BACKLOG.md\", \"tasks/CURRENT_SPRINT.md\", \"tasks/COMPLETED.md\"]\n",
+    );
+    repo.write(
+        "tasks/BACKLOG.md",
+        "# Backlog\n\nNext available task IDs start at `TASK-371`.\n\n### TASK-117: fix the gate\nDepends on TASK-100.\n",
+    );
+    repo.write(
+        "tasks/CURRENT_SPRINT.md",
+        "## Active Tasks\n- `TASK-289` queued follow-up\n",
+    );
+    repo.write("tasks/COMPLETED.md", "- TASK-100: old work ✅\n");
+    repo.commit_all("policy and ledgers");
+    repo.git(&["push", "--quiet", "origin", "main"]);
+    let before = state(&repo);
+    repo.xtask(&["task-start", "371", "x"])
+        .run()
+        .code(1)
+        .stderr_has("TASK-371 has no task line in the task ledgers tasks/BACKLOG.md, tasks/CURRENT_SPRINT.md, tasks/COMPLETED.md: it is only mentioned")
+        .stderr_has("tasks/BACKLOG.md:3: \"Next available task IDs start at `TASK-371`.\" (not a task line)");
+    repo.xtask(&["task-start", "100", "x"])
+        .run()
+        .code(1)
+        .stderr_has("TASK-100 is done in the task ledgers")
+        .stderr_has("tasks/COMPLETED.md:1: \"- TASK-100: old work ✅\"");
+    assert_eq!(state(&repo), before);
+    repo.xtask(&["task-start", "289", "follow-up", "--dry-run"])
+        .run()
+        .code(0)
+        .stderr_has("TASK-289 is in the task ledgers")
+        .stderr_has("tasks/CURRENT_SPRINT.md:2:");
+    repo.xtask(&["task-start", "117", "x"])
+        .run()
+        .code(0)
+        .stderr_has("tasks/BACKLOG.md:5: \"### TASK-117: fix the gate\"");
+}
+
+#[test]
 fn skip_task_sequence_guard_lets_task_start_create_the_branch_from_main_with_a_warning() {
     let repo = Repo::new("ts-skip"); // no hooks
     let done = repo
@@ -775,4 +816,48 @@ fn hooks_are_looked_for_where_git_runs_them() {
         .code(1)
         .stderr_has("commit-msg hook is missing")
         .stderr_has(".githooks/commit-msg");
+}
+
+#[test]
+fn hints_name_the_command_the_user_ran() {
+    let repo = Repo::new("ts-invocation"); // no hooks: the preflight says how to install them
+    let fix = |run: Run| {
+        let done = run.run();
+        done.code(1);
+        done
+    };
+    fix(repo.xtask(&["task-preflight"]).env_remove("MAKELEVEL"))
+        .stderr_has("fix: cargo xtask hooks");
+    fix(repo.xtask(&["task-preflight"]).env("MAKELEVEL", "1"))
+        .stderr_has("fix: make hooks")
+        .nowhere("cargo xtask hooks");
+    fix(repo.xtask(&["hooks", "--check"]).env("MAKELEVEL", "1"))
+        .stderr_has("pre-commit hook is missing")
+        .stderr_has("run make hooks");
+    // An installed binary, run by its name outside cargo.
+    let bin = repo.tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(env!("CARGO_BIN_EXE_xtask"), bin.join("xtask")).unwrap();
+    let mut run = repo.xtask(&["task-preflight"]);
+    run.cmd = {
+        let mut cmd = std::process::Command::new(bin.join("xtask"));
+        cmd.arg("task-preflight").current_dir(&repo.root);
+        for (k, v) in crate::support::git_env(&repo.home) {
+            cmd.env(k, v);
+        }
+        cmd.env_remove("CARGO")
+            .env_remove("CARGO_MANIFEST_DIR")
+            .env_remove("MAKELEVEL");
+        cmd
+    };
+    fix(run)
+        .stderr_has("fix: xtask hooks")
+        .nowhere("cargo xtask hooks");
+    // task-start's next steps under make.
+    install_hooks(&repo);
+    repo.xtask(&["task-start", "117", "x"])
+        .env("MAKELEVEL", "1")
+        .run()
+        .code(0)
+        .stderr_has("When its required checks are green: make task-finish MERGE=1");
 }

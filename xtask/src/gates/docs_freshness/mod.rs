@@ -23,7 +23,7 @@ use self::glob::Glob;
 use self::rules::{Fact, Finding, Rules, Target};
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::policy::DocsLevel;
-use crate::plumbing::{exit, Ctx};
+use crate::plumbing::{exit, fs, Ctx};
 
 #[derive(clap::Args, Debug)]
 pub struct Flags {
@@ -86,19 +86,25 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     )
 }
 
-/// Absent: no overrides. Unreadable or malformed: exit 2.
+/// The largest overrides file read (16 MiB: about 130,000 rows); a larger
+/// one is refused, never truncated.
+pub const MAX_OVERRIDES_BYTES: u64 = 16 << 20;
+
+/// Absent: no overrides. Not a regular file, over [`MAX_OVERRIDES_BYTES`],
+/// not UTF-8, unreadable or malformed: exit 2, naming the file.
 fn load_overrides(root: &Path, file: &str) -> anyhow::Result<Vec<overrides::Override>> {
-    match std::fs::read(root.join(file)) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(exit::usage(format!(
-            "{file}: cannot read the overrides file: {e}"
-        ))),
-        Ok(bytes) => {
-            let text = String::from_utf8(bytes)
-                .map_err(|e| exit::usage(format!("{file}: not UTF-8 text: {e}")))?;
-            overrides::parse(&text, file).map_err(exit::usage)
+    let path = root.join(file);
+    if let Err(e) = std::fs::metadata(&path) {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            return Ok(Vec::new());
         }
     }
+    let text = fs::read_bounded(
+        &path,
+        MAX_OVERRIDES_BYTES,
+        &format!("the overrides file (docs.overrides-file {file:?})"),
+    )?;
+    overrides::parse(&text, file).map_err(exit::usage)
 }
 
 /// A named file as read once.
@@ -222,91 +228,127 @@ fn scan(
         .map_or(1, |n| n.get())
         .clamp(1, 8);
     // Batches of files (fewer lock round trips); a few batches in flight.
-    let (send, recv) = mpsc::sync_channel::<Vec<(String, Vec<bool>)>>(4 * workers);
+    let (send, recv) = mpsc::sync_channel::<Batch>(4 * workers);
     let recv = Mutex::new(recv);
+    let job = Job {
+        root,
+        rules,
+        named,
+        resolver: &resolver,
+        out: &out,
+        checked: &checked,
+    };
     std::thread::scope(|s| {
         for _ in 0..workers {
-            s.spawn(|| {
-                let mut buf = Vec::new();
-                let mut local = Vec::new();
-                let mut resolves = |t: &Target| resolver.resolves(t);
-                loop {
-                    let job = recv.lock().map(|r| r.recv());
-                    let Ok(Ok(batch)) = job else { break };
-                    checked.fetch_add(batch.len(), Ordering::Relaxed);
-                    for (rel, in_scope) in batch {
-                        let text = match named.get(&rel) {
-                            Some(Named::Text(text)) => text.as_str(),
-                            Some(_) => continue, // unreadable: already reported
-                            None => match read_text(&root.join(&rel), &mut buf) {
-                                Ok(text) => text,
-                                Err(reason) => {
-                                    local.push(rules::unreadable(&rel, &reason));
-                                    continue;
-                                }
-                            },
-                        };
-                        rules::check_text(rules, &rel, text, &in_scope, &mut resolves, &mut local);
-                    }
-                }
-                out.lock().expect("no worker panicked").append(&mut local);
-            });
+            s.spawn(|| job.work(&recv));
         }
-        let mut batch = Vec::with_capacity(BATCH);
-        for (start, depth) in walk_roots(rules) {
-            let base = if start.is_empty() {
-                root.to_path_buf()
-            } else {
-                root.join(&start)
-            };
-            if base.symlink_metadata().is_err() {
-                continue;
-            }
-            let mut walk = walkdir::WalkDir::new(&base).sort_by_file_name();
-            if let Some(d) = depth {
-                walk = walk.max_depth(d);
-            }
-            let walk = walk.into_iter().filter_entry(|e| {
-                !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == ".git")
-            });
-            for entry in walk {
-                let (path, err) = match entry {
-                    Ok(e) if e.file_type().is_dir() => continue,
-                    Ok(e) => (e.into_path(), None),
-                    Err(e) => (
-                        e.path()
-                            .map(Path::to_path_buf)
-                            .unwrap_or_else(|| base.clone()),
-                        Some(e.to_string()),
-                    ),
-                };
-                let rel = relative(root, &path);
-                let in_scope = rules.scopes_of(&rel);
-                if let Some(reason) = err {
-                    out.lock()
-                        .expect("no worker panicked")
-                        .push(rules::unreadable(
-                            &rel,
-                            &format!("cannot be walked: {reason}"),
-                        ));
-                    continue;
-                }
-                if !in_scope.iter().any(|x| *x) {
-                    continue;
-                }
-                batch.push((rel, in_scope));
-                if batch.len() == BATCH && send.send(std::mem::take(&mut batch)).is_err() {
-                    break;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let _ = send.send(batch);
-        }
+        walk_scope(root, rules, &send, &out);
         drop(send);
     });
     findings.append(&mut out.into_inner().expect("no worker panicked"));
     checked.into_inner()
+}
+
+/// Files in scope, each with the scopes it is in.
+type Batch = Vec<(String, Vec<bool>)>;
+
+/// What the workers share.
+struct Job<'a> {
+    root: &'a Path,
+    rules: &'a Rules,
+    named: &'a BTreeMap<String, Named>,
+    resolver: &'a Resolver<'a>,
+    out: &'a Mutex<Vec<Finding>>,
+    checked: &'a AtomicUsize,
+}
+
+impl Job<'_> {
+    /// One worker: checks batches until the walker is done.
+    fn work(&self, recv: &Mutex<mpsc::Receiver<Batch>>) {
+        let mut buf = Vec::new();
+        let mut local = Vec::new();
+        let mut resolves = |t: &Target| self.resolver.resolves(t);
+        loop {
+            let job = recv.lock().map(|r| r.recv());
+            let Ok(Ok(batch)) = job else { break };
+            self.checked.fetch_add(batch.len(), Ordering::Relaxed);
+            for (rel, in_scope) in batch {
+                let text = match self.named.get(&rel) {
+                    Some(Named::Text(text)) => text.as_str(),
+                    Some(_) => continue, // unreadable: already reported
+                    None => match read_text(&self.root.join(&rel), &mut buf) {
+                        Ok(text) => text,
+                        Err(reason) => {
+                            local.push(rules::unreadable(&rel, &reason));
+                            continue;
+                        }
+                    },
+                };
+                rules::check_text(self.rules, &rel, text, &in_scope, &mut resolves, &mut local);
+            }
+        }
+        self.out
+            .lock()
+            .expect("no worker panicked")
+            .append(&mut local);
+    }
+}
+
+/// The walker: sends the files in scope, in sorted order, in batches;
+/// reports what cannot be walked straight into `out`.
+fn walk_scope(
+    root: &Path,
+    rules: &Rules,
+    send: &mpsc::SyncSender<Batch>,
+    out: &Mutex<Vec<Finding>>,
+) {
+    let mut batch = Vec::with_capacity(BATCH);
+    for (start, depth) in walk_roots(rules) {
+        let base = if start.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(&start)
+        };
+        if base.symlink_metadata().is_err() {
+            continue;
+        }
+        let mut walk = walkdir::WalkDir::new(&base).sort_by_file_name();
+        if let Some(d) = depth {
+            walk = walk.max_depth(d);
+        }
+        let walk = walk.into_iter().filter_entry(|e| {
+            !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == ".git")
+        });
+        for entry in walk {
+            let (path, err) = match entry {
+                Ok(e) if e.file_type().is_dir() => continue,
+                Ok(e) => (e.into_path(), None),
+                Err(e) => (
+                    e.path()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_else(|| base.clone()),
+                    Some(e.to_string()),
+                ),
+            };
+            let rel = relative(root, &path);
+            let in_scope = rules.scopes_of(&rel);
+            if let Some(reason) = err {
+                let finding = rules::unreadable(&rel, &format!("cannot be walked: {reason}"));
+                out.lock().expect("no worker panicked").push(finding);
+                continue;
+            }
+            if !in_scope.iter().any(|x| *x) {
+                continue;
+            }
+            batch.push((rel, in_scope));
+            if batch.len() == BATCH && send.send(std::mem::take(&mut batch)).is_err() {
+                return;
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let _ = send.send(batch);
+    }
 }
 
 /// Files per message from the walker to the workers.

@@ -3,6 +3,8 @@
 //! override turns an overridable finding into a warning; an expired one that
 //! still matches is an error; an active one that matches nothing is a warning.
 
+use std::collections::HashMap;
+
 use serde_json::Value;
 use time::Date;
 
@@ -47,14 +49,11 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Override>, String> {
     let Some(Value::Array(rows)) = top.get("overrides") else {
         return Err(shape);
     };
-    let starts = row_starts(text);
+    let positions = line_cols(text, &row_starts(text));
     let mut out = Vec::new();
     for (i, row) in rows.iter().enumerate() {
-        let at = match starts.get(i) {
-            Some(&offset) => {
-                let (line, col) = crate::plumbing::policy::line_col(text, offset);
-                format!("{file}:{line}:{col}: overrides[{i}]")
-            }
+        let at = match positions.get(i) {
+            Some((line, col)) => format!("{file}:{line}:{col}: overrides[{i}]"),
             None => format!("{file}: overrides[{i}]"),
         };
         let Value::Object(obj) = row else {
@@ -88,9 +87,7 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Override>, String> {
                 "{at} ({rule_id} on {path}): expires_on {expires:?} is not a real date (YYYY-MM-DD)"
             ));
         };
-        let line = starts
-            .get(i)
-            .map(|&offset| crate::plumbing::policy::line_col(text, offset).0);
+        let line = positions.get(i).map(|&(line, _)| line);
         out.push(Override {
             rule_id,
             path,
@@ -100,6 +97,30 @@ pub fn parse(text: &str, file: &str) -> Result<Vec<Override>, String> {
         });
     }
     Ok(out)
+}
+
+/// The 1-based (line, column) of each of the increasing byte `offsets`, as
+/// `policy::line_col` counts them, in one pass over the text (calling
+/// `line_col` per row would be quadratic in the number of rows).
+fn line_cols(text: &str, offsets: &[usize]) -> Vec<(usize, usize)> {
+    let (mut line, mut line_start, mut at) = (1, 0, 0);
+    let mut out = Vec::with_capacity(offsets.len());
+    for &offset in offsets {
+        let offset = offset.min(text.len());
+        for (i, b) in text.as_bytes()[at..offset].iter().enumerate() {
+            if *b == b'\n' {
+                line += 1;
+                line_start = at + i + 1;
+            }
+        }
+        at = offset;
+        let mut end = offset;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.push((line, text[line_start..end].chars().count() + 1));
+    }
+    out
 }
 
 /// The 1-based line and column (in characters, as `policy::line_col` and
@@ -170,6 +191,7 @@ fn row_starts(text: &str) -> Vec<usize> {
 
 /// Applies `overrides` to `findings` on `today`; returns the findings plus
 /// the overrides' own. `file` is the overrides file (where those are reported).
+/// Linear in findings plus overrides: overrides are indexed by (rule, path).
 pub fn apply(
     findings: Vec<Finding>,
     overrides: &[Override],
@@ -177,40 +199,31 @@ pub fn apply(
     max_days: Option<u32>,
     file: &str,
 ) -> Vec<Finding> {
-    let mut out = Vec::new();
-    let row_finding = |o: &Override, id: &str, level: DocsLevel, message: String| Finding {
-        path: file.to_string(),
-        line: o.line,
-        rule_id: id.to_string(),
-        level,
-        message,
-        overridable: false,
-    };
     let latest = max_days.map(|d| today + time::Duration::days(i64::from(d)));
     let too_long: Vec<bool> = overrides
         .iter()
         .map(|o| latest.is_some_and(|l| o.expires_on > l))
         .collect();
-    for (o, _) in overrides.iter().zip(&too_long).filter(|(_, t)| **t) {
-        out.push(row_finding(
-            o,
-            TOO_LONG,
-            DocsLevel::Error,
-            format!(
-                "the override of {} on {} expires on {}, more than {} days after today ({today}) (docs.max-override-days); overrides are short-lived: shorten it",
-                o.rule_id,
-                o.path,
-                o.expires_on,
-                max_days.unwrap_or(0)
-            ),
-        ));
+    let active = |i: usize| !too_long[i] && overrides[i].expires_on >= today;
+    let mut out: Vec<Finding> = overrides
+        .iter()
+        .zip(&too_long)
+        .filter(|(_, t)| **t)
+        .map(|(o, _)| too_long_finding(o, today, max_days.unwrap_or(0), file))
+        .collect();
+    let mut index: HashMap<(&str, &str), Vec<usize>> = HashMap::new();
+    for (i, o) in overrides.iter().enumerate() {
+        index
+            .entry((o.rule_id.as_str(), o.path.as_str()))
+            .or_default()
+            .push(i);
     }
     let mut used = vec![false; overrides.len()];
     let mut expired_reported = vec![false; overrides.len()];
     for mut f in findings {
-        let matching: Vec<usize> = (0..overrides.len())
-            .filter(|&i| overrides[i].rule_id == f.rule_id && overrides[i].path == f.path)
-            .collect();
+        let matching = index
+            .get(&(f.rule_id.as_str(), f.path.as_str()))
+            .map_or(&[][..], Vec::as_slice);
         if matching.is_empty() {
             out.push(f);
             continue;
@@ -221,63 +234,91 @@ pub fn apply(
             out.push(f);
             continue;
         }
-        let active = matching
-            .iter()
-            .copied()
-            .find(|&i| !too_long[i] && overrides[i].expires_on >= today);
-        if let Some(i) = active {
-            for &j in &matching {
-                if !too_long[j] && overrides[j].expires_on >= today {
-                    used[j] = true;
-                }
+        if let Some(&i) = matching.iter().find(|&&i| active(i)) {
+            for &j in matching.iter().filter(|&&j| active(j)) {
+                used[j] = true;
             }
-            let o = &overrides[i];
-            out.push(Finding {
-                rule_id: APPLIED.to_string(),
-                level: DocsLevel::Warning,
-                message: format!(
-                    "[{}] suppressed until {}: {} (finding: {})",
-                    f.rule_id, o.expires_on, o.reason, f.message
-                ),
-                overridable: false,
-                ..f
-            });
+            out.push(applied(f, &overrides[i]));
             continue;
         }
         for &i in matching
             .iter()
             .filter(|&&i| overrides[i].expires_on < today)
         {
-            if !expired_reported[i] {
-                expired_reported[i] = true;
-                let o = &overrides[i];
-                out.push(row_finding(
-                    o,
-                    EXPIRED,
-                    DocsLevel::Error,
-                    format!(
-                        "the override of {} on {} expired on {} and the finding is still there (reason was: {}); fix the drift, or renew the row with a new reason",
-                        o.rule_id, o.path, o.expires_on, o.reason
-                    ),
-                ));
+            if !std::mem::replace(&mut expired_reported[i], true) {
+                out.push(expired_finding(&overrides[i], file));
             }
         }
         out.push(f);
     }
-    for (i, o) in overrides.iter().enumerate() {
-        if !used[i] && !too_long[i] && o.expires_on >= today {
-            out.push(row_finding(
-                o,
-                UNUSED,
-                DocsLevel::Warning,
-                format!(
-                    "the override of {} on {} (until {}) matches no overridable finding; remove it",
-                    o.rule_id, o.path, o.expires_on
-                ),
-            ));
-        }
-    }
+    let unused = (0..overrides.len()).filter(|&i| !used[i] && active(i));
+    out.extend(unused.map(|i| unused_finding(&overrides[i], file)));
     out
+}
+
+/// A finding about an override's own row in the overrides file.
+fn row_finding(o: &Override, file: &str, id: &str, level: DocsLevel, message: String) -> Finding {
+    Finding {
+        path: file.to_string(),
+        line: o.line,
+        rule_id: id.to_string(),
+        level,
+        message,
+        overridable: false,
+    }
+}
+
+fn too_long_finding(o: &Override, today: Date, max_days: u32, file: &str) -> Finding {
+    row_finding(
+        o,
+        file,
+        TOO_LONG,
+        DocsLevel::Error,
+        format!(
+            "the override of {} on {} expires on {}, more than {max_days} days after today ({today}) (docs.max-override-days); overrides are short-lived: shorten it",
+            o.rule_id, o.path, o.expires_on
+        ),
+    )
+}
+
+fn expired_finding(o: &Override, file: &str) -> Finding {
+    row_finding(
+        o,
+        file,
+        EXPIRED,
+        DocsLevel::Error,
+        format!(
+            "the override of {} on {} expired on {} and the finding is still there (reason was: {}); fix the drift, or renew the row with a new reason",
+            o.rule_id, o.path, o.expires_on, o.reason
+        ),
+    )
+}
+
+fn unused_finding(o: &Override, file: &str) -> Finding {
+    row_finding(
+        o,
+        file,
+        UNUSED,
+        DocsLevel::Warning,
+        format!(
+            "the override of {} on {} (until {}) matches no overridable finding; remove it",
+            o.rule_id, o.path, o.expires_on
+        ),
+    )
+}
+
+/// `f` suppressed by the active override `o`: a warning that says until when and why.
+fn applied(f: Finding, o: &Override) -> Finding {
+    Finding {
+        rule_id: APPLIED.to_string(),
+        level: DocsLevel::Warning,
+        message: format!(
+            "[{}] suppressed until {}: {} (finding: {})",
+            f.rule_id, o.expires_on, o.reason, f.message
+        ),
+        overridable: false,
+        ..f
+    }
 }
 
 #[cfg(test)]
@@ -437,6 +478,17 @@ mod tests {
             err.starts_with("O.json:3:3: overrides[1]: path is missing"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn positions_in_one_pass_agree_with_line_col() {
+        let text = "{\n  \"é\": [1,\n\n   2, \"ü\n\", 3]}\n";
+        let offsets: Vec<usize> = (0..=text.len()).collect();
+        let one_by_one: Vec<(usize, usize)> = offsets
+            .iter()
+            .map(|&o| crate::plumbing::policy::line_col(text, o))
+            .collect();
+        assert_eq!(line_cols(text, &offsets), one_by_one);
     }
 
     #[test]

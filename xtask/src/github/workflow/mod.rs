@@ -137,6 +137,56 @@ pub fn check_required(files: &[(String, String)], branch: &str, required: &[Stri
     findings
 }
 
+/// What the workflows offer pull requests to `branch`: every check name a
+/// job reports there (as [`Produced`]), and, as notes, what cannot be known
+/// (unreadable files, jobs whose names depend on the run). For `init`,
+/// which proposes required checks.
+pub fn pull_request_checks(
+    files: &[(String, String)],
+    branch: &str,
+) -> (Vec<Produced>, Vec<String>) {
+    let parsed: Vec<(String, Result<Node, String>)> = files
+        .iter()
+        .map(|(path, text)| (path.clone(), yaml::parse(text)))
+        .collect();
+    let mut offered = Vec::new();
+    let mut notes = Vec::new();
+    for (path, root) in &parsed {
+        let root = match root {
+            Ok(root) => root,
+            Err(why) => {
+                notes.push(format!(
+                    "{path} cannot be read ({why}): its jobs are not listed"
+                ));
+                continue;
+            }
+        };
+        if !matches!(triggers::runs_on_pull_requests(root, branch), Runs::Yes(_)) {
+            continue;
+        }
+        match jobs::jobs(root, &parsed) {
+            Err(why) => notes.push(format!("{path}: {why}")),
+            Ok(jobs) => {
+                for job in jobs {
+                    match job.checks {
+                        Err(why) => notes.push(format!(
+                            "{path}: job `{}` is not a required check: {why}",
+                            job.key
+                        )),
+                        Ok(checks) => offered.extend(checks.into_iter().map(|c| Produced {
+                            check: c.name,
+                            workflow: path.clone(),
+                            job: c.job,
+                            conditional: c.conditional,
+                        })),
+                    }
+                }
+            }
+        }
+    }
+    (offered, notes)
+}
+
 /// The first job of a workflow that runs on pull requests to the branch and
 /// reports the check.
 fn produced_by(read: &[Read], check: &str) -> Option<Produced> {

@@ -60,6 +60,14 @@ pub struct Migration {
     /// Each alembic command is stopped and fails after this long.
     #[serde(default = "default_migration_timeout")]
     pub timeout: String,
+    /// Extra environment variables for alembic (not for secrets; the
+    /// database URL always comes from the gate).
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    /// Names of `[prepare.<name>]` lists release-gate runs right before
+    /// db-migration-gate (each list once per run).
+    #[serde(default)]
+    pub prepare: Vec<String>,
 }
 
 impl Default for Migration {
@@ -69,6 +77,8 @@ impl Default for Migration {
             alembic: default_alembic(),
             directory: default_migration_directory(),
             timeout: default_migration_timeout(),
+            env: BTreeMap::new(),
+            prepare: Vec::new(),
         }
     }
 }

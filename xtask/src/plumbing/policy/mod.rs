@@ -11,11 +11,12 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::plumbing::exit;
+use crate::plumbing::{env, exit, fs};
 
 mod docs;
 mod gates;
 mod github;
+mod paths;
 #[cfg(test)]
 mod reference;
 mod release;
@@ -30,6 +31,11 @@ pub use task::*;
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct Policy {
+    /// Environment variables whose values are secret, beyond the documented
+    /// ones (tokens, database URLs): their values (and the content of their
+    /// `<NAME>_FILE`) are masked in every output, report and note.
+    #[serde(default)]
+    pub secret_env: Vec<String>,
     /// The main branch and the remote.
     #[serde(default)]
     pub git: Git,
@@ -146,24 +152,51 @@ impl Loaded {
     }
 }
 
-/// Loads the policy from `path`; a missing file means the built-in defaults.
+/// The largest policy file read (README, "Limits").
+pub const MAX_POLICY_BYTES: u64 = 1024 * 1024;
+
+/// Loads the policy from `path`; a missing file means the built-in
+/// defaults. Then registers the secrets of the environment for redaction
+/// (the documented ones and the policy's `secret-env`), so that they are
+/// masked from the first line any command prints.
+/// The policy's own directory is the anchor of its paths here; `main`
+/// uses [`load_in`] with the repository root.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn load(path: &Path) -> anyhow::Result<Loaded> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(text) => text,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    load_in(dir, path)
+}
+
+/// [`load`] for the repository at `root`: the policy's paths must resolve,
+/// symlinks followed, inside `root` (exit 2 naming each key otherwise).
+pub fn load_in(root: &Path, path: &Path) -> anyhow::Result<Loaded> {
+    let loaded = read(path)?;
+    let problems = paths::check(&loaded.policy, root);
+    if !problems.is_empty() {
+        return Err(exit::usage(
+            problems
+                .iter()
+                .map(|p| format!("{}: {p}", path.display()))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        ));
+    }
+    env::register_known_secrets(&loaded.policy.secret_env)?;
+    Ok(loaded)
+}
+
+fn read(path: &Path) -> anyhow::Result<Loaded> {
+    if let Err(e) = std::fs::symlink_metadata(path) {
+        if e.kind() == std::io::ErrorKind::NotFound {
             return Ok(Loaded {
                 policy: Policy::default(),
                 path: path.to_path_buf(),
                 from_file: false,
-            })
+            });
         }
-        Err(e) => {
-            return Err(exit::usage(format!(
-                "{}: cannot read the policy file: {e}",
-                path.display()
-            )))
-        }
-    };
+    }
+    // A FIFO, a device or a huge file is refused before it is read.
+    let text = fs::read_bounded(path, MAX_POLICY_BYTES, "the policy file")?;
     let policy = parse(&text, path)?;
     Ok(Loaded {
         policy,
@@ -204,9 +237,52 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// `[migration] prepare` names lists that exist; `[migration] env` names
+/// variables, and never the URL the gate sets itself.
+fn migration_lists(policy: &Policy) -> Vec<String> {
+    let m = &policy.migration;
+    let mut problems = Vec::new();
+    for p in &m.prepare {
+        if !policy.prepare.contains_key(p) {
+            problems.push(format!("migration.prepare: no [prepare] list named {p:?}"));
+        }
+    }
+    for key in m.env.keys() {
+        if !env_key_ok(key) || key == "DATABASE_URL" || key == "DATABASE_URL_FILE" {
+            problems.push(format!(
+                "migration.env: {key:?} is not allowed: a variable name, and not DATABASE_URL[_FILE] (the gate sets the URL)"
+            ));
+        }
+    }
+    problems
+}
+
 /// Checks what the types cannot: every problem, not just the first.
 fn validate(policy: &Policy) -> Vec<String> {
     let mut problems = Vec::new();
+    for name in &policy.secret_env {
+        if !env_key_ok(name) {
+            problems.push(format!(
+                "secret-env: {name:?} is not an environment variable name"
+            ));
+        }
+    }
+    validate_steps(policy, &mut problems);
+    validate_migration(&policy.migration, &mut problems);
+    problems.extend(migration_lists(policy));
+    problems.extend(template_problems(&policy.task));
+    if policy.task.id_digits == 0 || policy.task.id_digits > 9 {
+        problems.push("task.id-digits must be between 1 and 9".to_string());
+    }
+    if policy.git.main_branch.trim().is_empty() || policy.git.remote.trim().is_empty() {
+        problems.push("git.main-branch and git.remote must not be empty".to_string());
+    }
+    validate_release(&policy.release, &mut problems);
+    problems
+}
+
+/// The steps of every `[prepare]` list and gate, and the gates' shape.
+fn validate_steps(policy: &Policy, problems: &mut Vec<String>) {
     let mut check_steps = |what: &str, steps: &[Step]| {
         for (i, step) in steps.iter().enumerate() {
             let at = format!("{what}[{i}]");
@@ -249,7 +325,10 @@ fn validate(policy: &Policy) -> Vec<String> {
             }
         }
     }
-    let m = &policy.migration;
+}
+
+/// The `[migration]` section.
+fn validate_migration(m: &Migration, problems: &mut Vec<String>) {
     if m.alembic.is_empty() || m.alembic[0].trim().is_empty() {
         problems.push("migration.alembic must name a program, e.g. [\"uv\", \"run\", \"--no-sync\", \"alembic\"]".to_string());
     }
@@ -262,20 +341,11 @@ fn validate(policy: &Policy) -> Vec<String> {
             m.directory
         ));
     }
-    let t = &policy.task.branch_template;
-    if !t.contains("{NNN}") || !t.contains("{slug}") {
-        problems.push(format!(
-            "task.branch-template {t:?} must contain {{NNN}} and {{slug}}"
-        ));
+    if let Some(url) = &m.default_database_url {
+        if let Err(e) = env::require_url("migration.default-database-url", url) {
+            problems.push(e.to_string());
+        }
     }
-    if policy.task.id_digits == 0 || policy.task.id_digits > 9 {
-        problems.push("task.id-digits must be between 1 and 9".to_string());
-    }
-    if policy.git.main_branch.trim().is_empty() || policy.git.remote.trim().is_empty() {
-        problems.push("git.main-branch and git.remote must not be empty".to_string());
-    }
-    validate_release(&policy.release, &mut problems);
-    problems
 }
 
 /// An env variable name as env files and shells spell it.
@@ -397,6 +467,50 @@ mod tests {
         assert_eq!(p.release.production_environment, "prod");
         assert_eq!(p.release.migrations_dir, "alembic/versions");
         assert!(p.release.parity.must_differ.contains_key("compose-project"));
+    }
+
+    #[test]
+    fn templates_that_make_bad_branch_names_fail_at_load_naming_the_key() {
+        for (template, needle) in [
+            ("--{NNN}-{slug}", "starts with '-'"),
+            ("-{NNN}-{slug}", "starts with '-'"),
+            ("task {NNN}-{slug}", "contains a space"),
+            ("task..{NNN}-{slug}", "contains '..'"),
+            ("task-{NNN}-{slug}.lock", "ending with '.lock'"),
+            ("task-{NNN}/.{slug}", "starting with '.'"),
+            ("/task-{NNN}-{slug}", "empty path component"),
+            ("task//{NNN}-{slug}", "empty path component"),
+            ("task~{NNN}-{slug}", "contains one of"),
+            ("task@{{NNN}-{slug}", "contains '@{'"),
+            ("task-{NNN}-{slug}.", "ends with '.'"),
+            ("task-{NNN}-{slug}-{slug}", "once each"),
+        ] {
+            let err = err_of(&format!("[task]\nbranch-template = {template:?}\n"));
+            assert!(
+                err.starts_with("xtask.toml: task.branch-template"),
+                "{template}: {err}"
+            );
+            assert!(err.contains(needle), "{template}: {err}");
+        }
+        for prefix in [
+            r#""""#,
+            r#""-T""#,
+            r#""TASK 1""#,
+            r#""T\u001b[31m""#,
+            r#""1TASK""#,
+        ] {
+            let err = err_of(&format!("[task]\nid-prefix = {prefix}\n"));
+            assert!(err.contains("task.id-prefix"), "{prefix:?}: {err}");
+        }
+        for ok in [
+            "task-{NNN}-{slug}",
+            "codex/task-{NNN}-{slug}",
+            "{slug}-{NNN}",
+            "u/me/t{NNN}_{slug}",
+        ] {
+            let text = format!("[task]\nbranch-template = {ok:?}\n");
+            assert!(parse(&text, Path::new("x")).is_ok(), "{ok}");
+        }
     }
 
     #[test]

@@ -27,6 +27,7 @@ impl Policy {
             timeout: Some("10m".into()),
         };
         Policy {
+            secret_env: vec!["SENTRY_DSN".into()],
             git: Git {
                 main_branch: "main".into(),
                 remote: "origin".into(),
@@ -34,8 +35,15 @@ impl Policy {
             task: Task {
                 id_prefix: "TASK-".into(),
                 id_digits: 3,
+                id_digits_exact: true,
                 branch_template: "task-{NNN}-{slug}".into(),
-                ledger: Some("tasks/BACKLOG.md".into()),
+                ledger: Some(Ledger::Many(vec![
+                    "tasks/BACKLOG.md".into(),
+                    "tasks/CURRENT_SPRINT.md".into(),
+                ])),
+                ledger_task_line: Some(DEFAULT_TASK_LINE.into()),
+                ledger_done: Some(DEFAULT_DONE.into()),
+                pr_title: Some("^{ID}: ".into()),
                 require_id_in_commit_message: true,
             },
             prepare: BTreeMap::from([("<name>".to_string(), vec![step.clone()])]),
@@ -51,6 +59,8 @@ impl Policy {
                 alembic: super::gates::default_alembic(),
                 directory: "examples/service".into(),
                 timeout: "5m".into(),
+                env: BTreeMap::from([("<name>".to_string(), "ignore".to_string())]),
+                prepare: vec!["deps-dev".into()],
             },
             github: Github {
                 repository: Some("acme/service".into()),
@@ -81,6 +91,7 @@ impl Policy {
                     )]),
                     secrets: vec!["API_KEY".into()],
                 },
+                require_isolated_gate: true,
             },
             docs: Some(Docs {
                 scope: vec!["docs/**/*.md".into()],

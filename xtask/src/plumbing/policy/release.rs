@@ -100,6 +100,10 @@ pub struct Release {
     /// env-parity's rules.
     #[serde(default)]
     pub parity: Parity,
+    /// release-tag and deploy accept only a gate record made by
+    /// `release-gate --isolated` (in a clean worktree of the commit).
+    #[serde(default)]
+    pub require_isolated_gate: bool,
 }
 
 impl Default for Release {
@@ -111,6 +115,7 @@ impl Default for Release {
             staging_environment: default_staging_environment(),
             env_files: BTreeMap::new(),
             parity: Parity::default(),
+            require_isolated_gate: false,
         }
     }
 }

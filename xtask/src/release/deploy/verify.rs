@@ -129,7 +129,7 @@ impl VerifyOutcome {
     }
 }
 
-fn deadline_of(env: &Environment) -> Duration {
+pub(super) fn deadline_of(env: &Environment) -> Duration {
     env.verify
         .deadline
         .as_deref()
@@ -257,23 +257,7 @@ fn nap(d: Duration) {
 fn attempt(ctx: &Ctx, env: &Environment, target: &Target, end: Instant) -> Vec<CheckResult> {
     let mut results = Vec::new();
     for check in ordered_checks(env) {
-        let left = end.saturating_duration_since(Instant::now());
-        let mismatches = if left < Duration::from_millis(50) {
-            vec![Mismatch {
-                what: "response".into(),
-                expected: "an answer".into(),
-                got: "not tried: the verification deadline was reached".into(),
-            }]
-        } else {
-            match fetch(&check.url, left) {
-                Ok(resp) => evaluate(check, target, &resp),
-                Err(got) => vec![Mismatch {
-                    what: "response".into(),
-                    expected: format!("HTTP {}", check.status.unwrap_or(200)),
-                    got,
-                }],
-            }
-        };
+        let mismatches = http_mismatches(check, target, end);
         results.push(CheckResult {
             name: check.name.clone(),
             kind: "http",
@@ -283,71 +267,96 @@ fn attempt(ctx: &Ctx, env: &Environment, target: &Target, end: Instant) -> Vec<C
         });
     }
     for step in &env.verify.commands {
-        let left = end.saturating_duration_since(Instant::now());
-        let shown = process::display(&step.argv);
-        let mismatches = if left < Duration::from_millis(50) {
-            vec![Mismatch {
-                what: "exit".into(),
-                expected: "exit code 0".into(),
-                got: "not run: the verification deadline was reached".into(),
-            }]
-        } else {
-            let cwd = ctx.root.join(step.cwd.as_deref().unwrap_or("."));
-            let env_vars: Vec<(String, String)> = step
-                .env
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect();
-            let done = process::run(
-                &Spec {
-                    argv: &step.argv,
-                    cwd: &cwd,
-                    env: env_vars,
-                    timeout: step.timeout().min(left),
-                },
-                Sink::Capture,
-            );
-            match done.outcome {
-                Outcome::Passed => Vec::new(),
-                Outcome::TimedOut(_) if step.timeout() > left => vec![Mismatch {
-                    what: "exit".into(),
-                    expected: "exit code 0".into(),
-                    got: format!(
-                        "still running when the verification deadline was reached ({})",
-                        output::duration(left)
-                    ),
-                }],
-                other => {
-                    let nonempty = |l: &&str| !l.trim().is_empty();
-                    let last = done
-                        .stderr
-                        .lines()
-                        .rfind(nonempty)
-                        .or_else(|| done.stdout.lines().rfind(nonempty))
-                        .unwrap_or("")
-                        .to_string();
-                    let got = if last.is_empty() {
-                        other.describe()
-                    } else {
-                        format!("{} ({last})", other.describe())
-                    };
-                    vec![Mismatch {
-                        what: "exit".into(),
-                        expected: "exit code 0".into(),
-                        got,
-                    }]
-                }
-            }
-        };
+        let mismatches = command_mismatches(ctx, step, end);
         results.push(CheckResult {
             name: step.name.clone(),
             kind: "command",
-            target: shown,
+            target: process::display(&step.argv),
             passed: mismatches.is_empty(),
             mismatches,
         });
     }
     results
+}
+
+/// One HTTP check, tried once within what is left before `end`.
+fn http_mismatches(check: &HttpCheck, target: &Target, end: Instant) -> Vec<Mismatch> {
+    let left = end.saturating_duration_since(Instant::now());
+    if left < Duration::from_millis(50) {
+        vec![Mismatch {
+            what: "response".into(),
+            expected: "an answer".into(),
+            got: "not tried: the verification deadline was reached".into(),
+        }]
+    } else {
+        match fetch(&check.url, left) {
+            Ok(resp) => evaluate(check, target, &resp),
+            Err(got) => vec![Mismatch {
+                what: "response".into(),
+                expected: format!("HTTP {}", check.status.unwrap_or(200)),
+                got,
+            }],
+        }
+    }
+}
+
+/// One verification command, run once within what is left before `end`.
+fn command_mismatches(ctx: &Ctx, step: &policy::Step, end: Instant) -> Vec<Mismatch> {
+    let left = end.saturating_duration_since(Instant::now());
+    if left < Duration::from_millis(50) {
+        vec![Mismatch {
+            what: "exit".into(),
+            expected: "exit code 0".into(),
+            got: "not run: the verification deadline was reached".into(),
+        }]
+    } else {
+        let cwd = ctx.root.join(step.cwd.as_deref().unwrap_or("."));
+        let env_vars: Vec<(String, String)> = step
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let done = process::run(
+            &Spec {
+                argv: &step.argv,
+                cwd: &cwd,
+                env: env_vars,
+                timeout: step.timeout().min(left),
+            },
+            Sink::Capture,
+        );
+        match done.outcome {
+            Outcome::Passed => Vec::new(),
+            Outcome::TimedOut(_) if step.timeout() > left => vec![Mismatch {
+                what: "exit".into(),
+                expected: "exit code 0".into(),
+                got: format!(
+                    "still running when the verification deadline was reached ({})",
+                    output::duration(left)
+                ),
+            }],
+            other => {
+                let nonempty = |l: &&str| !l.trim().is_empty();
+                let last = done
+                    .stderr
+                    .lines()
+                    .rfind(nonempty)
+                    .or_else(|| done.stdout.lines().rfind(nonempty))
+                    .unwrap_or("")
+                    .to_string();
+                let got = if last.is_empty() {
+                    other.describe()
+                } else {
+                    format!("{} ({last})", other.describe())
+                };
+                vec![Mismatch {
+                    what: "exit".into(),
+                    expected: "exit code 0".into(),
+                    got,
+                }]
+            }
+        }
+    }
 }
 
 /// An HTTP response as curl gave it.
@@ -416,46 +425,7 @@ fn parse_response(raw: &str) -> Result<Response, String> {
 /// Everything wrong with `resp` for `check`: identity first, then status,
 /// required texts, metrics.
 fn evaluate(check: &HttpCheck, target: &Target, resp: &Response) -> Vec<Mismatch> {
-    let mut out = Vec::new();
-    let expected = expected_identity(target);
-    if let Some(field) = &check.version_field {
-        let got = serde_json::from_str::<Value>(&resp.body)
-            .ok()
-            .and_then(|v| field.split('.').try_fold(v, |v, k| v.get(k).cloned()))
-            .map(|v| {
-                v.as_str()
-                    .map(str::to_string)
-                    .unwrap_or_else(|| v.to_string())
-            });
-        match got {
-            Some(got) if identity_matches(&got, target) => {}
-            Some(got) => out.push(Mismatch {
-                what: format!("version (JSON field `{field}`)"),
-                expected: expected.clone(),
-                got: format!("{got:?}"),
-            }),
-            None => out.push(Mismatch {
-                what: format!("version (JSON field `{field}`)"),
-                expected: expected.clone(),
-                got: format!("no such field in the body ({})", excerpt(&resp.body)),
-            }),
-        }
-    }
-    if let Some(header) = &check.version_header {
-        match resp.headers.get(&header.to_ascii_lowercase()) {
-            Some(got) if identity_matches(got, target) => {}
-            Some(got) => out.push(Mismatch {
-                what: format!("version (header `{header}`)"),
-                expected: expected.clone(),
-                got: format!("{got:?}"),
-            }),
-            None => out.push(Mismatch {
-                what: format!("version (header `{header}`)"),
-                expected: expected.clone(),
-                got: "no such header".into(),
-            }),
-        }
-    }
+    let mut out = identity_mismatches(check, target, resp);
     let want = check.status.unwrap_or(200);
     if resp.status != want {
         out.push(Mismatch {
@@ -496,6 +466,51 @@ fn evaluate(check: &HttpCheck, target: &Target, resp: &Response) -> Vec<Mismatch
                 )
             },
         });
+    }
+    out
+}
+
+/// Whether `resp` names the deployed revision, by JSON field or header.
+fn identity_mismatches(check: &HttpCheck, target: &Target, resp: &Response) -> Vec<Mismatch> {
+    let mut out = Vec::new();
+    let expected = expected_identity(target);
+    if let Some(field) = &check.version_field {
+        let got = serde_json::from_str::<Value>(&resp.body)
+            .ok()
+            .and_then(|v| field.split('.').try_fold(v, |v, k| v.get(k).cloned()))
+            .map(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| v.to_string())
+            });
+        match got {
+            Some(got) if identity_matches(&got, target) => {}
+            Some(got) => out.push(Mismatch {
+                what: format!("version (JSON field `{field}`)"),
+                expected: expected.clone(),
+                got: format!("{got:?}"),
+            }),
+            None => out.push(Mismatch {
+                what: format!("version (JSON field `{field}`)"),
+                expected: expected.clone(),
+                got: format!("no such field in the body ({})", excerpt(&resp.body)),
+            }),
+        }
+    }
+    if let Some(header) = &check.version_header {
+        match resp.headers.get(&header.to_ascii_lowercase()) {
+            Some(got) if identity_matches(got, target) => {}
+            Some(got) => out.push(Mismatch {
+                what: format!("version (header `{header}`)"),
+                expected: expected.clone(),
+                got: format!("{got:?}"),
+            }),
+            None => out.push(Mismatch {
+                what: format!("version (header `{header}`)"),
+                expected: expected.clone(),
+                got: "no such header".into(),
+            }),
+        }
     }
     out
 }

@@ -349,3 +349,228 @@ fn dry_run_prints_every_step_including_skipped_ones_and_runs_nothing() {
     assert!(!f.repo.path("tests.out").exists());
     assert_eq!(note(&f), None);
 }
+
+/// A gate record that cannot be written is a failure: exit 1, the JSON says
+/// why, and nothing claims `passed` (here git's notes ref is locked by a
+/// stale `refs/notes/release-gate.lock`).
+#[test]
+fn a_record_that_cannot_be_written_fails_the_gate() {
+    let f = gated("rg-locked", Backend::Sqlite, "");
+    let lock = f.repo.path(".git/refs/notes/release-gate.lock");
+    std::fs::create_dir_all(lock.parent().unwrap()).unwrap();
+    std::fs::write(&lock, "").unwrap();
+    let done = release_gate(&f, &["--format", "json"]).run();
+    done.code(1)
+        .stderr_has("the gate record could not be written, so the gate does not pass");
+    let report = done.json();
+    assert_eq!(report["status"], "failed", "{}", done.dump());
+    assert_eq!(report["failed_step"], "gate-record");
+    assert_eq!(report["record"]["written"], false);
+    let reason = report["record"]["reason"].as_str().unwrap();
+    assert!(reason.contains("release-gate.lock"), "{reason}");
+    assert!(
+        !done.stderr.contains("release-gate passed"),
+        "{}",
+        done.dump()
+    );
+    assert_eq!(note(&f), None);
+    // Every step itself passed: only the record failed.
+    assert!(step_statuses(&report)[..4]
+        .iter()
+        .all(|(_, s)| s == "passed"));
+    std::fs::remove_file(&lock).unwrap();
+    release_gate(&f, &[]).run().code(0);
+    assert!(note(&f).is_some());
+}
+
+/// Four release-gate processes at once on one commit: every record survives.
+#[test]
+fn concurrent_release_gates_on_one_commit_keep_every_record() {
+    const N: usize = 4;
+    let f = gated("rg-concurrent", Backend::Sqlite, "");
+    let runs: Vec<Done> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..N)
+            .map(|_| s.spawn(|| release_gate(&f, &["--format", "json"]).run()))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for done in &runs {
+        assert_eq!(done.code(0).json()["record"]["written"], true);
+    }
+    let note = note(&f).expect("gate records on HEAD");
+    let records: Vec<serde_json::Value> = note
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), N, "records lost:\n{note}");
+    assert!(records.iter().all(|r| r["status"] == "passed"), "{note}");
+}
+
+/// `--isolated` gates HEAD as committed, in a clean temporary worktree: a
+/// gitignored local file that makes the gate pass in the working tree does
+/// not exist there. The record says whether the run was isolated, the
+/// build caches are the repository's, and the worktree is gone afterwards.
+#[test]
+fn an_isolated_gate_sees_only_the_commit_and_says_so() {
+    let f = gated("rg-isolated", Backend::Sqlite, "");
+    f.repo.write(
+        "xtask.toml",
+        &policy("").replace(
+            "echo tests ran > tests.out",
+            "echo target=$CARGO_TARGET_DIR; test -f local.flag && echo tests ran > tests.out",
+        ),
+    );
+    f.repo
+        .write(".gitignore", "tests.out\n__pycache__/\nlocal.flag\n");
+    f.repo.commit_all("tests that need a local file");
+    f.repo.write("local.flag", "only on this machine\n");
+
+    let local = release_gate(&f, &["--format", "json"])
+        .env_remove("CARGO_TARGET_DIR")
+        .run();
+    let report = local.code(0).json();
+    assert_eq!(report["record"]["isolated"], false, "{}", local.dump());
+    std::fs::remove_file(f.repo.path("tests.out")).unwrap();
+
+    let isolated = release_gate(&f, &["--isolated", "--format", "json"])
+        .env_remove("CARGO_TARGET_DIR")
+        .run();
+    isolated
+        .code(1)
+        .stderr_has("isolated: in a clean worktree of HEAD")
+        .stderr_has(&format!("target={}", f.repo.path("target").display()));
+    let report = isolated.json();
+    assert_eq!(report["failed_step"], "test/unit", "{}", isolated.dump());
+    assert_eq!(report["record"]["written"], true);
+    assert_eq!(report["record"]["isolated"], true);
+    let note = note(&f).unwrap();
+    let last: serde_json::Value = serde_json::from_str(note.lines().last().unwrap()).unwrap();
+    assert_eq!(last["status"], "failed", "{note}");
+    assert_eq!(last["isolated"], true, "{note}");
+    let worktrees = f.repo.git(&["worktree", "list", "--porcelain"]);
+    assert_eq!(
+        worktrees.matches("worktree ").count(),
+        1,
+        "the temporary worktree was left behind:\n{worktrees}"
+    );
+    assert!(
+        !f.repo.path("tests.out").exists(),
+        "the isolated gate wrote into the working tree"
+    );
+    // The same commit with the file committed passes isolated too.
+    f.repo.write(".gitignore", "tests.out\n__pycache__/\n");
+    f.repo.commit_all("the flag is part of the commit");
+    release_gate(&f, &["--isolated"]).run().code(0);
+}
+
+/// Without a database URL, `--dry-run` still shows the whole plan and marks
+/// the step that needs one; each `[prepare]` list comes right before the
+/// first gate that needs it, once, in gate order.
+#[test]
+fn dry_run_without_a_url_shows_the_plan_with_each_preparation_where_it_is_first_needed() {
+    let f = gated("rg-prepare-order", Backend::Sqlite, "");
+    let policy = policy("prepare = [\"migrate\", \"dev\"]\n")
+        .replace("[gates.check]\n", "[gates.check]\nprepare = [\"dev\"]\n")
+        .replace(
+            "[gates.test]\n",
+            "[gates.test]\nprepare = [\"dev\", \"fixtures\"]\n",
+        )
+        + r#"
+[prepare]
+dev = [{ name = "sync-dev", argv = ["true"] }]
+fixtures = [{ name = "load", argv = ["true"] }]
+migrate = [{ name = "upgrade", argv = ["true"] }]
+deps = [{ name = "sync-prod", argv = ["true"] }]
+
+[gates.audit-eval]
+prepare = ["deps"]
+steps = [{ name = "eval", argv = ["true"] }]
+"#;
+    f.repo.write("xtask.toml", &policy);
+    f.repo.commit_all("prepare lists");
+    let done = release_gate(&f, &["--dry-run", "--include-eval", "--format", "json"])
+        .env_remove("RELEASE_GATE_DATABASE_URL")
+        .run();
+    let plan = done.code(0).json();
+    let ids: Vec<String> = plan["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["gate"].as_str().unwrap(),
+                s["name"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "prepare/dev/sync-dev",
+            "check/echo-url",
+            "prepare/fixtures/load",
+            "test/unit",
+            "docs-freshness/docs-freshness",
+            "prepare/migrate/upgrade",
+            "db-migration-gate/db-migration-gate",
+            "prepare/deps/sync-prod",
+            "audit-eval/eval",
+        ],
+        "{}",
+        done.dump()
+    );
+    let needs = plan["steps"][6]["required_to_run"].as_str().unwrap();
+    assert!(needs.contains("RELEASE_GATE_DATABASE_URL"), "{needs}");
+    assert!(plan["steps"][1]["required_to_run"].is_null());
+    let human = release_gate(&f, &["--dry-run"])
+        .env_remove("RELEASE_GATE_DATABASE_URL")
+        .run();
+    human
+        .code(0)
+        .stderr_has("[required to run: RELEASE_GATE_DATABASE_URL");
+    assert!(!f.repo.path("tests.out").exists());
+    // Without --dry-run the URL is still required.
+    release_gate(&f, &[])
+        .env_remove("RELEASE_GATE_DATABASE_URL")
+        .run()
+        .code(2)
+        .stderr_has("RELEASE_GATE_DATABASE_URL is required");
+}
+
+/// `--today` reaches docs-freshness: a marker fresh on one date is stale on
+/// another; a date that does not exist stops the gate before anything runs.
+#[test]
+fn today_reaches_docs_freshness() {
+    let f = gated("rg-today", Backend::Sqlite, "");
+    f.repo.write(
+        "xtask.toml",
+        &policy("").replace(
+            "[docs]\nscope = [\"README.md\"]\n",
+            "[docs]\nscope = [\"README.md\"]\nmarkers = [{ path = \"README.md\", label = \"Last Verified\" }]\n",
+        ),
+    );
+    f.repo
+        .write("README.md", "# Service\n\n**Last Verified**: 2026-02-01\n");
+    f.repo.commit_all("a verified README");
+    let stale = release_gate(&f, &["--today", "2027-01-01", "--format", "json"]).run();
+    let report = stale.code(1).json();
+    assert_eq!(report["failed_step"], "docs-freshness", "{}", stale.dump());
+    stale.stderr_has("cargo xtask docs-freshness --today 2027-01-01");
+    let plan = release_gate(
+        &f,
+        &["--today", "2026-02-19", "--dry-run", "--format", "json"],
+    )
+    .run();
+    assert_eq!(
+        plan.code(0).json()["steps"][2]["command"],
+        "cargo xtask docs-freshness --today 2026-02-19"
+    );
+    std::fs::remove_file(f.repo.path("tests.out")).unwrap();
+    release_gate(&f, &["--today", "2026-02-30"])
+        .run()
+        .code(2)
+        .stderr_has("--today \"2026-02-30\" is not a real date");
+    assert!(!f.repo.path("tests.out").exists());
+}

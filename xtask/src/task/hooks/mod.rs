@@ -6,15 +6,24 @@
 //! never lost: it is renamed `<hook>.local`, our hook runs it first (its
 //! failure stops the commit), and `--uninstall` renames it back, byte for byte.
 //! Installing validates every hook first and changes nothing on a conflict.
+//!
+//! Install and uninstall hold an exclusive lock on the hooks directory, never
+//! overwrite a file they did not write, and undo every change when a step
+//! fails (`txn.rs`): two runs at once, or a failure half-way, leave the
+//! user's own hooks byte for byte as they were.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::json;
-use xshell::cmd;
 
 use crate::plumbing::output::{self, Format};
-use crate::plumbing::{exit, git, Ctx};
+use crate::plumbing::{env, exit, git, Ctx};
+
+mod runner;
+mod txn;
+
+use runner::RUNNER;
 
 #[derive(clap::Args, Debug)]
 pub struct Flags {
@@ -32,28 +41,6 @@ pub const HOOKS: [&str; 3] = ["pre-commit", "commit-msg", "pre-push"];
 /// The line that marks a hook as ours (any version of it).
 const MARKER: &str = "# xtask-managed hook";
 
-/// The shell function every hook uses to run the xtask: `XTASK_BIN` when
-/// set; else the built binary when it is newer than every xtask source,
-/// `xtask/Cargo.toml` and `Cargo.lock` (no cargo start-up: this is what
-/// keeps a commit fast); else `cargo xtask`. Only files count (`-type f`): an
-/// editor's temporary file changes its directory's time but not the build,
-/// and cargo would then never relink, leaving every commit on the slow path.
-const RUNNER: &str = r#"xtask() {
-  bin=${CARGO_TARGET_DIR:-target}/debug/xtask
-  if [ -n "${XTASK_BIN:-}" ]; then
-    "$XTASK_BIN" "$@"
-  elif [ -x "$bin" ] && [ -d xtask/src ] && [ -f xtask/Cargo.toml ] && [ -f Cargo.lock ] &&
-    newer=$(find xtask/src xtask/Cargo.toml Cargo.lock -type f -newer "$bin") && [ -z "$newer" ]; then
-    "$bin" "$@"
-  elif command -v cargo >/dev/null 2>&1; then
-    cargo xtask "$@"
-  else
-    echo "xtask hook: cargo is not on PATH: install Rust, or set XTASK_BIN to an xtask binary" >&2
-    exit 2
-  fi
-}
-"#;
-
 /// The text of hook `name`, exactly as installed (a hook whose text differs
 /// is out of date).
 pub fn script(name: &str) -> String {
@@ -61,14 +48,14 @@ pub fn script(name: &str) -> String {
         "pre-commit" => concat!(
             "if [ -x \"$0.local\" ]; then \"$0.local\" \"$@\" || exit; fi\n",
             "cd \"$(git rev-parse --show-toplevel)\" || exit 2\n",
-            "xtask --root \"$PWD\" branch-guard\n",
+            "run_xtask --root \"$PWD\" branch-guard\n",
         ),
         "commit-msg" => concat!(
             "if [ -x \"$0.local\" ]; then \"$0.local\" \"$@\" || exit; fi\n",
             "msg=$1\n",
             "case $msg in /*) ;; *) msg=$PWD/$msg ;; esac\n",
             "cd \"$(git rev-parse --show-toplevel)\" || exit 2\n",
-            "xtask --root \"$PWD\" branch-guard --commit-msg \"$msg\"\n",
+            "run_xtask --root \"$PWD\" branch-guard --commit-msg \"$msg\"\n",
         ),
         "pre-push" => concat!(
             "# git passes the refs being pushed on stdin: both hooks get them.\n",
@@ -77,10 +64,10 @@ pub fn script(name: &str) -> String {
             "  if [ -n \"$refs\" ]; then refs=\"$refs\n\"; fi\n",
             "  printf '%s' \"$refs\" | \"$0.local\" \"$@\" || exit\n",
             "  cd \"$(git rev-parse --show-toplevel)\" || exit 2\n",
-            "  printf '%s' \"$refs\" | xtask --root \"$PWD\" branch-guard --pre-push -- \"$@\"\n",
+            "  printf '%s' \"$refs\" | run_xtask --root \"$PWD\" branch-guard --pre-push -- \"$@\"\n",
             "else\n",
             "  cd \"$(git rev-parse --show-toplevel)\" || exit 2\n",
-            "  xtask --root \"$PWD\" branch-guard --pre-push -- \"$@\"\n",
+            "  run_xtask --root \"$PWD\" branch-guard --pre-push -- \"$@\"\n",
             "fi\n",
         ),
         other => unreachable!("no hook named {other}"),
@@ -123,18 +110,15 @@ struct Slot {
 /// The directory git runs hooks from, for the repository at `root`.
 pub fn hooks_dir(root: &Path) -> anyhow::Result<PathBuf> {
     let sh = git::shell(root)?;
-    let out = cmd!(sh, "git rev-parse --git-path hooks")
-        .quiet()
-        .ignore_status()
-        .output()?;
-    if !out.status.success() {
+    let out = git::answer(&sh, &["rev-parse", "--git-path", "hooks"])?;
+    if !out.ok() {
         return Err(exit::usage(format!(
             "{} is not a git repository (git rev-parse --git-path hooks failed: {})",
             root.display(),
-            String::from_utf8_lossy(&out.stderr).trim()
+            out.stderr.trim()
         )));
     }
-    let dir = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let dir = PathBuf::from(out.stdout.trim());
     Ok(if dir.is_absolute() {
         dir
     } else {
@@ -189,49 +173,58 @@ fn slots(dir: &Path) -> Vec<Slot> {
 
 /// The problems with the installed hooks, one line each naming the hook;
 /// empty when all of them are installed, executable and current.
+/// A commit would fail when the hooks cannot find an xtask to run: the
+/// resolution the hooks use is run too ([`runner::resolve`]).
 pub fn check(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     let dir = hooks_dir(&ctx.root)?;
-    Ok(slots(&dir).iter().filter_map(problem).collect())
+    let mut problems: Vec<String> = slots(&dir).iter().filter_map(problem).collect();
+    if let Err(why) = runner::resolve(&ctx.root) {
+        problems.push(format!(
+            "the hooks cannot run the xtask, so every commit and push would fail: {why}"
+        ));
+    }
+    Ok(problems)
+}
+
+/// `cargo xtask hooks`, `make hooks` or `xtask hooks`, as the user runs it.
+pub fn install_command() -> String {
+    env::invocation().command("hooks", Some("hooks"))
 }
 
 fn problem(slot: &Slot) -> Option<String> {
     let (name, path) = (slot.name, slot.path.display());
     match slot.state {
         State::Current { executable: true } => None,
-        State::Missing => Some(format!("{name} hook is missing ({path}): run cargo xtask hooks")),
+        State::Missing => Some(format!("{name} hook is missing ({path}): run {}", install_command())),
         State::Current { executable: false } => {
-            Some(format!("{name} hook is not executable ({path}): run cargo xtask hooks"))
+            Some(format!("{name} hook is not executable ({path}): run {}", install_command()))
         }
         State::Stale { executable } => Some(format!(
-            "{name} hook is out of date{} ({path}): run cargo xtask hooks",
-            if executable { "" } else { " and not executable" }
+            "{name} hook is out of date{} ({path}): run {}",
+            if executable { "" } else { " and not executable" },
+            install_command()
         )),
         State::Foreign => Some(format!(
-            "{name} hook is not installed: {path} is another hook: run cargo xtask hooks (it keeps that one as {name}.local and runs it first)"
+            "{name} hook is not installed: {path} is another hook: run {} (it keeps that one as {name}.local and runs it first)",
+            install_command()
         )),
         State::Unusable => Some(format!(
-            "{name} hook is missing: {path} is not a file: remove it, then run cargo xtask hooks"
+            "{name} hook is missing: {path} is not a file: remove it, then run {}",
+            install_command()
         )),
     }
 }
 
 pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
     let dir = hooks_dir(&ctx.root)?;
-    let slots = slots(&dir);
     if flags.check {
+        let slots = slots(&dir);
         let problems = check(ctx)?;
         let states: Vec<_> = slots
             .iter()
             .map(|s| (s.name, state_name(&s.state)))
             .collect();
-        report(
-            ctx,
-            "check",
-            &dir,
-            &states,
-            &problems,
-            &runner_warnings(&ctx.root),
-        );
+        report(ctx, "check", &dir, &states, &problems, &[]);
         return if problems.is_empty() {
             Ok(())
         } else {
@@ -239,9 +232,19 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         };
     }
     if flags.uninstall {
-        return uninstall(ctx, &dir, &slots);
+        if !dir.is_dir() {
+            return uninstall(ctx, &dir, &slots(&dir));
+        }
+        // The hooks are read again under the lock: what another run changed counts.
+        let _lock = txn::lock(&dir)?;
+        return uninstall(ctx, &dir, &slots(&dir));
     }
-    install(ctx, &dir, &slots)
+    if !dir.is_dir() {
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| exit::usage(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    let _lock = txn::lock(&dir)?;
+    install(ctx, &dir, &slots(&dir))
 }
 
 fn state_name(state: &State) -> &'static str {
@@ -313,7 +316,8 @@ fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
             State::Missing | State::Stale { .. } => Action::Write,
             State::Foreign if slot.local_exists => {
                 problems.push(format!(
-                    "{name} hook: cannot keep {path} as {local}, which exists too: move one of them away (e.g. mv {local} {local}.bak), then run cargo xtask hooks again",
+                    "{name} hook: cannot keep {path} as {local}, which exists too: move one of them away (e.g. mv {local} {local}.bak), then run {again} again",
+                    again = install_command(),
                     name = slot.name,
                     path = slot.path.display(),
                     local = slot.local.display()
@@ -332,20 +336,42 @@ fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
         report(ctx, "install", dir, &[], &problems, &[]);
         return Err(exit::silent(exit::FAILED));
     }
-    if !dir.is_dir() {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| exit::usage(format!("cannot create {}: {e}", dir.display())))?;
+    let mut journal = txn::Journal::default();
+    let done = apply(&mut journal, slots, &plan).map_err(|e| undone(journal, e))?;
+    report(
+        ctx,
+        "install",
+        dir,
+        &done,
+        &[],
+        &runner::warnings(&ctx.root),
+    );
+    if ctx.format == Format::Human {
+        output::say(&output::green(&format!(
+            "hooks installed in {} (verify: {})",
+            dir.display(),
+            env::invocation().command("hooks --check", None)
+        )));
     }
+    Ok(())
+}
+
+/// Carries out the plan, each step recorded in `journal`.
+fn apply(
+    journal: &mut txn::Journal,
+    slots: &[Slot],
+    plan: &[Action],
+) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
     let mut done = Vec::new();
-    for (slot, action) in slots.iter().zip(&plan) {
+    for (slot, action) in slots.iter().zip(plan) {
         let what = match action {
             Action::Nothing => "up to date",
             Action::Chmod => {
-                set_executable(&slot.path)?;
+                journal.make_executable(&slot.path)?;
                 "made executable"
             }
             Action::Write => {
-                write_hook(slot)?;
+                journal.write(&slot.path, &script(slot.name))?;
                 if matches!(slot.state, State::Stale { .. }) {
                     "updated"
                 } else {
@@ -353,122 +379,58 @@ fn install(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
                 }
             }
             Action::KeepThenWrite => {
-                std::fs::rename(&slot.path, &slot.local).map_err(|e| {
-                    exit::usage(format!(
-                        "cannot move {} to {}: {e}",
-                        slot.path.display(),
-                        slot.local.display()
-                    ))
-                })?;
-                write_hook(slot)?;
+                journal.keep(&slot.path, &slot.local)?;
+                journal.write(&slot.path, &script(slot.name))?;
                 "installed; the hook that was there is kept as .local and runs first"
             }
         };
         done.push((slot.name, what));
     }
-    report(ctx, "install", dir, &done, &[], &runner_warnings(&ctx.root));
-    if ctx.format == Format::Human {
-        output::say(&output::green(&format!(
-            "hooks installed in {} (verify: cargo xtask hooks --check)",
-            dir.display()
-        )));
-    }
-    Ok(())
+    Ok(done)
 }
 
-/// Why the installed hooks cannot run the xtask in the repository at `root`
-/// (empty: they can). The hooks run `XTASK_BIN`, else a fresh
-/// `target/debug/xtask`, else `cargo xtask`, which needs an `xtask` alias in
-/// cargo's configuration (or a `cargo-xtask` on PATH); without one, every
-/// commit and push fails with cargo's "no such command: xtask".
-fn runner_warnings(root: &Path) -> Vec<String> {
-    if std::env::var_os("XTASK_BIN").is_some_and(|v| !v.is_empty()) {
-        return Vec::new();
-    }
-    let on_path = std::env::var_os("PATH").is_some_and(|paths| {
-        std::env::split_paths(&paths).any(|d| {
-            std::fs::metadata(d.join("cargo-xtask"))
-                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        })
-    });
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    let mut configs: Vec<PathBuf> = root
-        .ancestors()
-        .flat_map(|d| [d.join(".cargo/config.toml"), d.join(".cargo/config")])
-        .collect();
-    if let Some(home) = cargo_home {
-        configs.push(home.join("config.toml"));
-        configs.push(home.join("config"));
-    }
-    let has_alias = configs
-        .iter()
-        .any(|c| std::fs::read_to_string(c).is_ok_and(|text| defines_xtask_alias(&text)));
-    if has_alias || on_path {
-        return Vec::new();
-    }
-    let exe = std::env::current_exe()
-        .map(|p| p.display().to_string())
-        .unwrap_or_else(|_| "/path/to/xtask".to_string());
-    let what = if root.join("xtask/Cargo.toml").is_file() {
-        "has an xtask crate but no `xtask` alias in .cargo/config.toml: the hooks fall back to `cargo xtask` whenever target/debug/xtask is missing or older than the sources"
+/// A failed step's error, after every earlier step is undone.
+fn undone(journal: txn::Journal, e: anyhow::Error) -> anyhow::Error {
+    let left = journal.rollback();
+    if left.is_empty() {
+        exit::usage(format!(
+            "{e:#}; every change was undone: the hooks are as they were"
+        ))
     } else {
-        "has no xtask crate (xtask/Cargo.toml) and no `xtask` alias in .cargo/config.toml: the hooks run `cargo xtask`"
-    };
-    vec![format!(
-        "{} {what}, which fails with cargo's \"no such command: xtask\" and so refuses every commit and push; the hooks are installed anyway. Fix: add the xtask crate and its alias (in .cargo/config.toml: [alias] xtask = \"run --quiet --package xtask --\"), or set XTASK_BIN wherever git runs: export XTASK_BIN={exe}",
-        root.display()
-    )]
-}
-
-/// Whether a cargo configuration file defines the `xtask` alias.
-fn defines_xtask_alias(text: &str) -> bool {
-    toml::from_str::<toml::Value>(text).is_ok_and(|config| {
-        match config.get("alias").and_then(|a| a.get("xtask")) {
-            Some(toml::Value::String(s)) => !s.trim().is_empty(),
-            Some(toml::Value::Array(a)) => !a.is_empty(),
-            _ => false,
-        }
-    })
-}
-
-fn set_executable(path: &Path) -> anyhow::Result<()> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| exit::usage(format!("cannot make {} executable: {e}", path.display())))
-}
-
-/// Writes our hook through a temporary file and a rename, so that git never
-/// runs half a hook.
-fn write_hook(slot: &Slot) -> anyhow::Result<()> {
-    let tmp = slot.path.with_file_name(format!("{}.xtask-tmp", slot.name));
-    let result = std::fs::write(&tmp, script(slot.name))
-        .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)))
-        .and_then(|()| std::fs::rename(&tmp, &slot.path));
-    result.map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        exit::usage(format!("cannot write {}: {e}", slot.path.display()))
-    })
+        exit::usage(format!(
+            "{e:#}; undoing the changes failed too:\n  {}",
+            left.join("\n  ")
+        ))
+    }
 }
 
 fn uninstall(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
+    let mut journal = txn::Journal::default();
+    let done = remove_ours(&mut journal, slots).map_err(|e| undone(journal, e))?;
+    report(ctx, "uninstall", dir, &done, &[], &[]);
+    Ok(())
+}
+
+/// Removes our hooks and puts the kept ones back, each step in `journal`.
+fn remove_ours(
+    journal: &mut txn::Journal,
+    slots: &[Slot],
+) -> anyhow::Result<Vec<(&'static str, &'static str)>> {
     let mut done = Vec::new();
     for slot in slots {
         let ours = matches!(slot.state, State::Current { .. } | State::Stale { .. });
         let what = match (ours, &slot.state, slot.local_exists) {
             (true, _, local) => {
-                std::fs::remove_file(&slot.path).map_err(|e| {
-                    exit::usage(format!("cannot remove {}: {e}", slot.path.display()))
-                })?;
+                journal.remove(&slot.path)?;
                 if local {
-                    restore(slot)?;
+                    journal.put_back(&slot.local, &slot.path)?;
                     "removed; the hook kept as .local is back"
                 } else {
                     "removed"
                 }
             }
             (false, State::Missing, true) => {
-                restore(slot)?;
+                journal.put_back(&slot.local, &slot.path)?;
                 "the hook kept as .local is back"
             }
             (false, State::Missing, false) => "not installed",
@@ -476,18 +438,7 @@ fn uninstall(ctx: &Ctx, dir: &Path, slots: &[Slot]) -> anyhow::Result<()> {
         };
         done.push((slot.name, what));
     }
-    report(ctx, "uninstall", dir, &done, &[], &[]);
-    Ok(())
-}
-
-fn restore(slot: &Slot) -> anyhow::Result<()> {
-    std::fs::rename(&slot.local, &slot.path).map_err(|e| {
-        exit::usage(format!(
-            "cannot move {} back to {}: {e}",
-            slot.local.display(),
-            slot.path.display()
-        ))
-    })
+    Ok(done)
 }
 
 #[cfg(test)]
@@ -504,30 +455,10 @@ mod tests {
             let guard = text.rfind("branch-guard").unwrap();
             assert!(local < guard, "the kept hook runs first:\n{text}");
             assert!(text.contains("-type f -newer \"$bin\""), "{text}");
-            assert!(text.contains("cargo xtask \"$@\""), "{text}");
+            assert!(text.contains("set -- cargo xtask \"$@\""), "{text}");
+            assert!(text.contains("command -v xtask"), "{text}");
         }
         assert!(script("commit-msg").contains("branch-guard --commit-msg \"$msg\""));
         assert!(script("pre-push").contains("branch-guard --pre-push -- \"$@\""));
-    }
-
-    #[test]
-    fn the_xtask_alias_is_found_in_a_cargo_config() {
-        fn check(text: &str, expected: bool) {
-            assert_eq!(defines_xtask_alias(text), expected, "{text}");
-        }
-        check(
-            "[alias]\nxtask = \"run --quiet --package xtask --\"\n",
-            true,
-        );
-        check(
-            "[alias]\nxtask = [\"run\", \"--package\", \"xtask\", \"--\"]\n",
-            true,
-        );
-        check("alias.xtask = \"run -p xtask --\"\n", true);
-        check("", false);
-        check("[alias]\nxt = \"run -p xtask --\"\n", false);
-        check("[alias]\nxtask = \"\"\n", false);
-        check("[build]\nxtask = \"run\"\n", false);
-        check("[alias\nxtask = \"run\"", false);
     }
 }

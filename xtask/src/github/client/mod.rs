@@ -5,14 +5,34 @@
 //! some operations, e.g. enabling auto-merge) goes through the same client:
 //! see [`graphql_url`] and [`Client::graphql`].
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
 use anyhow::Context;
 use serde_json::Value;
 
 use crate::plumbing::curl;
-use crate::plumbing::{env, exit, redact};
+
+mod rules;
+mod text;
+mod url;
+
+use crate::plumbing::{env, exit, git, redact};
+pub use rules::{
+    required_checks_of_protection, required_checks_of_rules, ruleset_name, RequiredCheck,
+};
+pub use text::sanitize;
+pub use url::{origin, with_per_page};
+
+/// The largest answer body read from GitHub (16 MiB): a larger one is
+/// refused with an error, never cut short silently.
+pub const MAX_BODY: usize = 16 << 20;
+
+/// Items per page for every list (GitHub's largest; its default is 30).
+pub const PER_PAGE: u32 = 100;
+
+/// Pages read from one list at most, unless the caller says otherwise.
+pub const MAX_PAGES: usize = 100;
 
 /// Where the API is and who we are.
 pub struct Client {
@@ -53,13 +73,14 @@ impl Response {
         })
     }
 
-    /// GitHub's own `message`, for errors.
+    /// GitHub's own `message`, for errors, [`sanitize`]d.
     pub fn message(&self) -> String {
-        self.body
-            .get("message")
-            .and_then(Value::as_str)
-            .unwrap_or(self.text.trim())
-            .to_string()
+        sanitize(
+            self.body
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or(self.text.trim()),
+        )
     }
 }
 
@@ -100,9 +121,8 @@ pub fn api_base() -> String {
 pub fn token() -> anyhow::Result<Option<String>> {
     for name in ["GH_TOKEN_FILE", "GITHUB_TOKEN_FILE"] {
         if let Some(path) = env::var(name) {
-            let text = std::fs::read_to_string(&path).map_err(|e| {
-                exit::usage(format!("{name} names {path}, which cannot be read: {e}"))
-            })?;
+            let text =
+                crate::plumbing::fs::read_bounded(std::path::Path::new(&path), 64 * 1024, name)?;
             let token = text.trim().to_string();
             if !token.is_empty() {
                 redact::register(&token);
@@ -142,6 +162,17 @@ pub fn repo_from_url(url: &str) -> Option<String> {
     valid_repo(rest).then(|| rest.to_string())
 }
 
+/// A GitHub login: letters, digits and inner hyphens, up to 39, or an
+/// app's `name[bot]`.
+pub fn valid_login(login: &str) -> bool {
+    let name = login.strip_suffix("[bot]").unwrap_or(login);
+    !name.is_empty()
+        && name.len() <= 39
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
 /// `owner/name` with GitHub's characters only: it becomes part of a URL.
 pub fn valid_repo(repo: &str) -> bool {
     let mut parts = repo.split('/');
@@ -171,12 +202,7 @@ pub fn repository(
         }
         return Ok(Some(repo));
     }
-    let url = xshell::cmd!(sh, "git remote get-url {remote}")
-        .quiet()
-        .ignore_status()
-        .ignore_stderr()
-        .read()
-        .unwrap_or_default();
+    let url = git::read_if_ok(sh, &["remote", "get-url", remote])?.unwrap_or_default();
     Ok(repo_from_url(&url))
 }
 
@@ -198,6 +224,17 @@ impl Client {
         body: Option<&Value>,
     ) -> anyhow::Result<Response> {
         let url = if path.starts_with("http://") || path.starts_with("https://") {
+            // A full URL (a `Link` header's): the token goes only to the
+            // origin of GITHUB_API_URL.
+            let same = matches!((origin(path), origin(&self.api)), (Some(a), Some(b)) if a == b);
+            if !same {
+                return Err(exit::failed(format!(
+                    "{method} {}: GitHub's answer points to another host ({}); the token is sent only to {} (GITHUB_API_URL), so it was not followed",
+                    sanitize(path),
+                    sanitize(&origin(path).map(|o| o.host).unwrap_or_else(|| "an unreadable URL".into())),
+                    origin(&self.api).map(|o| o.to_string()).unwrap_or_else(|| self.api.clone())
+                )));
+            }
             path.to_string()
         } else {
             format!("{}{}", self.api, path)
@@ -216,27 +253,23 @@ impl Client {
             opt("data-binary", &body.to_string());
         }
         opt("write-out", "\n%{http_code}");
+        opt("max-filesize", &MAX_BODY.to_string());
+        // No redirects: a redirect elsewhere would carry the token there.
         config.push_str("silent\nshow-error\ninclude\nconnect-timeout = 10\nmax-time = 60\n");
-
-        let mut child = Command::new("curl")
-            .args(["--config", "-"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(|e| {
-                exit::usage(format!(
-                    "curl is required for GitHub's API but cannot be run: {e}"
-                ))
-            })?;
-        child
-            .stdin
-            .take()
-            .context("curl stdin")?
-            .write_all(config.as_bytes())?;
-        let out = child.wait_with_output()?;
-        if !out.status.success() {
-            let why = redact::redact(String::from_utf8_lossy(&out.stderr).trim());
+        let (code, stdout, stderr) = run_curl(&config)?;
+        let too_large = || {
+            exit::failed(format!(
+                "{method} {url}: GitHub's answer is larger than {} MiB, more than this tool reads; nothing past that was read. Narrow the request (fewer items per page), or check GITHUB_API_URL ({})",
+                MAX_BODY >> 20,
+                api_base()
+            ))
+        };
+        // curl 63: over --max-filesize (when the size is announced).
+        if code == Some(63) || stdout.len() > MAX_BODY + 64 * 1024 {
+            return Err(too_large());
+        }
+        if code != Some(0) {
+            let why = redact::redact(String::from_utf8_lossy(&stderr).trim());
             // A gate that cannot ask GitHub fails (exit 1), the same for
             // every command, and says what to check.
             return Err(exit::failed(format!(
@@ -244,8 +277,49 @@ impl Client {
                 api_base()
             )));
         }
-        parse_response(&String::from_utf8_lossy(&out.stdout))
-            .with_context(|| format!("{method} {url}: unreadable answer"))
+        let resp = parse_response(&String::from_utf8_lossy(&stdout))
+            .with_context(|| format!("{method} {url}: unreadable answer"))?;
+        if resp.text.len() > MAX_BODY {
+            return Err(too_large());
+        }
+        Ok(resp)
+    }
+
+    /// The login the token acts for. Under GitHub Actions
+    /// (`GITHUB_ACTIONS=true`) it is `GITHUB_ACTOR`, the user who started
+    /// the run: Actions' `GITHUB_TOKEN` and GitHub App tokens are
+    /// installation tokens, to which `GET /user` answers 403. Elsewhere it
+    /// is `GET /user`'s login; a 403 there says which token to use.
+    pub fn login(&self) -> anyhow::Result<String> {
+        if env::var("GITHUB_ACTIONS").as_deref() == Some("true") {
+            if let Some(actor) = env::var("GITHUB_ACTOR") {
+                if !valid_login(&actor) {
+                    return Err(exit::usage(format!(
+                        "GITHUB_ACTOR={:?} is not a GitHub login",
+                        sanitize(&actor)
+                    )));
+                }
+                return Ok(actor);
+            }
+        }
+        let resp = self.request("GET", "/user", None)?;
+        if resp.status == 403 {
+            return Err(exit::failed(format!(
+                "GET /user: HTTP 403 {}: the token is an installation token (a GitHub App's, or Actions' GITHUB_TOKEN), which acts for no user; under GitHub Actions, GITHUB_ACTOR names the user (GITHUB_ACTIONS=true and GITHUB_ACTOR are set by the runner); elsewhere use a personal token (GH_TOKEN, or gh auth login)",
+                resp.message()
+            )));
+        }
+        if resp.status != 200 {
+            return Err(http_error(&resp, "GET", "/user"));
+        }
+        let login = resp.body["login"].as_str().unwrap_or_default();
+        if !valid_login(login) {
+            return Err(exit::failed(format!(
+                "GET /user: the answer has no valid login ({:?})",
+                sanitize(login)
+            )));
+        }
+        Ok(login.to_string())
     }
 
     /// A GraphQL request (`POST` of `{query, variables}` to [`graphql_url`]),
@@ -268,31 +342,108 @@ impl Client {
             Some(data) if data.is_object() => Ok(data.clone()),
             _ => Err(exit::failed(format!(
                 "POST {url}: GitHub's GraphQL answer has no data: {}",
-                redact::redact(resp.text.trim())
+                sanitize(&redact::redact(resp.text.trim()))
             ))),
         }
     }
 
-    /// Every item of a paginated list, following `Link: rel="next"`.
+    /// Every item of a paginated list (a JSON array), [`PER_PAGE`] a page,
+    /// following `Link: rel="next"`, at most [`MAX_PAGES`] pages.
     pub fn get_all(&self, path: &str) -> anyhow::Result<Vec<Value>> {
+        self.get_list(
+            path,
+            None,
+            MAX_PAGES,
+            "narrow the request, or ask for fewer items",
+        )
+    }
+
+    /// Every item of a paginated list: the answer itself (`key` `None`), or
+    /// the array under `key` of each page's object (`check_runs`,
+    /// `statuses`). `per_page` is set to [`PER_PAGE`]; `Link: rel="next"`
+    /// is followed on the API's own origin only. More than `max_pages`
+    /// pages is a failure (exit 1) that says `narrow`: what to narrow.
+    pub fn get_list(
+        &self,
+        path: &str,
+        key: Option<&str>,
+        max_pages: usize,
+        narrow: &str,
+    ) -> anyhow::Result<Vec<Value>> {
         let mut items = Vec::new();
-        let mut next = Some(path.to_string());
+        let mut next = Some(with_per_page(path));
         let mut pages = 0;
         while let Some(page) = next {
             pages += 1;
-            anyhow::ensure!(pages <= 100, "{path}: more than 100 pages");
+            if pages > max_pages {
+                return Err(exit::failed(format!(
+                    "GET {path}: more than {max_pages} pages of {PER_PAGE} ({} items read), more than this command reads: {narrow}",
+                    items.len()
+                )));
+            }
             let resp = self.request("GET", &page, None)?;
             if resp.status != 200 {
                 return Err(http_error(&resp, "GET", path));
             }
-            match resp.body {
-                Value::Array(ref list) => items.extend(list.iter().cloned()),
-                _ => anyhow::bail!("GET {path}: expected a list"),
+            let list = match key {
+                None => resp.body.as_array(),
+                Some(key) => resp.body.get(key).and_then(Value::as_array),
+            };
+            match list {
+                Some(list) => items.extend(list.iter().cloned()),
+                None => {
+                    return Err(exit::failed(format!(
+                        "GET {path}: expected a list{}, GitHub answered something else",
+                        key.map(|k| format!(" under `{k}`")).unwrap_or_default()
+                    )))
+                }
             }
             next = resp.next_page();
         }
         Ok(items)
     }
+}
+
+/// Runs curl with `config` on its stdin; returns its exit code, at most
+/// [`MAX_BODY`] + 64 KiB + 1 bytes of its stdout (curl is stopped beyond
+/// that) and its stderr.
+fn run_curl(config: &str) -> anyhow::Result<(Option<i32>, Vec<u8>, Vec<u8>)> {
+    let mut child = Command::new("curl")
+        .args(["--config", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            exit::usage(format!(
+                "curl is required for GitHub's API but cannot be run: {e}"
+            ))
+        })?;
+    child
+        .stdin
+        .take()
+        .context("curl stdin")?
+        .write_all(config.as_bytes())?;
+    let limit = (MAX_BODY + 64 * 1024 + 1) as u64;
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .context("curl stdout")?
+        .take(limit)
+        .read_to_end(&mut stdout)?;
+    if stdout.len() as u64 >= limit {
+        let _ = child.kill();
+    }
+    let mut stderr = Vec::new();
+    child
+        .stderr
+        .take()
+        .context("curl stderr")?
+        .take(64 * 1024)
+        .read_to_end(&mut stderr)?;
+    let status = child.wait()?;
+    Ok((status.code(), stdout, stderr))
 }
 
 /// An error for an unexpected status, saying what it means for the user.
@@ -319,12 +470,12 @@ fn graphql_errors(body: &Value) -> Vec<String> {
         Some(Value::Array(list)) => list
             .iter()
             .map(|e| match e.get("message").and_then(Value::as_str) {
-                Some(m) => m.to_string(),
-                None => e.to_string(),
+                Some(m) => sanitize(m),
+                None => sanitize(&e.to_string()),
             })
             .collect(),
         Some(Value::Null) | None => Vec::new(),
-        Some(other) => vec![other.to_string()],
+        Some(other) => vec![sanitize(&other.to_string())],
     }
 }
 
@@ -344,15 +495,31 @@ fn curl_quote(v: &str) -> String {
     out
 }
 
-/// Reads curl's answer; the body as JSON too (`Null` when it is not JSON).
+/// Reads curl's answer; the body as JSON too (`Null` when it is not JSON),
+/// every string in it [`sanitize`]d: whatever a command prints of GitHub's
+/// data (a PR's title or URL, a message) is safe to print.
 fn parse_response(raw: &str) -> anyhow::Result<Response> {
     let answer = curl::parse(raw).map_err(anyhow::Error::msg)?;
+    let mut body = serde_json::from_str(answer.body).unwrap_or(Value::Null);
+    sanitize_strings(&mut body);
     Ok(Response {
         status: answer.status,
         headers: answer.headers().collect(),
-        body: serde_json::from_str(answer.body).unwrap_or(Value::Null),
+        body,
         text: answer.body.to_string(),
     })
+}
+
+/// Every string value in `v`, [`sanitize`]d in place.
+fn sanitize_strings(v: &mut Value) {
+    match v {
+        Value::String(s) if s.chars().any(char::is_control) || s.contains("::") => {
+            *s = sanitize(s);
+        }
+        Value::Array(items) => items.iter_mut().for_each(sanitize_strings),
+        Value::Object(fields) => fields.values_mut().for_each(sanitize_strings),
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -391,6 +558,47 @@ mod tests {
     }
 
     #[test]
+    fn strings_in_answers_are_sanitized_at_the_boundary() {
+        let raw = "HTTP/1.1 200 OK\r\n\r\n[{\"title\":\"::error::x\",\"html_url\":\"u\\u001b[31m\",\"n\":1,\"body\":\"a\\nb\"}]\n200";
+        let r = parse_response(raw).unwrap();
+        assert_eq!(r.body[0]["title"], "\\x3a:error::x");
+        assert_eq!(r.body[0]["html_url"], "u\\x1b[31m");
+        assert_eq!(r.body[0]["body"], "a\nb");
+        assert_eq!(r.body[0]["n"], 1);
+    }
+
+    #[test]
+    fn a_full_url_off_the_api_origin_is_refused_before_curl_runs() {
+        let client = |api: &str| Client {
+            api: api.to_string(),
+            repo: "o/r".to_string(),
+            token: "t0ken".to_string(),
+        };
+        for (api, url) in [
+            ("http://127.0.0.1:1", "http://127.0.0.1:2/repos?page=2"),
+            (
+                "https://api.github.com",
+                "https://evil.example/repos?page=2",
+            ),
+            (
+                "https://api.github.com",
+                "http://api.github.com/repos?page=2",
+            ),
+            // Unreadable origins are never "the same".
+            ("https://u@api.github.com", "https://u@api.github.com/x"),
+        ] {
+            let err = client(api).request("GET", url, None).unwrap_err();
+            let text = format!("{err:#}");
+            assert!(
+                text.contains("points to another host"),
+                "{api} {url}: {text}"
+            );
+            assert!(!text.contains("t0ken"));
+            assert_eq!(exit::code_of(&err), exit::FAILED);
+        }
+    }
+
+    #[test]
     fn the_graphql_endpoint_follows_the_rest_base() {
         let check = |api: &str, expected: &str| assert_eq!(graphql_url(api), expected, "{api}");
         check("https://api.github.com", "https://api.github.com/graphql");
@@ -422,6 +630,24 @@ mod tests {
             ]
         );
         assert_eq!(graphql_errors(&json!({ "errors": "boom" })), ["\"boom\""]);
+    }
+
+    #[test]
+    fn logins_are_githubs_characters_only() {
+        for ok in ["octo", "octo-cat", "github-actions[bot]", "a1"] {
+            assert!(valid_login(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "-octo",
+            "octo-",
+            "oc to",
+            "octo\n::error::x",
+            "[bot]",
+            &"a".repeat(40),
+        ] {
+            assert!(!valid_login(bad), "{bad:?}");
+        }
     }
 
     #[test]
