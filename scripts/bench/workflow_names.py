@@ -362,6 +362,8 @@ def job_names(key, job, files, inputs, depth=0, skips=frozenset()):
         for ck, cj in called_jobs.items():
             for cn in job_names(ck, cj, files, ins, depth + 1, may_skip(called_jobs)):
                 names.append(f"{n} / {cn}")
+    if any(len(n) > 100 for n in names):
+        raise Unknown("name over 100 characters")
     return names
 
 

@@ -87,6 +87,9 @@ const SCRUBBED: &[&str] = &[
     "TASK_FINISH_CHECKS_TIMEOUT",
     "DATABASE_URL",
     "NO_COLOR",
+    // `make test` exports it; the xtask then hints `make …` (plumbing::env::invocation).
+    "MAKELEVEL",
+    "PR_TITLE",
 ];
 
 /// A git repository in a temporary directory, with a bare `origin` beside it.

@@ -195,7 +195,8 @@ mod check_names {
             .stderr_has("required check `Lint and formt` is produced by no workflow job that runs on pull requests; did you mean `Lint and format`?")
             .stderr_has("ci.yml: job `platforms` reports `Linux build`, `musl build`, not `platforms`")
             .stderr_has("ci.yml: job `integration` might report `integration (postgres)`, but its check names cannot be worked out: it may be skipped (its `if:` at line")
-            .stderr_has("a skipped job reports one check with its name unexpanded instead of these");
+            .stderr_has("a skipped job reports one check with its name unexpanded instead of these")
+            .stderr_has("Fix: write `test (windows-latest, 3.12)` for `test (windows-latest, 3.1)` in [github] required-checks; write `test (ubuntu-latest, 3.1)` for `test (ubuntu-latest, 3.10)` in [github] required-checks; write `Lint and format` for `Lint and formt` in [github] required-checks; add a job named `publish`, `site`, `test`, `lint`, `shards`, `deploy-preview`, `checks / clippy`, `platforms`, `integration (postgres)` to a workflow");
         assert_eq!(report["status"], "refused");
         assert_eq!(names(&report, "missing", "check"), not_shown);
         assert_eq!(names(&report, "produced", "check"), Vec::<String>::new());

@@ -111,10 +111,28 @@ fn required_checks_are_produced(
     for m in &missing {
         msg.push_str(&format!("\n  {m}"));
     }
-    let names: Vec<&str> = missing.iter().map(|m| m.check.as_str()).collect();
+    // A near miss is most likely a typo in the policy: name the fix.
+    let mut fixes: Vec<String> = missing
+        .iter()
+        .filter_map(|m| {
+            let near = m.did_you_mean.as_ref()?;
+            Some(format!(
+                "write `{near}` for `{}` in [github] required-checks",
+                m.check
+            ))
+        })
+        .collect();
+    let names: Vec<String> = missing
+        .iter()
+        .filter(|m| m.did_you_mean.is_none())
+        .map(|m| format!("`{}`", m.check))
+        .collect();
+    if !names.is_empty() {
+        fixes.push(format!("add a job named {} to a workflow in .github/workflows/ that runs `on: pull_request` for `{branch}` (no paths filter), or remove it from [github] required-checks", names.join(", ")));
+    }
     msg.push_str(&format!(
-        "\nRequiring it would make every pull request to `{branch}` wait for it forever, so none could merge.\nFix: add a job named {} to a workflow in .github/workflows/ that runs `on: pull_request` for `{branch}` (no paths filter), or remove it from [github] required-checks.",
-        names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        "\nRequiring it would make every pull request to `{branch}` wait for it forever, so none could merge.\nFix: {}.",
+        fixes.join("; ")
     ));
     report.failure = Some("refused");
     Err(exit::failed(msg))

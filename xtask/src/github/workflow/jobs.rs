@@ -180,11 +180,6 @@ fn job_checks(
         if combos.is_some() && !template.as_deref().is_some_and(expr::mentions_matrix) {
             name.push_str(&matrix::suffix(&combo)?);
         }
-        if name.chars().count() > MAX_NAME {
-            return Err(format!(
-                "its check name {name:?} is over {MAX_NAME} characters, and GitHub shortens such names"
-            ));
-        }
         match job.get("uses") {
             None => checks.push(Check {
                 name,
@@ -201,6 +196,12 @@ fn job_checks(
                 }
             }
         }
+    }
+    if let Some(long) = checks.iter().find(|c| c.name.chars().count() > MAX_NAME) {
+        return Err(format!(
+            "its check name {:?} is over {MAX_NAME} characters, and GitHub shortens such names",
+            long.name
+        ));
     }
     Ok(checks)
 }
@@ -404,7 +405,7 @@ mod tests {
             "on: workflow_call\njobs:\n  inner:\n    uses: ./.github/workflows/lint.yml\n    with:\n      target: deep\n",
         );
         check(
-            "jobs:\n  lint:\n    uses: ./.github/workflows/lint.yml\n  named:\n    name: Checks\n    uses: ./.github/workflows/lint.yml\n    with:\n      target: src\n  per-os:\n    strategy:\n      matrix:\n        os: [a, b]\n    uses: ./.github/workflows/lint.yml\n    with:\n      target: ${{ matrix.os }}\n  outer:\n    uses: ./.github/workflows/outer.yml\n  remote:\n    uses: org/repo/.github/workflows/x.yml@v1\n  missing:\n    uses: ./.github/workflows/nope.yml\n  push:\n    uses: ./.github/workflows/push.yml\n  planned:\n    uses: ./.github/workflows/lint.yml\n    with:\n      sha: ${{ needs.plan.outputs.sha }}\n  by-sha:\n    uses: ./.github/workflows/by-sha.yml\n    with:\n      sha: ${{ github.sha }}\n",
+            "jobs:\n  lint:\n    uses: ./.github/workflows/lint.yml\n  named:\n    name: Checks\n    uses: ./.github/workflows/lint.yml\n    with:\n      target: src\n  per-os:\n    strategy:\n      matrix:\n        os: [a, b]\n    uses: ./.github/workflows/lint.yml\n    with:\n      target: ${{ matrix.os }}\n  outer:\n    uses: ./.github/workflows/outer.yml\n  remote:\n    uses: org/repo/.github/workflows/x.yml@v1\n  missing:\n    uses: ./.github/workflows/nope.yml\n  push:\n    uses: ./.github/workflows/push.yml\n  planned:\n    uses: ./.github/workflows/lint.yml\n    with:\n      sha: ${{ needs.plan.outputs.sha }}\n  by-sha:\n    uses: ./.github/workflows/by-sha.yml\n    with:\n      sha: ${{ github.sha }}\n  long:\n    name: a caller name of some length, long enough that with the called job's name the check passes 100\n    uses: ./.github/workflows/lint.yml\n",
             &[called, not_reusable, nested, by_sha],
             &[
                 ("lint", Ok(&["lint / ruff all", "lint / unit (3.12)", "lint / unit (3.13)"])),
@@ -429,6 +430,7 @@ mod tests {
                 ("push", Err("no `on: workflow_call`")),
                 ("planned", Ok(&["planned / ruff all", "planned / unit (3.12)", "planned / unit (3.13)"])),
                 ("by-sha", Err("input `sha` is \"${{ github.sha }}\" in the caller: `${{ github.sha }}`: it depends on the run-time context `github`")),
+                ("long", Err("is over 100 characters")),
             ],
         );
     }

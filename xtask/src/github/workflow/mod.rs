@@ -333,6 +333,38 @@ mod tests {
     }
 
     #[test]
+    fn pull_request_checks_lists_what_pull_requests_get_and_what_cannot_be_known() {
+        let files = files(&[
+            ("ci.yml", "on: pull_request\njobs:\n  lint:\n    runs-on: x\n  test:\n    strategy:\n      matrix:\n        os: [a, b]\n  dyn:\n    name: ${{ github.ref }}\n"),
+            ("release.yml", "on: push\njobs:\n  deploy:\n    runs-on: x\n"),
+            ("broken.yml", "on: pull_request\njobs:\n  a:\n    name: A: b\n"),
+        ]);
+        let (offered, notes) = pull_request_checks(&files, "main");
+        let names: Vec<(&str, &str)> = offered
+            .iter()
+            .map(|p| (p.check.as_str(), p.job.as_str()))
+            .collect();
+        assert_eq!(
+            names,
+            [("lint", "lint"), ("test (a)", "test"), ("test (b)", "test")]
+        );
+        assert_eq!(notes.len(), 2, "{notes:#?}");
+        assert!(
+            notes[0].starts_with(
+                ".github/workflows/ci.yml: job `dyn` is not a required check: its name"
+            ),
+            "{}",
+            notes[0]
+        );
+        assert!(
+            notes[1]
+                .starts_with(".github/workflows/broken.yml cannot be read (line 4: not valid YAML"),
+            "{}",
+            notes[1]
+        );
+    }
+
+    #[test]
     fn required_checks_are_matched_against_pull_request_jobs() {
         let files = files(&[
             ("ci.yml", "on:\n  pull_request:\n    branches: [main]\njobs:\n  check:\n    name: Lint\n  test:\n    runs-on: x\n  matrix:\n    strategy:\n      matrix:\n        os: [a, b]\n  call:\n    uses: ./.github/workflows/reusable.yml\n  dyn:\n    name: dyn ${{ github.ref }}\n"),

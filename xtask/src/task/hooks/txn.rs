@@ -21,7 +21,15 @@ use crate::plumbing::exit;
 pub const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// The exclusive lock on a hooks directory, released on drop.
-pub struct Lock(#[allow(dead_code)] File);
+pub struct Lock(File);
+
+impl Drop for Lock {
+    /// Unlocks explicitly: closing the descriptor alone would keep the lock
+    /// while a child forked meanwhile (before its exec) shares it.
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
 
 /// Takes the exclusive lock on `dir` (which must exist), waiting at most
 /// [`LOCK_WAIT`] for another `hooks` run to finish.
