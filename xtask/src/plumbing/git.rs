@@ -119,8 +119,10 @@ pub fn stdout_if_ok(cmd: Cmd<'_>) -> anyhow::Result<Option<String>> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned()))
 }
 
-/// How many times an append retries after losing a race for the notes ref.
-const APPEND_ATTEMPTS: u32 = 12;
+/// How long an append keeps retrying after losing races for the notes ref
+/// (or finding it locked): long enough for many writers on a loaded
+/// machine, short enough that a stale `REF.lock` fails the run promptly.
+const APPEND_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Appends one line to the note on `sha` in `refs/notes/<notes_ref>`;
 /// earlier lines are never rewritten, and concurrent appends never lose one
@@ -135,20 +137,36 @@ const APPEND_ATTEMPTS: u32 = 12;
 /// ref that stays locked (a stale `REF.lock`) ends in an error that quotes
 /// git, never in a silent loss.
 pub fn append_note(sh: &Shell, notes_ref: &str, sha: &str, line: &str) -> anyhow::Result<()> {
+    append_note_within(sh, notes_ref, sha, line, APPEND_PATIENCE)
+}
+
+/// [`append_note`], retrying for at most `patience`.
+fn append_note_within(
+    sh: &Shell,
+    notes_ref: &str,
+    sha: &str,
+    line: &str,
+    patience: std::time::Duration,
+) -> anyhow::Result<()> {
     let full = format!("refs/notes/{notes_ref}");
     let identity = identity_env(sh)?;
+    let started = std::time::Instant::now();
     let mut last = String::new();
-    for attempt in 0..APPEND_ATTEMPTS {
-        if attempt > 0 {
-            backoff(attempt);
-        }
+    let mut attempt = 0u32;
+    loop {
         match try_append(sh, &full, sha, line, &identity)? {
             Ok(()) => return Ok(()),
             Err(why) => last = why,
         }
+        attempt += 1;
+        if started.elapsed() >= patience {
+            break;
+        }
+        backoff(attempt);
     }
     Err(exit::failed(format!(
-        "cannot write to {full} on {sha} after {APPEND_ATTEMPTS} attempts: {last}"
+        "cannot write to {full} on {sha} ({attempt} attempts in {:.1}s): {last}",
+        started.elapsed().as_secs_f64()
     )))
 }
 
@@ -224,16 +242,16 @@ fn build_and_swap(
     })
 }
 
-/// Sleeps before retry `attempt` (1-based): exponential from 10 ms, capped
-/// at 400 ms, with jitter from the clock so that racing writers spread out.
+/// Sleeps before retry `attempt` (1-based): a random wait below a ceiling
+/// that doubles from 10 ms to 320 ms, so that racing writers spread out
+/// (the randomness is the clock's nanoseconds and the pid; no crate).
 fn backoff(attempt: u32) {
-    let base = 10u64 << attempt.min(6);
-    let jitter = std::time::SystemTime::now()
+    let ceiling = 10u64 << attempt.min(5);
+    let nanos = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| u64::from(d.subsec_nanos()) % base.max(1));
-    std::thread::sleep(std::time::Duration::from_millis(
-        base.min(400) + jitter % 10,
-    ));
+        .map_or(0, |d| u64::from(d.subsec_nanos()));
+    let noise = nanos ^ u64::from(std::process::id()).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    std::thread::sleep(std::time::Duration::from_millis(1 + noise % ceiling));
 }
 
 /// Whether git has a committer identity (`user.name`/`user.email` or the
@@ -512,7 +530,8 @@ mod tests {
         append_note(&sh, "evidence", &sha, "first").unwrap();
         let lock = dir.path().join(".git/refs/notes/evidence.lock");
         std::fs::write(&lock, "").unwrap();
-        let err = append_note(&sh, "evidence", &sha, "second").unwrap_err();
+        let patience = std::time::Duration::from_millis(300);
+        let err = append_note_within(&sh, "evidence", &sha, "second", patience).unwrap_err();
         let message = format!("{err:#}");
         assert!(
             message.contains("cannot write to refs/notes/evidence"),
