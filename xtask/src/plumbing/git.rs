@@ -151,19 +151,18 @@ fn append_note_within(
     let full = format!("refs/notes/{notes_ref}");
     let identity = identity_env(sh)?;
     let started = std::time::Instant::now();
-    let mut last = String::new();
     let mut attempt = 0u32;
-    loop {
-        match try_append(sh, &full, sha, line, &identity)? {
+    let last = loop {
+        let why = match try_append(sh, &full, sha, line, &identity)? {
             Ok(()) => return Ok(()),
-            Err(why) => last = why,
-        }
+            Err(why) => why,
+        };
         attempt += 1;
         if started.elapsed() >= patience {
-            break;
+            break why;
         }
         backoff(attempt);
-    }
+    };
     Err(exit::failed(format!(
         "cannot write to {full} on {sha} ({attempt} attempts in {:.1}s): {last}",
         started.elapsed().as_secs_f64()
