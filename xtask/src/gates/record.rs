@@ -79,8 +79,6 @@ pub(crate) fn latest_by_time(records: Vec<GateRecord>) -> Option<GateRecord> {
 /// under `[release] require-isolated-gate`: `Err` says why not and how to get
 /// a record that counts. Pure: release-tag and deploy call it with the record
 /// they found and the policy's switch, and refuse (exit 1) on `Err`.
-// The call sites in release-tag and deploy are wired on main by their owners.
-#[cfg_attr(not(test), allow(dead_code))]
 pub fn admit_isolation(record: &GateRecord, require_isolated: bool) -> Result<(), String> {
     if !require_isolated || record.isolated {
         return Ok(());

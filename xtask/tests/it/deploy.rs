@@ -1382,3 +1382,47 @@ fn a_lock_from_another_host_needs_break_lock_and_is_recorded() {
         .stderr_has("cannot be broken");
     assert!(!remote_lock(&repo, "staging").is_empty());
 }
+
+#[test]
+fn require_isolated_gate_refuses_a_record_made_in_the_working_tree() {
+    let s = setup("deploy-isolated", &QUICK);
+    let mut policy = std::fs::read_to_string(s.repo.path("xtask.toml")).unwrap();
+    policy.push_str("\n[release]\nrequire-isolated-gate = true\n");
+    s.repo.write("xtask.toml", &policy);
+    s.repo.commit_all("require isolated gate records");
+    let sha = release(&s.repo, "v1.0.0", None, true);
+
+    // The record release() wrote was not isolated: refused, saying how to fix it.
+    xt(
+        &s.repo,
+        &["deploy", "staging", "--tag", "v1.0.0", "--dry-run"],
+    )
+    .code(1)
+    .stderr_has("was not made in an isolated worktree")
+    .stderr_has("cargo xtask release-gate --isolated");
+
+    // A later isolated record on the same SHA admits it.
+    let record = json!({
+        "sha": sha, "tree": s.repo.git(&["rev-parse", &format!("{sha}^{{tree}}")]), "status": "passed",
+        "started_at": "2026-01-02T00:00:00Z", "finished_at": "2026-01-02T00:01:00Z",
+        "steps": [{ "gate": "check", "name": "fmt", "status": "passed", "duration_ms": 5 }],
+        "bypasses": [], "database": "sqlite:///target/gate.db", "tool": "xtask 0.1.0", "isolated": true,
+    });
+    let mut note = s.repo.git(&["notes", "--ref=release-gate", "show", &sha]);
+    note.push('\n');
+    note.push_str(&record.to_string());
+    s.repo.git(&[
+        "notes",
+        "--ref=release-gate",
+        "add",
+        "--force",
+        "-m",
+        &note,
+        &sha,
+    ]);
+    xt(
+        &s.repo,
+        &["deploy", "staging", "--tag", "v1.0.0", "--dry-run"],
+    )
+    .code(0);
+}

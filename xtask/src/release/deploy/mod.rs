@@ -145,7 +145,8 @@ pub fn deploy(ctx: &Ctx, flags: &DeployFlags) -> anyhow::Result<()> {
     let entries = ledger::all_entries(&sh)?;
     warn_unknown(&entries, &name);
     let gate = record::latest_record(&sh, &target.sha)?;
-    let problems = admission(&name, environment, &target, gate.as_ref(), &entries);
+    let mut problems = admission(&name, environment, &target, gate.as_ref(), &entries);
+    problems.extend(isolation_problem(ctx, gate.as_ref()));
     if !problems.is_empty() {
         return refuse(ctx, "deploy", &name, Some(&target), &problems);
     }
@@ -275,6 +276,7 @@ pub fn rollback(ctx: &Ctx, flags: &RollbackFlags) -> anyhow::Result<()> {
     let (target, chosen) = rollback_target(&sh, &entries, &name, to.as_deref(), current)?;
     let gate = record::latest_record(&sh, &target.sha)?;
     let mut problems = admission(&name, environment, &target, gate.as_ref(), &entries);
+    problems.extend(isolation_problem(ctx, gate.as_ref()));
     if target.sha == current.sha {
         problems.insert(0, format!("{} is what {name} runs already (the current deployment, {}): pick another revision with --to", target.label(), current.time));
     }
@@ -317,6 +319,14 @@ fn warn_unknown(entries: &[ledger::Entry], env: &str) {
 
 /// The revision a rollback goes to, and why: `--to`, else the last known
 /// good of `env`, whose tag must still name the SHA that was verified.
+/// `[release] require-isolated-gate`: a gate record made outside an
+/// isolated worktree does not admit its SHA (None when there is no record:
+/// admission already says so).
+fn isolation_problem(ctx: &Ctx, gate: Option<&record::GateRecord>) -> Option<String> {
+    let required = ctx.policy.policy.release.require_isolated_gate;
+    record::admit_isolation(gate?, required).err()
+}
+
 fn rollback_target(
     sh: &xshell::Shell,
     entries: &[ledger::Entry],
