@@ -198,7 +198,9 @@ pub fn template_problems(task: &Task) -> Vec<String> {
     }
     let t = &task.branch_template;
     if !t.contains("{NNN}") || !t.contains("{slug}") {
-        // Reported by the caller; nothing to render.
+        problems.push(format!(
+            "task.branch-template {t:?} must contain {{NNN}} and {{slug}}"
+        ));
         return problems;
     }
     if t.matches("{NNN}").count() > 1 || t.matches("{slug}").count() > 1 {
