@@ -72,7 +72,8 @@ pub struct Prepare {
 pub struct Task {
     pub id_prefix: Guess<String>,
     pub id_digits: Guess<usize>,
-    pub ledger: Option<Guess<String>>,
+    /// The ledger files (one or several).
+    pub ledger: Option<Guess<Vec<String>>>,
     pub branch_template: Option<Guess<String>>,
 }
 

@@ -146,7 +146,11 @@ fn task_section(out: &mut String, task: &Task) {
         value(out, &t.why, "branch-template", &quote(&t.value));
     }
     if let Some(l) = &task.ledger {
-        value(out, &l.why, "ledger", &quote(&l.value));
+        let files = match l.value.as_slice() {
+            [one] => quote(one),
+            many => array(many),
+        };
+        value(out, &l.why, "ledger", &files);
     }
 }
 
