@@ -116,6 +116,9 @@ pub fn policy(draft: &Draft) -> String {
             "alembic",
             &array(&m.alembic.value),
         );
+        if let Some(p) = &m.prepare {
+            value(&mut out, &p.why, "prepare", &array(&p.value));
+        }
     }
     if let Some(checks) = &draft.required_checks {
         out.push_str("\n[github]\n");
