@@ -292,13 +292,11 @@ impl Answer {
     }
 
     /// The failure as an error (exit 1) that names the command and quotes git.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn failure(&self) -> anyhow::Error {
         exit::failed(format!("`{}` failed: {}", self.command, self.words()))
     }
 
     /// `Ok(self)` when git succeeded, else [`Answer::failure`].
-    #[cfg_attr(not(test), allow(dead_code))]
     pub fn checked(self) -> anyhow::Result<Answer> {
         if self.ok() {
             Ok(self)
@@ -364,22 +362,17 @@ fn environmental(a: Answer) -> anyhow::Result<Answer> {
     }
 }
 
-// The commands adopt these shapes in their own branches (issue 10);
-// until then the binary alone does not call every one.
-#[cfg_attr(not(test), allow(dead_code))]
 /// Runs `git ARGS` and returns its standard output, trimmed; a failure
 /// names the command and git's stderr.
 pub fn read(sh: &Shell, args: &[&str]) -> anyhow::Result<String> {
     Ok(answer(sh, args)?.checked()?.stdout.trim().to_string())
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 /// Runs `git ARGS` for its effect; a failure names the command and git's stderr.
 pub fn run(sh: &Shell, args: &[&str]) -> anyhow::Result<()> {
     answer(sh, args)?.checked().map(drop)
 }
 
-#[cfg_attr(not(test), allow(dead_code))]
 /// A question git answers with its exit status (`merge-base --is-ancestor`,
 /// `show-ref --verify --quiet`): true on 0, false on 1. Any other status
 /// is git failing to answer, an error naming the command and git's stderr.

@@ -78,6 +78,10 @@ fn existing_repo() -> Repo {
         "# Backlog\n\n### TASK-101: first\n### TASK-102: second\n### TASK-103: third\n",
     );
     repo.write(
+        "tasks/CURRENT_SPRINT.md",
+        "# Sprint\n\n- TASK-104 planned\n- TASK-105 planned\n- TASK-106 planned\n",
+    );
+    repo.write(
         "tasks/COMPLETED.md",
         "- TASK-001 a\n- TASK-002 b\n- TASK-003 c\n- TASK-004 d\n",
     );
@@ -106,7 +110,7 @@ fn init_drafts_the_policy_from_what_the_repository_has_and_the_commands_accept_i
         // [task]: the backlog, not the completed list; branches give the template
         "id-prefix = \"TASK-\"",
         "id-digits = 3",
-        "ledger = \"tasks/BACKLOG.md\"",
+        "ledger = [\"tasks/BACKLOG.md\", \"tasks/CURRENT_SPRINT.md\"]",
         "branch-template = \"codex/task-{NNN}-{slug}\"",
         // [prepare] from the gates' prerequisite
         "deps-dev = [\n  # guessed from Makefile:5 target `deps-dev` (its own command)\n  { name = \"deps-dev\", argv = [\"uv\", \"sync\", \"--extra\", \"dev\"] },\n]",
@@ -227,7 +231,10 @@ fn init_reports_in_json_and_a_dry_run_writes_nothing() {
     assert_eq!(report["dry_run"], true);
     assert!(report["guesses"].as_u64().unwrap() >= 15, "{}", done.dump());
     let policy = report["policy"].as_str().unwrap();
-    assert!(policy.contains("ledger = \"tasks/BACKLOG.md\""), "{policy}");
+    assert!(
+        policy.contains("ledger = [\"tasks/BACKLOG.md\", \"tasks/CURRENT_SPRINT.md\"]"),
+        "{policy}"
+    );
     assert!(
         report["target"]
             .as_str()
@@ -292,7 +299,7 @@ fn init_reads_only_regular_files_inside_the_repository() {
     let done = repo.xtask(&["init", "--stdout"]).run();
     done.code(0)
         .stdout_has("{ path = \"docs/RELEASING.md\", label = \"Last Verified\" }")
-        .stdout_has("ledger = \"tasks/BACKLOG.md\"")
+        .stdout_has("ledger = [\"tasks/BACKLOG.md\", \"tasks/CURRENT_SPRINT.md\"]")
         .nowhere("LINKED")
         .nowhere("PIPE")
         .nowhere("archive");

@@ -943,3 +943,31 @@ fn release_notes_roll_back_only_to_a_verified_ancestor_and_report_a_crashed_depl
         "{md}"
     );
 }
+
+#[test]
+fn release_tag_refuses_a_gate_record_that_was_not_isolated_when_the_policy_says_so() {
+    let (repo, _) = released_repo("tag-isolated");
+    repo.write("xtask.toml", "[release]\nrequire-isolated-gate = true\n");
+    repo.commit_all("TASK-103: require isolated gate records");
+    repo.git(&["push", "--quiet", "origin", "main"]);
+    let head = repo.head();
+    gate_record(&repo, &head, "passed", false);
+    let done = xtask(&repo, &["release-tag", "--bump", "patch"]).run();
+    done.code(1).stderr_has(
+        "was not made in an isolated worktree, and [release] require-isolated-gate = true: rerun `cargo xtask release-gate --isolated`",
+    );
+    assert_eq!(tags_of(&repo), "v1.0.0", "{}", done.dump());
+
+    // A record made by `release-gate --isolated` is taken.
+    let tree = repo.git(&["rev-parse", "HEAD^{tree}"]);
+    let record = json!({
+        "sha": head, "tree": tree, "status": "passed", "isolated": true,
+        "started_at": "2026-01-02T11:00:00Z", "finished_at": "2026-01-02T11:05:00Z",
+        "steps": [], "bypasses": [], "database": null, "tool": "xtask 0.1.0",
+    });
+    append_note(&repo, "release-gate", &head, &record.to_string());
+    xtask(&repo, &["release-tag", "--bump", "patch"])
+        .run()
+        .code(0)
+        .stderr_has("tagged v1.0.1");
+}

@@ -72,7 +72,8 @@ pub struct Prepare {
 pub struct Task {
     pub id_prefix: Guess<String>,
     pub id_digits: Guess<usize>,
-    pub ledger: Option<Guess<String>>,
+    /// The ledger files (one or several).
+    pub ledger: Option<Guess<Vec<String>>>,
     pub branch_template: Option<Guess<String>>,
 }
 
@@ -80,6 +81,8 @@ pub struct Task {
 pub struct Migration {
     pub directory: Guess<String>,
     pub alembic: Guess<Vec<String>>,
+    /// The `[prepare]` lists the Makefile's `db-migration-gate` needs.
+    pub prepare: Option<Guess<Vec<String>>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -121,7 +124,17 @@ pub fn draft(facts: &Facts) -> Draft {
             (Vec::new(), Vec::new())
         }
     };
-    let migration = migration(facts, mk.as_ref(), &mut notes);
+    let mut migration = migration(facts, mk.as_ref(), &mut notes);
+    let mut prepare = prepare;
+    if let (Some(m), Some((file, mk))) = (migration.as_mut(), &mk) {
+        m.prepare = migration_prepare(file, mk, &mut prepare);
+    }
+    if let Some((file, mk)) = mk.as_ref().filter(|(_, mk)| !mk.exports.is_empty()) {
+        notes.push(format!(
+            "{file} exports {} to every recipe; the steps copied here do not get them: add `env = {{ … }}` to the steps that need them",
+            quoted(&mk.exports)
+        ));
+    }
     let required_checks = required_checks(facts, &main_branch.value, &mut notes);
     let docs = docs(facts, &mut notes);
     let task = ledger::task(facts, &mut notes);
@@ -229,7 +242,42 @@ fn migration(
             )
         }
     });
-    Some(Migration { directory, alembic })
+    Some(Migration {
+        directory,
+        alembic,
+        prepare: None,
+    })
+}
+
+/// The dependency prerequisites of the Makefile's `db-migration-gate`, as
+/// `[prepare]` lists (added to `prepare` when no gate needed them yet).
+fn migration_prepare(
+    file: &str,
+    mk: &Makefile,
+    prepare: &mut Vec<Prepare>,
+) -> Option<Guess<Vec<String>>> {
+    let rule = mk.rule("db-migration-gate")?;
+    let names: Vec<String> = rule
+        .prereqs
+        .iter()
+        .filter(|p| gates::deps_like(p) && mk.rule(p).is_some())
+        .cloned()
+        .collect();
+    if names.is_empty() {
+        return None;
+    }
+    for n in &names {
+        if !prepare.iter().any(|p| &p.name == n) {
+            prepare.push(gates::prepare_list(file, mk, n.clone()));
+        }
+    }
+    Some(guess(
+        names,
+        format!(
+            "{file}:{} target `db-migration-gate`'s prerequisites",
+            rule.line
+        ),
+    ))
 }
 
 fn words(w: &[&str]) -> Vec<String> {
@@ -465,6 +513,39 @@ jobs:
         f.alembic_inis.clear();
         assert_eq!(draft(&f).migration, None);
     }
+    #[test]
+    fn the_migration_gate_gets_its_makefile_prerequisites_and_exports_are_noted() {
+        let mut f = facts();
+        f.makefile = Some((
+            "Makefile".to_string(),
+            "export UV_CACHE_DIR\ntest:\n\tpytest\ndeps:\n\tuv sync\ndb-migration-gate: deps\n\t./scripts/check_migration_drift.sh\n".to_string(),
+        ));
+        let d = draft(&f);
+        let m = d.migration.as_ref().unwrap();
+        let prepare = m.prepare.as_ref().unwrap();
+        assert_eq!(prepare.value, ["deps"]);
+        assert!(
+            prepare
+                .why
+                .contains("Makefile:6 target `db-migration-gate`"),
+            "{}",
+            prepare.why
+        );
+        assert_eq!(d.prepare.len(), 1);
+        assert_eq!(d.prepare[0].steps[0].argv, ["uv", "sync"]);
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.contains("exports `UV_CACHE_DIR` to every recipe")),
+            "{:?}",
+            d.notes
+        );
+        let text = render::policy(&d);
+        let p = policy::parse(&text, std::path::Path::new("xtask.toml")).unwrap();
+        assert_eq!(p.migration.prepare, ["deps"]);
+        assert!(p.prepare.contains_key("deps"));
+    }
+
     #[test]
     fn required_checks_are_the_named_jobs_of_workflows_that_run_on_pull_requests() {
         let d = draft(&facts());

@@ -31,7 +31,7 @@ const MAX_DEPTH: usize = 16;
 
 /// Makefile targets that install dependencies: they become `[prepare]`
 /// lists rather than gate steps.
-fn deps_like(target: &str) -> bool {
+pub fn deps_like(target: &str) -> bool {
     matches!(
         target,
         "deps" | "venv" | "install" | "setup" | "bootstrap" | "sync" | "requirements" | "dev-deps"
@@ -94,25 +94,28 @@ pub fn from_makefile(
     }
     let prepare = prepare_names
         .into_iter()
-        .map(|name| {
-            let mut steps = Vec::new();
-            prepare_steps(file, mk, &name, 0, &mut BTreeSet::new(), &mut steps);
-            if steps.len() > MAX_STEPS {
-                steps = vec![make_step(
-                    file,
-                    mk,
-                    &name,
-                    "it expands to more than 100 steps",
-                )];
-            }
-            Prepare {
-                why: format!("{file} target `{name}`, a prerequisite of the gates below"),
-                name,
-                steps,
-            }
-        })
+        .map(|name| prepare_list(file, mk, name))
         .collect();
     (gates, prepare)
+}
+
+/// The `[prepare]` list of the dependency target `name`.
+pub fn prepare_list(file: &str, mk: &Makefile, name: String) -> Prepare {
+    let mut steps = Vec::new();
+    prepare_steps(file, mk, &name, 0, &mut BTreeSet::new(), &mut steps);
+    if steps.len() > MAX_STEPS {
+        steps = vec![make_step(
+            file,
+            mk,
+            &name,
+            "it expands to more than 100 steps",
+        )];
+    }
+    Prepare {
+        why: format!("{file} target `{name}`, a prerequisite of the gates below"),
+        name,
+        steps,
+    }
 }
 
 /// Which targets each gate starts from: `(gate, targets, why)`.

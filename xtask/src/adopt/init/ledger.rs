@@ -36,6 +36,14 @@ fn task_line(line: &str) -> Option<(String, usize)> {
     (digits >= 2 && boundary).then(|| (s[..=prefix_len].to_string(), digits))
 }
 
+/// Ledgers of tasks that may start, by file name, in the order listed.
+const OPEN_LEDGERS: [&str; 4] = ["BACKLOG.MD", "CURRENT_SPRINT.MD", "SPRINT.MD", "TODO.MD"];
+
+fn open_rank(path: &str) -> Option<usize> {
+    let name = path.rsplit('/').next().unwrap_or(path).to_ascii_uppercase();
+    OPEN_LEDGERS.iter().position(|n| *n == name)
+}
+
 /// Files with at least this many task lines are task ledgers.
 const LEDGER_MIN_LINES: usize = 3;
 
@@ -93,30 +101,40 @@ pub fn task(facts: &Facts, notes: &mut Vec<String>) -> Option<Task> {
         });
     };
     let ledgers = ledgers_of(prefix);
-    // The backlog holds the tasks that may start; a completed-tasks file
-    // may be longer but its ids are done.
-    let preferred = ledgers
+    // The backlog and the current sprint hold the tasks that may start; a
+    // completed-tasks file may be longer but its ids are done.
+    let mut open: Vec<&(String, usize)> = ledgers
         .iter()
-        .filter(|(p, _)| p.rsplit('/').next() == Some("BACKLOG.md"))
-        .min_by_key(|(p, _)| (p.matches('/').count(), p.clone()))
-        .or_else(|| ledgers.first())
-        .expect("a prefix with ledgers");
-    let mut why = format!("{} lines starting with a task id", preferred.1);
+        .filter(|(p, _)| open_rank(p).is_some())
+        .collect();
+    open.sort_by_key(|(p, _)| (open_rank(p), p.matches('/').count(), p.clone()));
+    let chosen: Vec<&(String, usize)> = if open.is_empty() {
+        ledgers.first().into_iter().collect()
+    } else {
+        open
+    };
+    let files: Vec<String> = chosen.iter().map(|(p, _)| p.clone()).collect();
+    let counted: Vec<String> = chosen.iter().map(|(p, n)| format!("{p} ({n})")).collect();
+    let mut why = format!(
+        "the lines starting with a task id in {}",
+        counted.join(", ")
+    );
     let others: Vec<String> = ledgers
         .iter()
-        .filter(|(p, _)| p != &preferred.0)
+        .filter(|(p, _)| !files.contains(p))
         .map(|(p, n)| format!("{p} ({n})"))
         .collect();
     if !others.is_empty() {
         let shown = others.len().min(4);
         why.push_str(&format!(
-            "; also full of task ids: {}",
+            "; also full of task ids, not ledgers of open tasks: {}",
             others[..shown].join(", ")
         ));
         if others.len() > shown {
             why.push_str(&format!(" and {} more", others.len() - shown));
         }
     }
+    let preferred = chosen[0];
     Some(Task {
         id_prefix: guess(
             prefix.clone(),
@@ -129,7 +147,7 @@ pub fn task(facts: &Facts, notes: &mut Vec<String>) -> Option<Task> {
             (*digits).clamp(1, 9),
             format!("the fewest digits of a `{prefix}` id at the start of a line"),
         ),
-        ledger: Some(guess(preferred.0.clone(), why)),
+        ledger: Some(guess(files, why)),
         branch_template,
     })
 }
@@ -166,14 +184,44 @@ mod tests {
     use crate::adopt::init::decide::tests::facts;
 
     #[test]
+    fn the_backlog_and_the_current_sprint_are_the_ledgers_else_the_fullest_file() {
+        let md = |p: &str, t: &str| (p.to_string(), t.to_string());
+        let mut f = facts();
+        f.markdown.push(md(
+            "tasks/CURRENT_SPRINT.md",
+            "- TASK-0104 d\n- TASK-0105 e\n- [x] TASK-0101 a\n",
+        ));
+        f.markdown.push(md(
+            "tasks/sprints/SPRINT_001.md",
+            "- TASK-0001\n- TASK-0002\n- TASK-0003\n",
+        ));
+        let ledger = draft(&f).task.unwrap().ledger.unwrap();
+        assert_eq!(
+            ledger.value,
+            ["tasks/BACKLOG.md", "tasks/CURRENT_SPRINT.md"]
+        );
+        // No file named like a ledger of open tasks: the one with most task lines.
+        f.markdown
+            .retain(|(p, _)| !p.ends_with("BACKLOG.md") && !p.ends_with("CURRENT_SPRINT.md"));
+        f.markdown.push(md(
+            "plan/work.md",
+            "- TASK-0201\n- TASK-0202\n- TASK-0203\n- TASK-0204\n- TASK-0205\n",
+        ));
+        let ledger = draft(&f).task.unwrap().ledger.unwrap();
+        assert_eq!(ledger.value, ["plan/work.md"]);
+    }
+
+    #[test]
     fn the_backlog_is_the_ledger_and_branches_give_the_template() {
         let t = draft(&facts()).task.unwrap();
         assert_eq!(t.id_prefix.value, "TASK-");
         assert_eq!(t.id_digits.value, 4);
         let ledger = t.ledger.unwrap();
-        assert_eq!(ledger.value, "tasks/BACKLOG.md");
+        assert_eq!(ledger.value, ["tasks/BACKLOG.md"]);
         assert!(
-            ledger.why.contains("tasks/COMPLETED.md (4)"),
+            ledger
+                .why
+                .contains("not ledgers of open tasks: tasks/COMPLETED.md (4)"),
             "{}",
             ledger.why
         );

@@ -25,6 +25,8 @@ pub struct Makefile {
     pub rules: Vec<Rule>,
     /// `None`: set in a way this reader does not evaluate (`!=`).
     vars: BTreeMap<String, Option<String>>,
+    /// Variables exported to every recipe's environment (`export NAME`).
+    pub exports: Vec<String>,
     /// Target name to its index in `rules`.
     index: BTreeMap<String, usize>,
     /// Bytes expanded so far, against [`MAX_TOTAL_EXPANSION`].
@@ -159,6 +161,22 @@ pub fn parse(text: &str) -> Makefile {
         if first == "define" {
             in_define = true;
             continue;
+        }
+        if first == "export" {
+            // `export NAME …` or `export NAME = value`: every recipe gets it.
+            let names: Vec<String> = match assignment(trimmed) {
+                Some((name, _, _)) => vec![name],
+                None => trimmed
+                    .split_whitespace()
+                    .skip(1)
+                    .map(str::to_string)
+                    .collect(),
+            };
+            for n in names {
+                if !mk.exports.contains(&n) {
+                    mk.exports.push(n);
+                }
+            }
         }
         if let Some((name, op, value)) = assignment(trimmed) {
             let entry = mk.vars.entry(name).or_insert(Some(String::new()));
@@ -453,6 +471,9 @@ migrate: deps
         check("pytest $$HOME", "$$");
         check("cc -c $<", "automatic");
         check("$(wildcard *.py)", "function");
+        assert!(mk.exports.is_empty());
+        let exported = parse("CACHE ?= .cache\nexport CACHE\nexport TZ = UTC\n");
+        assert_eq!(exported.exports, ["CACHE", "TZ"]);
         check("echo hi > out", "`>`");
         assert_eq!(mk.line("@echo \"done\""), Line::Message);
     }

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use serde_json::json;
 
 use crate::plumbing::output::{self, Format};
-use crate::plumbing::{exit, policy};
+use crate::plumbing::{env, exit, policy};
 
 #[derive(clap::Args, Debug)]
 pub struct Flags {
@@ -98,9 +98,12 @@ pub fn run(
                 ),
                 (None, false) => "printed the policy (nothing written)".to_string(),
             };
+            let run = env::invocation();
             output::say(&format!(
-                "init: {whence}: {guesses} guesses, each under a `# guessed from` line, {} things not guessed (listed at the top). Review it, then run `cargo xtask check --dry-run` and `cargo xtask test --dry-run`.",
-                draft.notes.len()
+                "init: {whence}: {guesses} guesses, each under a `# guessed from` line, {} notes (at the top). Review it, then run `{}` and `{}`.",
+                draft.notes.len(),
+                run.command("check --dry-run", None),
+                run.command("test --dry-run", None),
             ));
         }
     }
@@ -111,8 +114,9 @@ pub fn run(
 fn refuse_existing(target: &Path) -> anyhow::Result<()> {
     if target.symlink_metadata().is_ok() {
         return Err(exit::failed(format!(
-            "{} already exists: init never overwrites a file. Compare with `cargo xtask init --stdout`, or write elsewhere with `--output FILE`",
-            target.display()
+            "{} already exists: init never overwrites a file. Compare with `{}`, or write elsewhere with `--output FILE`",
+            target.display(),
+            env::invocation().command("init --stdout", None)
         )));
     }
     match target.parent() {

@@ -116,6 +116,9 @@ pub fn policy(draft: &Draft) -> String {
             "alembic",
             &array(&m.alembic.value),
         );
+        if let Some(p) = &m.prepare {
+            value(&mut out, &p.why, "prepare", &array(&p.value));
+        }
     }
     if let Some(checks) = &draft.required_checks {
         out.push_str("\n[github]\n");
@@ -146,7 +149,11 @@ fn task_section(out: &mut String, task: &Task) {
         value(out, &t.why, "branch-template", &quote(&t.value));
     }
     if let Some(l) = &task.ledger {
-        value(out, &l.why, "ledger", &quote(&l.value));
+        let files = match l.value.as_slice() {
+            [one] => quote(one),
+            many => array(many),
+        };
+        value(out, &l.why, "ledger", &files);
     }
 }
 

@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::Serialize;
 
 use crate::plumbing::env::Bypass;
-use crate::release::ledger::{Action, Entry};
+use crate::release::ledger::{self, Action, Entry};
 use crate::release::version::Tag;
 use crate::task::id as task_id;
 
@@ -148,36 +148,31 @@ pub fn merged_branch(subject: &str) -> Option<&str> {
     rest.split_once('\'').map(|(b, _)| b)
 }
 
-/// Task titles from the task ledger files (`(path, text)`): the first line
-/// that starts with a task id (after markdown list, heading, checkbox or
-/// table marks) gives its title, the rest of the line after `:`, `-`, `—`
-/// or `|`. Ids only mentioned inside a line have no title here.
+/// Task titles from the task ledger files (`(path, text)`): a task line
+/// (the policy's `[task] ledger-task-line`, as task-start reads the ledger;
+/// done or not) gives its task's title, the rest of the line after the id
+/// and a separator (`:`, `-`, `—`, `|`); the first such line wins. A line
+/// that merely mentions an id is no task line. A pattern that does not
+/// compile gives no titles (task-start reports the policy error).
 pub fn task_titles(
     task_policy: &crate::plumbing::policy::Task,
     files: &[(String, String)],
 ) -> BTreeMap<String, String> {
     let mut titles = BTreeMap::new();
+    let Ok(line_re) = task_policy.task_line_regex(&task_policy.any_id_pattern()) else {
+        return titles;
+    };
     for (_, text) in files {
         for line in text.lines() {
-            let rest = line
-                .trim()
-                .trim_start_matches(['#', '-', '*', '|', ' ', '\t'])
-                .trim_start_matches("[ ]")
-                .trim_start_matches("[x]")
-                .trim_start_matches("[X]")
-                .trim_start();
-            let Some(id) = task_id::ids_in_text(task_policy, rest).into_iter().next() else {
+            let Some(m) = line_re.captures(line).and_then(|c| c.get(1)) else {
                 continue;
             };
-            if !rest
-                .to_ascii_uppercase()
-                .starts_with(&id.to_ascii_uppercase())
-            {
+            let Ok(id) = task_id::normalize_id(task_policy, m.as_str()) else {
                 continue;
-            }
-            let title = rest[id.len()..]
-                .trim_start_matches([':', '-', '|', ' ', '\t', '—', '*', '`'])
-                .trim_end_matches(['|', ' ', '\t', '*', '`'])
+            };
+            let title = line[m.end()..]
+                .trim_start_matches([':', '-', '|', ' ', '\t', '—', '*', '`', '_', '~'])
+                .trim_end_matches(['|', ' ', '\t', '*', '`', '_', '~'])
                 .trim();
             if !title.is_empty() && !titles.contains_key(&id) {
                 titles.insert(id, title.chars().take(200).collect());
@@ -187,18 +182,15 @@ pub fn task_titles(
     titles
 }
 
-/// The deploy or rollback on `env` whose start is the environment's latest
-/// ledger entry, with no outcome after it (a run that crashed). Decided
-/// from the entry's `result` text: `started`, neither passed nor failed.
+/// The deploy or rollback on `env` that started and recorded no outcome,
+/// when it is the environment's latest (the ledger's own rule,
+/// [`ledger::unfinished_rollout`]; `entries` in time order).
 pub fn unfinished(entries: &[Entry], env: &str) -> Option<Unfinished> {
-    let last = entries
-        .iter()
-        .filter(|e| e.environment == env)
-        .max_by(|a, b| a.time.cmp(&b.time))?;
-    (last.result == "started").then(|| Unfinished {
-        sha: last.sha.clone(),
-        action: format!("{:?}", last.action).to_ascii_lowercase(),
-        time: last.time.clone(),
+    let e = ledger::unfinished_rollout(entries, env)?;
+    Some(Unfinished {
+        sha: e.sha.clone(),
+        action: format!("{:?}", e.action).to_ascii_lowercase(),
+        time: e.time.clone(),
     })
 }
 
@@ -483,7 +475,7 @@ mod tests {
         let files = vec![
             (
                 "tasks/BACKLOG.md".to_string(),
-                "# Backlog\n\nNext available task IDs start at `TASK-371`\n- [ ] TASK-163: Parse feeds faster\n### TASK-164 — Ledger titles\n| TASK-165 | Table task |\n".to_string(),
+                "# Backlog\n\nNext available task IDs start at `TASK-371`\n- [ ] TASK-163: Parse feeds faster\n### TASK-164 — Ledger titles\n- [x] TASK-165: Done already\n".to_string(),
             ),
             (
                 "tasks/DONE.md".to_string(),
@@ -501,7 +493,7 @@ mod tests {
         );
         assert_eq!(
             titles.get("TASK-165").map(String::as_str),
-            Some("Table task")
+            Some("Done already")
         );
         assert_eq!(titles.get("TASK-371"), None, "a mention is not a task line");
         assert_eq!(titles.get("TASK-170"), None, "no title on the line");

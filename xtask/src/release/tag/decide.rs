@@ -6,6 +6,7 @@
 use semver::Version;
 
 use super::gather::Facts;
+use crate::gates::record;
 use crate::release::notes::short;
 use crate::release::version::{self, Bump, Tag};
 
@@ -209,7 +210,8 @@ fn tree_and_branch(facts: &Facts) -> Vec<Refusal> {
     out
 }
 
-/// A passing release-gate record on HEAD.
+/// A passing release-gate record on HEAD, made in an isolated worktree
+/// when the policy requires it.
 fn gate_record(facts: &Facts) -> Vec<Refusal> {
     let head = short(&facts.head);
     match &facts.record {
@@ -220,7 +222,10 @@ fn gate_record(facts: &Facts) -> Vec<Refusal> {
             "the latest release-gate record on HEAD ({head}) is {} (finished {}): fix the failure and rerun `cargo xtask release-gate`; `cargo xtask gate-status` shows the steps",
             r.status, r.finished_at
         ))],
-        Ok(Some(_)) => Vec::new(),
+        Ok(Some(r)) => match record::admit_isolation(r, facts.require_isolated) {
+            Ok(()) => Vec::new(),
+            Err(why) => vec![Refusal::failed(why)],
+        },
         Err(e) => vec![Refusal::failed(e.clone())],
     }
 }
@@ -337,6 +342,7 @@ mod tests {
             branch: Some("main".into()),
             ahead_behind: ("0".into(), "0".into()),
             record: Ok(Some(record("passed", false))),
+            require_isolated: false,
             notes_file: None,
             local_tags: vec![tag("v1.0.0", "a")],
             odd_tags: Vec::new(),
@@ -494,5 +500,20 @@ mod tests {
             &["is already released as v1.1.0"],
         );
         assert!(!d.resume);
+    }
+
+    #[test]
+    fn the_policy_can_require_an_isolated_gate_record() {
+        let mut f = good();
+        f.require_isolated = true;
+        check(
+            &f,
+            Requested::Bump(Bump::Patch),
+            &["was not made in an isolated worktree, and [release] require-isolated-gate = true: rerun `cargo xtask release-gate --isolated`"],
+        );
+        let mut isolated = record("passed", false);
+        isolated.isolated = true;
+        f.record = Ok(Some(isolated));
+        check(&f, Requested::Bump(Bump::Patch), &[]);
     }
 }

@@ -41,6 +41,9 @@ pub struct Facts {
     /// `(ahead, behind)` of HEAD against the remote's main, when they differ.
     pub ahead_behind: (String, String),
     pub record: Result<Option<GateRecord>, String>,
+    /// `[release] require-isolated-gate`: only a record made by
+    /// `release-gate --isolated` counts.
+    pub require_isolated: bool,
     /// The reviewed notes file, and its text or why it cannot be read.
     pub notes_file: Option<(PathBuf, Result<String, String>)>,
     /// Local release tags (lowest first) and the `v…` names that are not.
@@ -75,6 +78,7 @@ pub fn gather(ctx: &Ctx, sh: &Shell, notes_file: Option<PathBuf>) -> anyhow::Res
         dirty: git::dirty_paths(sh)?,
         branch: git::current_branch(sh)?,
         record: record::latest_record(sh, &head).map_err(|e| format!("{e:#}")),
+        require_isolated: ctx.policy.policy.release.require_isolated_gate,
         notes_file: notes_file.map(|path| {
             let text = fs::read_bounded(&path, MAX_NOTES_BYTES, "the reviewed notes")
                 .map_err(|e| format!("{e:#}"));
