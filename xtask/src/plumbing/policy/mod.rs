@@ -270,12 +270,6 @@ fn validate(policy: &Policy) -> Vec<String> {
     validate_steps(policy, &mut problems);
     validate_migration(&policy.migration, &mut problems);
     problems.extend(migration_lists(policy));
-    let t = &policy.task.branch_template;
-    if !t.contains("{NNN}") || !t.contains("{slug}") {
-        problems.push(format!(
-            "task.branch-template {t:?} must contain {{NNN}} and {{slug}}"
-        ));
-    }
     problems.extend(template_problems(&policy.task));
     if policy.task.id_digits == 0 || policy.task.id_digits > 9 {
         problems.push("task.id-digits must be between 1 and 9".to_string());
