@@ -13,6 +13,27 @@ fn repo_root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Every Rust source file under `xtask/src`, as (path relative to it with
+/// `/` separators, text), in sorted order.
+fn sources() -> Vec<(String, String)> {
+    let src = repo_root().join("xtask/src");
+    walkdir::WalkDir::new(&src)
+        .sort_by_file_name()
+        .into_iter()
+        .map(Result::unwrap)
+        .filter(|e| e.path().extension().is_some_and(|x| x == "rs"))
+        .map(|e| {
+            let rel = e
+                .path()
+                .strip_prefix(&src)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/");
+            (rel, std::fs::read_to_string(e.path()).unwrap())
+        })
+        .collect()
+}
+
 fn read(path: &str) -> String {
     std::fs::read_to_string(repo_root().join(path)).unwrap_or_else(|e| panic!("{path}: {e}"))
 }

@@ -120,29 +120,13 @@ pub fn violations(path: &str, text: &str) -> Vec<String> {
 
 #[test]
 fn no_upward_or_sideways_imports() {
-    let src = super::repo_root().join("xtask/src");
     let mut found = Vec::new();
     let mut files = 0;
-    for entry in walkdir::WalkDir::new(&src).sort_by_file_name() {
-        let entry = entry.unwrap();
-        if entry.path().extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let rel = entry
-            .path()
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        let text = std::fs::read_to_string(entry.path()).unwrap();
+    for (rel, text) in super::sources() {
         files += 1;
         found.extend(violations(&rel, &text));
     }
-    assert!(
-        files > 20,
-        "walked only {files} files under {}",
-        src.display()
-    );
+    assert!(files > 20, "walked only {files} files under xtask/src");
     assert!(
         found.is_empty(),
         "layering violations:\n  {}",
@@ -237,26 +221,12 @@ pub fn git_spelled(path: &str, text: &str) -> Vec<String> {
 
 #[test]
 fn git_is_spelled_in_one_place() {
-    let src = super::repo_root().join("xtask/src");
     let mut found = Vec::new();
-    for entry in walkdir::WalkDir::new(&src).sort_by_file_name() {
-        let entry = entry.unwrap();
-        if entry.path().extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let rel = entry
-            .path()
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
+    for (rel, text) in super::sources() {
         if rel.starts_with("tidy") {
             continue;
         }
-        found.extend(git_spelled(
-            &rel,
-            &std::fs::read_to_string(entry.path()).unwrap(),
-        ));
+        found.extend(git_spelled(&rel, &text));
     }
     assert!(
         found.is_empty(),

@@ -85,20 +85,8 @@ pub fn findings(path: &str, text: &str) -> Vec<String> {
 
 #[test]
 fn files_and_functions_stay_small() {
-    let src = super::repo_root().join("xtask/src");
     let mut found = Vec::new();
-    for entry in walkdir::WalkDir::new(&src).sort_by_file_name() {
-        let entry = entry.unwrap();
-        if entry.path().extension().is_none_or(|e| e != "rs") {
-            continue;
-        }
-        let rel = entry
-            .path()
-            .strip_prefix(&src)
-            .unwrap()
-            .to_string_lossy()
-            .replace('\\', "/");
-        let text = std::fs::read_to_string(entry.path()).unwrap();
+    for (rel, text) in super::sources() {
         found.extend(findings(&rel, &text));
     }
     assert!(
