@@ -192,6 +192,18 @@ fn try_append(
     line: &str,
     identity: &[(&str, &str)],
 ) -> anyhow::Result<Result<(), String>> {
+    // One attempt is one unit for a signal: the scratch ref it creates is
+    // always deleted before the tool exits with 130.
+    signals::shielded(|| attempt_append(sh, full, sha, line, identity))
+}
+
+fn attempt_append(
+    sh: &Shell,
+    full: &str,
+    sha: &str,
+    line: &str,
+    identity: &[(&str, &str)],
+) -> anyhow::Result<Result<(), String>> {
     let old =
         read_if_ok(sh, &["rev-parse", "--verify", "--quiet", full])?.map(|s| s.trim().to_string());
     let nanos = std::time::SystemTime::now()
