@@ -7,7 +7,6 @@
 //! stops at one chosen git command until the test lets it go.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -17,9 +16,6 @@ use crate::support::{require_tool, Repo};
 
 /// How long any one wait may take before the test fails (never a sleep).
 const PATIENCE: Duration = Duration::from_secs(60);
-/// `O_NONBLOCK` on Linux: opening a FIFO to write fails instead of waiting
-/// when nobody reads it.
-const O_NONBLOCK: i32 = 0o4000;
 
 fn mkfifo(path: &Path) {
     let status = Command::new("mkfifo").arg(path).status().unwrap();
@@ -244,16 +240,17 @@ impl Gate {
         std::env::join_paths(paths).unwrap()
     }
 
-    /// Lets the held git go on. Never waits: when nothing holds the FIFO
-    /// (the git was never reached) there is nothing to release.
+    /// Lets the held git go on. The fake git wrote `ready` before it opens
+    /// `go` for reading, so the open for writing waits (on a thread, never
+    /// blocking the test) until that reader is there: a non-blocking open
+    /// could come first, find no reader, and leave git held for ever.
     fn release(&self) {
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .write(true)
-            .custom_flags(O_NONBLOCK)
-            .open(&self.go)
-        {
-            let _ = f.write_all(b"go\n");
-        }
+        let go = self.go.clone();
+        std::thread::spawn(move || {
+            if let Ok(mut f) = std::fs::OpenOptions::new().write(true).open(&go) {
+                let _ = f.write_all(b"go\n");
+            }
+        });
     }
 }
 

@@ -951,6 +951,32 @@ fn without_github_a_branch_reachable_from_the_remote_main_is_deleted() {
 }
 
 #[test]
+fn without_github_a_squash_merged_branch_is_merged_and_deleted() {
+    let (repo, _, _) = on_task_branch("tf-git-squash");
+    repo.write("y.txt", "y\n");
+    repo.commit_all("TASK-117: add y");
+    repo.git(&["push", "--quiet", "origin", BRANCH]);
+    // The runbook's merge: one squash commit on main, "(#N)" in its subject.
+    repo.git(&["switch", "--quiet", "main"]);
+    repo.git(&["merge", "--quiet", "--squash", BRANCH]);
+    repo.git(&["commit", "--quiet", "-m", "TASK-117: add x (#12)"]);
+    let squash = repo.head();
+    repo.git(&["push", "--quiet", "origin", "main"]);
+    repo.git(&["switch", "--quiet", BRANCH]);
+    let done = repo.xtask(&["task-finish"]).run();
+    done.code(0)
+        .stderr_has(&format!(
+            "{BRANCH} is merged: its change is on origin/main as squash commit {}",
+            &squash[..12]
+        ))
+        .stderr_has(&format!("deleted local {BRANCH}"))
+        .stderr_has(&format!("deleted origin/{BRANCH}"));
+    assert_eq!(current(&repo), "main");
+    assert_eq!(repo.head(), squash);
+    assert!(!branch_exists(&repo, BRANCH));
+}
+
+#[test]
 fn without_github_a_task_that_never_existed_is_nothing_found() {
     let repo = Repo::new("tf-git-none");
     // Names TASK-1170, which is not TASK-117.

@@ -7,7 +7,8 @@ use xshell::Shell;
 use super::{Finish, Merged};
 use crate::plumbing::{exit, git, Ctx};
 use crate::task::id as task_id;
-use crate::task::preflight::{is_ancestor, short};
+use crate::task::merged::{self, Verdict};
+use crate::task::preflight::short;
 
 /// The task's branch when not on it: the one local or remote branch of that
 /// task, `None` when none is left (a finished task), an error when several.
@@ -72,22 +73,25 @@ pub(super) fn tips(f: &Finish, branch: &str) -> anyhow::Result<(Option<String>, 
     Ok((local, remote_tip))
 }
 
-/// Without GitHub: the branch's tips must already be on the remote main.
+/// Without GitHub: the branch's work must already be on the remote main,
+/// as the runbook merges it (a squash commit with the branch's change, a
+/// rebase, or the tip itself: `task::merged`).
 pub(super) fn merged_in_git(f: &mut Finish, branch: &str) -> anyhow::Result<Merged> {
     fetch_main(f)?;
     let upstream = format!("refs/remotes/{}/{}", f.remote, f.main);
     let (local, remote_tip) = tips(f, branch)?;
     let mut missing = Vec::new();
+    let mut how = Vec::new();
     for (what, tip) in [("local", &local), (f.remote.as_str(), &remote_tip)] {
-        if let Some(tip) = tip {
-            if !is_ancestor(&f.sh, tip, &upstream) {
-                missing.push(format!(
-                    "{what} {branch} at {} is not reachable from {}/{}",
-                    short(tip),
-                    f.remote,
-                    f.main
-                ));
-            }
+        let Some(tip) = tip else { continue };
+        match merged::is_merged(&f.sh, tip, &upstream)? {
+            Verdict::Merged(m) => how.push(merged_words(&m, &f.remote, &f.main)),
+            Verdict::Open { .. } => missing.push(format!(
+                "{what} {branch} at {} is not reachable from {r}/{m}, and its change is not on {r}/{m} as equivalent commits or as one squash commit",
+                short(tip),
+                r = f.remote,
+                m = f.main
+            )),
         }
     }
     if !missing.is_empty() {
@@ -98,14 +102,28 @@ pub(super) fn merged_in_git(f: &mut Finish, branch: &str) -> anyhow::Result<Merg
             m = f.main
         )));
     }
-    f.say(format!(
-        "{branch} is merged: its tip is reachable from {}/{}",
-        f.remote, f.main
-    ));
+    how.dedup();
+    f.say(format!("{branch} is merged: {}", how.join("; ")));
     Ok(Merged {
         merge_commit: None,
         head: None,
     })
+}
+
+/// How the branch's work reached main, in words.
+fn merged_words(m: &merged::Merged, remote: &str, main: &str) -> String {
+    match m {
+        merged::Merged::Ancestor => format!("its tip is reachable from {remote}/{main}"),
+        merged::Merged::PatchEquivalent => {
+            format!("each of its commits has an equivalent on {remote}/{main}")
+        }
+        merged::Merged::Squash { commit } => {
+            format!(
+                "its change is on {remote}/{main} as squash commit {}",
+                short(commit)
+            )
+        }
+    }
 }
 
 pub(super) fn fetch_main(f: &Finish) -> anyhow::Result<()> {

@@ -6,7 +6,8 @@ use super::{Finish, Merged};
 use crate::github::client as github;
 use crate::plumbing::output::{self, Format};
 use crate::plumbing::{exit, git};
-use crate::task::preflight::{is_ancestor, short};
+use crate::task::merged::{is_merged, Verdict};
+use crate::task::preflight::short;
 
 /// Once merged: switch to main, pull, verify, then delete the branch
 /// locally and on the remote, each only when its work is on main. Returns
@@ -100,7 +101,7 @@ fn delete_branches(
     let (local, remote_tip) = super::branches::tips(f, &branch)?;
     let safe = |tip: &Option<String>| {
         tip.as_deref()
-            .is_some_and(|t| merged.head.as_deref() == Some(t) || is_ancestor(&f.sh, t, &main_ref))
+            .is_some_and(|t| merged.head.as_deref() == Some(t) || on_main(&f.sh, t, &main_ref))
     };
     let (local_safe, remote_safe) = (safe(&local), safe(&remote_tip));
     if let Some(tip) = local {
@@ -175,6 +176,13 @@ fn delete_remote_branch(f: &Finish, repo: Option<&str>, branch: &str) -> anyhow:
 /// by "delete head branches on merge"). Any other 422 is a refusal.
 fn branch_deleted(status: u16, message: &str) -> bool {
     status == 204 || (status == 422 && message == "Reference does not exist")
+}
+
+/// Whether the work at `tip` is on `main_ref`, as the runbook merges it
+/// (the tip itself, equivalent commits, or one squash commit); when git
+/// cannot tell, it is not (the branch is kept).
+fn on_main(sh: &xshell::Shell, tip: &str, main_ref: &str) -> bool {
+    matches!(is_merged(sh, tip, main_ref), Ok(Verdict::Merged(_)))
 }
 
 #[cfg(test)]
