@@ -11,6 +11,7 @@ mod gates;
 mod github_identity;
 mod guards;
 mod hooks_txn;
+mod hostile_github;
 mod hostile_task;
 mod init;
 mod merged;
