@@ -12,6 +12,7 @@ mod github_identity;
 mod guards;
 mod hooks_txn;
 mod hostile_gates;
+mod hostile_github;
 mod hostile_release;
 mod hostile_task;
 mod init;
