@@ -156,10 +156,11 @@ impl Handling {
     }
     fn shown(&self, key: &str) -> String {
         match self {
-            Handling::File(path) => format!("via {key}_FILE={path}"),
+            // The path is not shown: a value put there by mistake would be.
+            Handling::File(_) => format!("via {key}_FILE (a file)"),
             Handling::Direct => format!("set directly as {key} (value hidden)"),
-            Handling::Both(path) => {
-                format!("set directly as {key} (value hidden) and via {key}_FILE={path}")
+            Handling::Both(_) => {
+                format!("set directly as {key} (value hidden) and via {key}_FILE (a file)")
             }
             Handling::Unset => format!("unset ({key} and {key}_FILE)"),
         }

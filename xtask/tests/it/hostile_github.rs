@@ -197,12 +197,14 @@ fn an_answer_over_the_cap_is_refused_not_cut() {
 }
 
 #[test]
-fn a_listing_that_is_not_json_is_refused() {
+fn a_success_that_is_not_json_is_refused_by_every_command_before_any_write() {
+    // A maintenance page answered 200 must never read as "no settings":
+    // protect-main would otherwise go on to write the protection.
     against(
         "hg-not-json",
-        &[1],
-        |_, _| raw(200, "<html>rate limited</html>".to_string()),
-        &["expected a list, GitHub answered something else"],
+        &[0, 1, 2],
+        |_, _| raw(200, "<html>maintenance</html>".to_string()),
+        &["GitHub answered 200 with a body that is not JSON (<html>maintenance</html>"],
     );
 }
 

@@ -440,6 +440,21 @@ fn output_files_that_cannot_be_written_are_refused_at_once() {
             xt(&repo, &args)
         };
         refused(&repo, run(&dir), 2, &["--output", "is a directory"]);
+        // A FIFO would block the write for ever; a device would swallow it.
+        let fifo = repo.tmp.path().join(format!("notes-fifo-{dry}"));
+        mkfifo(&fifo);
+        refused(
+            &repo,
+            run(fifo.to_str().unwrap()),
+            2,
+            &["--output", "is not a regular file"],
+        );
+        refused(
+            &repo,
+            run("/dev/zero"),
+            2,
+            &["--output", "is not a regular file"],
+        );
         refused(
             &repo,
             run(missing),

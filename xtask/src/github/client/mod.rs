@@ -500,7 +500,18 @@ fn curl_quote(v: &str) -> String {
 /// data (a PR's title or URL, a message) is safe to print.
 fn parse_response(raw: &str) -> anyhow::Result<Response> {
     let answer = curl::parse(raw).map_err(anyhow::Error::msg)?;
-    let mut body = serde_json::from_str(answer.body).unwrap_or(Value::Null);
+    let parsed = serde_json::from_str(answer.body);
+    // A success that is not JSON is not GitHub's API (a proxy's or a
+    // maintenance page): reading it as "no settings" would fail open.
+    if (200..300).contains(&answer.status) && !answer.body.trim().is_empty() && parsed.is_err() {
+        let start: String = answer.body.trim().chars().take(60).collect();
+        return Err(exit::failed(format!(
+            "GitHub answered {} with a body that is not JSON ({}…): check GITHUB_API_URL and any proxy; nothing was changed on GitHub by this answer",
+            answer.status,
+            sanitize(&start)
+        )));
+    }
+    let mut body = parsed.unwrap_or(Value::Null);
     sanitize_strings(&mut body);
     Ok(Response {
         status: answer.status,

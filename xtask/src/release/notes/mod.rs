@@ -140,6 +140,16 @@ fn check_output(path: &std::path::Path) -> anyhow::Result<()> {
             path.join("RELEASE_NOTES.md").display()
         )));
     }
+    // Only a regular file (or a new one) is written: a FIFO would block
+    // for ever and a device would swallow the notes.
+    if let Ok(meta) = std::fs::metadata(path) {
+        if !meta.is_file() {
+            return Err(exit::usage(format!(
+                "--output {}: is not a regular file (a FIFO, a device or a socket); name a file",
+                path.display()
+            )));
+        }
+    }
     if let Some(dir) = parent.filter(|p| !p.is_dir()) {
         return Err(exit::usage(format!(
             "--output {}: the directory {} does not exist: create it (mkdir -p {}) or name a file in an existing directory",
