@@ -359,3 +359,17 @@ fn credentials_in_the_api_url_are_never_printed_nor_sent() {
     // A 404 where GitHub documents none: the answer is not the point here.
     github.take_violations();
 }
+
+#[test]
+fn an_api_url_that_is_not_http_is_refused_before_curl_runs() {
+    let repo = repo("hg-file-url");
+    let needle = "GITHUB_API_URL file:///etc/passwd: not an http(s) URL";
+    for (i, run) in commands(&repo, "file:///etc/passwd")
+        .into_iter()
+        .enumerate()
+    {
+        // task-preflight reports GitHub's part as a failed check (exit 1);
+        // task-finish and protect-main stop with a usage error.
+        refused(&repo, run, if i == 0 { 1 } else { 2 }, &[needle]);
+    }
+}

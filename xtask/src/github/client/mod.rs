@@ -223,6 +223,14 @@ impl Client {
         path: &str,
         body: Option<&Value>,
     ) -> anyhow::Result<Response> {
+        // Only an http(s) API is GitHub's: curl would read `file://` and
+        // friends just as willingly.
+        if !(self.api.starts_with("https://") || self.api.starts_with("http://")) {
+            return Err(exit::usage(format!(
+                "GITHUB_API_URL {}: not an http(s) URL; unset it for https://api.github.com, or name your GitHub Enterprise API (https://HOST/api/v3)",
+                redact::redact(&self.api)
+            )));
+        }
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             // A full URL (a `Link` header's): the token goes only to the
             // origin of GITHUB_API_URL.
