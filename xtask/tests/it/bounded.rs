@@ -4,11 +4,10 @@
 //! repository are refused at once (exit 2), naming what is wrong; nothing
 //! hangs and nothing runs.
 
-use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::support::{Done, Repo, Run};
+use crate::support::{mkfifo, Done, Repo, Run};
 
 /// Runs `run` and fails the test if it does not end within a minute (a
 /// FIFO read would block forever).
@@ -19,11 +18,6 @@ fn within_a_minute(run: Run) -> Done {
     });
     rx.recv_timeout(Duration::from_secs(60))
         .expect("the xtask hung on the input (it must refuse it at once)")
-}
-
-fn mkfifo(path: &std::path::Path) {
-    let status = Command::new("mkfifo").arg(path).status().unwrap();
-    assert!(status.success());
 }
 
 fn gated_repo(label: &str) -> Repo {

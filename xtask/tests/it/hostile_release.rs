@@ -8,10 +8,8 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::Duration;
 
-use crate::support::{Done, Repo, Run};
+use crate::support::{mkfifo, refused_unchanged, run_bounded, Done, Repo, Run};
 
 /// Everything a release command could change.
 #[derive(Debug, PartialEq, Eq)]
@@ -68,57 +66,11 @@ fn state(repo: &Repo) -> State {
     }
 }
 
-/// Runs `run` with a deadline (a FIFO must never hang a command); the
-/// process is killed and the test fails when it is not done in time.
-fn run_bounded(mut run: Run) -> Done {
-    run.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = run.cmd.spawn().expect("the xtask binary runs");
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    match rx.recv_timeout(Duration::from_secs(30)) {
-        Ok(out) => {
-            let out = out.unwrap();
-            Done {
-                args: run.args,
-                code: out.status.code(),
-                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-            }
-        }
-        Err(_) => {
-            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
-            panic!("xtask {:?} hung (killed after 30 s)", run.args);
-        }
-    }
-}
-
 /// Runs `run`, asserts exit `code`, one line on stderr holding every
-/// needle, and no change to the repository or its remote.
+/// needle, and no change to the repository (see `state`).
 #[track_caller]
 fn refused(repo: &Repo, run: Run, code: i32, needles: &[&str]) -> Done {
-    let before = state(repo);
-    let done = run_bounded(run);
-    done.code(code);
-    for needle in needles {
-        done.stderr_has(needle);
-    }
-    let lines: Vec<&str> = done.stderr.trim().lines().collect();
-    assert_eq!(lines.len(), 1, "not a one-line message:{}", done.dump());
-    assert_eq!(
-        state(repo),
-        before,
-        "the repository changed:{}",
-        done.dump()
-    );
-    done
-}
-
-fn mkfifo(path: &Path) {
-    let ok = Command::new("mkfifo").arg(path).status().unwrap().success();
-    assert!(ok, "mkfifo {}", path.display());
+    refused_unchanged(|| state(repo), run, code, needles)
 }
 
 /// The xtask in `repo` without the variables of the release commands

@@ -12,15 +12,10 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use crate::support::{require_tool, Repo};
+use crate::support::{mkfifo, require_tool, Repo};
 
 /// How long any one wait may take before the test fails (never a sleep).
 const PATIENCE: Duration = Duration::from_secs(60);
-
-fn mkfifo(path: &Path) {
-    let status = Command::new("mkfifo").arg(path).status().unwrap();
-    assert!(status.success(), "mkfifo {}", path.display());
-}
 
 /// Reads one line from the FIFO `path` (opening it waits for the writer),
 /// or fails after [`PATIENCE`] naming `what`.

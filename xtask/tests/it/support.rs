@@ -320,3 +320,58 @@ pub fn require_tool(name: &str, install: &str) -> PathBuf {
         "this test needs `{name}`, which is not installed: {install} (scripts/setup.sh does it)"
     );
 }
+
+/// Makes a FIFO at `path` (`mkfifo`), for inputs that must never hang.
+pub fn mkfifo(path: &Path) {
+    let ok = Command::new("mkfifo").arg(path).status().unwrap().success();
+    assert!(ok, "mkfifo {}", path.display());
+}
+
+/// Runs `run` with a deadline (a FIFO must never hang a command); the
+/// process is killed and the test fails when it is not done in time.
+pub fn run_bounded(mut run: Run) -> Done {
+    run.cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = run.cmd.spawn().expect("the xtask binary runs");
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+        Ok(out) => {
+            let out = out.unwrap();
+            Done {
+                args: run.args,
+                code: out.status.code(),
+                stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+                stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            }
+        }
+        Err(_) => {
+            let _ = Command::new("kill").arg("-9").arg(pid.to_string()).status();
+            panic!("xtask {:?} hung (killed after 30 s)", run.args);
+        }
+    }
+}
+
+/// The hostile-input check: runs `run` bounded, asserts exit `code`, one
+/// line on stderr holding every needle, and that `state()` (what the
+/// command must not change) is the same after as before.
+#[track_caller]
+pub fn refused_unchanged<S: PartialEq + std::fmt::Debug>(
+    state: impl Fn() -> S,
+    run: Run,
+    code: i32,
+    needles: &[&str],
+) -> Done {
+    let before = state();
+    let done = run_bounded(run);
+    done.code(code);
+    for needle in needles {
+        done.stderr_has(needle);
+    }
+    let lines: Vec<&str> = done.stderr.trim().lines().collect();
+    assert_eq!(lines.len(), 1, "not a one-line message:{}", done.dump());
+    assert_eq!(state(), before, "the state changed:{}", done.dump());
+    done
+}
