@@ -168,7 +168,16 @@ fn main() {
     // SIGINT, SIGTERM and SIGHUP all end the tool with 130, never half-way
     // through a git command or a record (plumbing/signals.rs).
     plumbing::signals::install();
-    let cli = match Cli::try_parse() {
+    // Usage lines name the command the user ran: an installed binary by its
+    // name, `cargo xtask` otherwise.
+    let mut command = Cli::command();
+    if let plumbing::env::Invocation::Binary(name) = plumbing::env::invocation() {
+        command = command.bin_name(name);
+    }
+    let parsed = command
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(err) => parse_error(err),
     };

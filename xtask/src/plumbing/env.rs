@@ -297,6 +297,82 @@ impl Invocation {
     }
 }
 
+/// `text` (something the tool says to a person) with every `cargo xtask
+/// CMD` hint in the form the user ran: an installed binary's name for
+/// `cargo xtask`; under make, `make CMD` where the hint has no arguments
+/// (every command is a make target of the same name, and make passes
+/// arguments only as variables), otherwise the `cargo xtask` form, which the
+/// make shim runs too. Hints that name a make form themselves are built
+/// with [`Invocation::command`].
+pub fn localize(text: &str) -> std::borrow::Cow<'_, str> {
+    static HOW: std::sync::OnceLock<Invocation> = std::sync::OnceLock::new();
+    HOW.get_or_init(invocation).localize(text)
+}
+
+/// Words that follow a command in prose, not as its arguments.
+const PROSE_AFTER_COMMAND: [&str; 18] = [
+    "once", "again", "first", "later", "on", "and", "or", "then", "to", "with", "for", "from",
+    "in", "before", "after", "while", "yourself", "itself",
+];
+
+impl Invocation {
+    /// [`localize`] for this invocation (pure).
+    pub fn localize<'t>(&self, text: &'t str) -> std::borrow::Cow<'t, str> {
+        const HINT: &str = "cargo xtask";
+        if *self == Invocation::Cargo || !text.contains(HINT) {
+            return std::borrow::Cow::Borrowed(text);
+        }
+        let mut out = String::with_capacity(text.len());
+        let mut rest = text;
+        while let Some(at) = rest.find(HINT) {
+            out.push_str(&rest[..at]);
+            let after = &rest[at + HINT.len()..];
+            match self {
+                Invocation::Binary(name) => out.push_str(name),
+                _ => match bare_command(after) {
+                    Some(cmd) => {
+                        out.push_str("make ");
+                        out.push_str(cmd);
+                        rest = &after[1 + cmd.len()..];
+                        continue;
+                    }
+                    None => out.push_str(HINT),
+                },
+            }
+            rest = after;
+        }
+        out.push_str(rest);
+        std::borrow::Cow::Owned(out)
+    }
+}
+
+/// The command of a hint's tail (` task-finish once …`) when no argument
+/// follows it.
+fn bare_command(after: &str) -> Option<&str> {
+    let tail = after.strip_prefix(' ')?;
+    let len = tail
+        .find(|c: char| !(c.is_ascii_lowercase() || c == '-'))
+        .unwrap_or(tail.len());
+    let cmd = &tail[..len];
+    if cmd.is_empty() || cmd.starts_with('-') || cmd.ends_with('-') {
+        return None;
+    }
+    let next = &tail[len..];
+    let bare = match next.chars().next() {
+        None => true,
+        Some(' ') => {
+            let word = next[1..]
+                .split([' ', ',', '.', ';', ':'])
+                .next()
+                .unwrap_or("");
+            PROSE_AFTER_COMMAND.contains(&word)
+        }
+        Some('.') => next[1..].chars().next().is_none_or(char::is_whitespace),
+        Some(c) => "`'\")\n,;:".contains(c),
+    };
+    bare.then_some(cmd)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -362,6 +438,26 @@ mod tests {
         assert_eq!(
             Invocation::Binary("xtask".into()).command(start.0, start.1),
             "xtask task-start 117 x"
+        );
+    }
+
+    #[test]
+    fn hints_are_localized_to_the_invocation() {
+        let text = "fix: cargo xtask hooks; then rerun cargo xtask task-finish once merged, or `cargo xtask deploy staging --tag v1.0.0`. See cargo xtask gate-status.";
+        assert_eq!(Invocation::Cargo.localize(text), text);
+        assert_eq!(
+            Invocation::Binary("xt".into()).localize(text),
+            "fix: xt hooks; then rerun xt task-finish once merged, or `xt deploy staging --tag v1.0.0`. See xt gate-status."
+        );
+        assert_eq!(
+            Invocation::Make.localize(text),
+            "fix: make hooks; then rerun make task-finish once merged, or `cargo xtask deploy staging --tag v1.0.0`. See make gate-status."
+        );
+        let args = "run cargo xtask release-gate --isolated, cargo xtask check --step x, cargo xtask task-start 117 x, cargo xtask";
+        assert_eq!(Invocation::Make.localize(args), args);
+        assert_eq!(
+            Invocation::Make.localize("(cargo xtask release-gate)\ncargo xtask release-gate on it"),
+            "(make release-gate)\nmake release-gate on it"
         );
     }
 

@@ -48,7 +48,8 @@ pub fn bold(text: &str) -> String {
 /// A line for people, on stderr, redacted and sanitized.
 pub fn say(text: &str) {
     let mut err = std::io::stderr().lock();
-    let _ = writeln!(err, "{}", sanitize(&redact(text)));
+    let text = crate::plumbing::env::localize(text);
+    let _ = writeln!(err, "{}", sanitize(&redact(&text)));
 }
 
 /// A warning on stderr; under GitHub Actions also a `::warning` command.

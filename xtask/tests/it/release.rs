@@ -971,3 +971,64 @@ fn release_tag_refuses_a_gate_record_that_was_not_isolated_when_the_policy_says_
         .code(0)
         .stderr_has("tagged v1.0.1");
 }
+
+/// A squash-merged PR names only its number (`… (#12)`): its task comes
+/// from the PR's branch on GitHub when there is a token, and the draft
+/// says which commits stayed without a task when GitHub cannot be asked.
+#[test]
+fn release_notes_find_a_squash_merged_prs_task_through_its_branch() {
+    use crate::fake_github::{FakeGithub, Reply, Request};
+    let (repo, v1) = released_repo("notes-squash");
+    repo.write("squashed.txt", "x\n");
+    repo.commit_all("Parse feeds faster (#12)");
+    let squash = repo.head();
+    repo.write("mention.txt", "x\n");
+    repo.commit_all("Follow up on the parser (#13)");
+    let answer_sha = squash.clone();
+    let github = FakeGithub::start(move |req: &Request, _| match req.route() {
+        "/repos/acme/service/pulls/12" => Reply::json(
+            200,
+            json!({ "number": 12, "merged_at": "2026-11-30T10:00:00Z", "merge_commit_sha": answer_sha, "head": { "ref": "task-163-parse-feeds" } }),
+        ),
+        // #13 was merged as another commit: its subject only mentions it.
+        "/repos/acme/service/pulls/13" => Reply::json(
+            200,
+            json!({ "number": 13, "merged_at": "2026-11-30T11:00:00Z", "merge_commit_sha": "f".repeat(40), "head": { "ref": "task-164-other" } }),
+        ),
+        _ => Reply::status(404, "Not Found"),
+    });
+    let notes = |run: Run| {
+        run.env("GITHUB_REPOSITORY", "acme/service")
+            .env("GITHUB_API_URL", &github.url)
+            .env_remove("GITHUB_ACTIONS")
+    };
+    let done = notes(xtask(&repo, &["release-notes", "--since", &v1]))
+        .env("GH_TOKEN", "test-token")
+        .run();
+    done.code(0)
+        .stdout_has("### TASK-163\n- Parse feeds faster (#12)")
+        .stdout_has("Follow up on the parser (#13)");
+    assert!(!done.stdout.contains("TASK-164"), "{}", done.dump());
+    let asked: Vec<String> = github
+        .requests()
+        .iter()
+        .map(|r| r.route().to_string())
+        .collect();
+    assert_eq!(
+        asked,
+        [
+            "/repos/acme/service/pulls/12",
+            "/repos/acme/service/pulls/13"
+        ]
+    );
+    // Without a token: no request, the draft still comes, and says why.
+    let before = github.requests().len();
+    let done = notes(xtask(&repo, &["release-notes", "--since", &v1]))
+        .env_remove("GH_TOKEN")
+        .run();
+    done.code(0).stderr_has(
+        "2 commit(s) name a pull request (#N) but no task, and there is no GitHub token",
+    );
+    assert!(!done.stdout.contains("### TASK-163"), "{}", done.dump());
+    assert_eq!(github.requests().len(), before);
+}

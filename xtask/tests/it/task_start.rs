@@ -838,21 +838,30 @@ fn hints_name_the_command_the_user_ran() {
     let bin = repo.tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
     std::fs::copy(env!("CARGO_BIN_EXE_xtask"), bin.join("xtask")).unwrap();
-    let mut run = repo.xtask(&["task-preflight"]);
-    run.cmd = {
-        let mut cmd = std::process::Command::new(bin.join("xtask"));
-        cmd.arg("task-preflight").current_dir(&repo.root);
-        for (k, v) in crate::support::git_env(&repo.home) {
-            cmd.env(k, v);
-        }
-        cmd.env_remove("CARGO")
-            .env_remove("CARGO_MANIFEST_DIR")
-            .env_remove("MAKELEVEL");
-        cmd
+    let installed = |command: &str| {
+        let mut run = repo.xtask(&[command]);
+        run.cmd = {
+            let mut cmd = std::process::Command::new(bin.join("xtask"));
+            cmd.arg(command).current_dir(&repo.root);
+            for (k, v) in crate::support::git_env(&repo.home) {
+                cmd.env(k, v);
+            }
+            cmd.env_remove("CARGO")
+                .env_remove("CARGO_MANIFEST_DIR")
+                .env_remove("MAKELEVEL");
+            cmd
+        };
+        run
     };
-    fix(run)
+    fix(installed("task-preflight"))
         .stderr_has("fix: xtask hooks")
         .nowhere("cargo xtask hooks");
+    // Every command's hints, not only the task commands': gate-status.
+    fix(installed("gate-status"))
+        .stderr_has("run `xtask release-gate` on a clean checkout")
+        .nowhere("cargo xtask");
+    fix(repo.xtask(&["gate-status"]).env("MAKELEVEL", "1"))
+        .stderr_has("run `make release-gate` on a clean checkout");
     // task-start's next steps under make.
     install_hooks(&repo);
     repo.xtask(&["task-start", "117", "x"])

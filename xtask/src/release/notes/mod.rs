@@ -10,6 +10,7 @@
 
 mod facts;
 mod gather;
+mod prs;
 mod render;
 
 use std::path::PathBuf;
@@ -48,7 +49,8 @@ pub fn run(ctx: &Ctx, flags: &Flags) -> anyhow::Result<()> {
         check_output(path)?;
     }
     let sh = git::shell(&ctx.root)?;
-    let facts = gather_range(ctx, &sh, flags)?;
+    let mut facts = gather_range(ctx, &sh, flags)?;
+    prs::fill_tasks(ctx, &sh, &mut facts.commits)?;
     let markdown = render(&facts);
 
     let written = match (&output_arg, flags.dry_run) {
