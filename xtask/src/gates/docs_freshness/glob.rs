@@ -15,7 +15,7 @@ enum Part {
     /// `**`: zero or more components.
     Any,
     /// One component, possibly with `*` and `?`.
-    One(Vec<char>),
+    One(String),
 }
 
 impl Glob {
@@ -48,7 +48,7 @@ impl Glob {
                     "glob {pattern:?}: `**` must be a whole path component (like `docs/**/*.md`)"
                 ))
                 }
-                c => parts.push(Part::One(c.chars().collect())),
+                c => parts.push(Part::One(c.to_string())),
             }
         }
         Ok(Glob {
@@ -63,28 +63,37 @@ impl Glob {
 
     /// Whether the relative path `path` (components separated by `/`) matches.
     pub fn matches(&self, path: &str) -> bool {
-        let comps: Vec<&str> = path.split('/').collect();
-        match_parts(&self.parts, &comps)
+        let mut comps = [""; 32];
+        let mut n = 0;
+        for comp in path.split('/') {
+            if n == comps.len() {
+                // Deeper than any tree this reads often: the general way.
+                let all: Vec<&str> = path.split('/').collect();
+                return match_parts(&self.parts, &all);
+            }
+            comps[n] = comp;
+            n += 1;
+        }
+        match_parts(&self.parts, &comps[..n])
     }
 
     /// Whether the glob has no wildcard at all (it names one path).
     pub fn is_literal(&self) -> bool {
         self.parts
             .iter()
-            .all(|p| matches!(p, Part::One(c) if !c.contains(&'*') && !c.contains(&'?')))
+            .all(|p| matches!(p, Part::One(c) if !c.contains(['*', '?'])))
     }
 
     /// Where a walk for this glob starts (the leading literal components;
     /// the whole path for a literal glob; `""` for the root) and how deep it
     /// must go below that start (`None`: no limit, because of `**`).
     pub fn walk_start(&self) -> (String, Option<usize>) {
-        let literal =
-            |p: &Part| matches!(p, Part::One(c) if !c.contains(&'*') && !c.contains(&'?'));
+        let literal = |p: &Part| matches!(p, Part::One(c) if !c.contains(['*', '?']));
         let n = self.parts.iter().take_while(|p| literal(p)).count();
         let start: Vec<String> = self.parts[..n]
             .iter()
             .map(|p| match p {
-                Part::One(c) => c.iter().collect(),
+                Part::One(c) => c.clone(),
                 Part::Any => unreachable!(),
             })
             .collect();
@@ -101,26 +110,50 @@ impl Glob {
 fn match_parts(parts: &[Part], comps: &[&str]) -> bool {
     match parts.split_first() {
         None => comps.is_empty(),
+        // `**/LAST` (as in `docs/**/*.md`): only the last component can match LAST.
+        Some((Part::Any, [Part::One(last)])) => {
+            comps.last().is_some_and(|c| match_component(last, c))
+        }
         Some((Part::Any, rest)) => (0..=comps.len()).any(|skip| match_parts(rest, &comps[skip..])),
         Some((Part::One(pat), rest)) => match comps.split_first() {
-            Some((comp, more)) => {
-                match_component(pat, &comp.chars().collect::<Vec<_>>()) && match_parts(rest, more)
-            }
+            Some((comp, more)) => match_component(pat, comp) && match_parts(rest, more),
             None => false,
         },
     }
 }
 
-/// Wildcard match of one component: `*` any run, `?` one character.
-fn match_component(pat: &[char], text: &[char]) -> bool {
+/// Wildcard match of one component: `*` any run, `?` one character. Paths
+/// are matched for every file of a docs tree, in the dev profile too: a
+/// component without wildcards is a string comparison, and ASCII (nearly
+/// every path) is matched byte by byte without collecting characters.
+fn match_component(pat: &str, text: &str) -> bool {
+    if !pat.contains(['*', '?']) {
+        return pat == text;
+    }
+    // `*.md` and `note-*`, the common shapes: one comparison.
+    if let Some(suffix) = pat.strip_prefix('*').filter(|s| !s.contains(['*', '?'])) {
+        return text.ends_with(suffix);
+    }
+    if let Some(prefix) = pat.strip_suffix('*').filter(|p| !p.contains(['*', '?'])) {
+        return text.starts_with(prefix);
+    }
+    if pat.is_ascii() && text.is_ascii() {
+        return wildcard(pat.as_bytes(), text.as_bytes(), b'*', b'?');
+    }
+    let pat: Vec<char> = pat.chars().collect();
+    let text: Vec<char> = text.chars().collect();
+    wildcard(&pat, &text, '*', '?')
+}
+
+fn wildcard<T: Copy + PartialEq>(pat: &[T], text: &[T], any: T, one: T) -> bool {
     // Iterative matcher with one backtrack point per `*` (linear enough for paths).
     let (mut p, mut t) = (0, 0);
     let (mut star, mut mark) = (None, 0);
     while t < text.len() {
-        if p < pat.len() && (pat[p] == '?' || pat[p] == text[t]) {
+        if p < pat.len() && (pat[p] == one || pat[p] == text[t]) {
             p += 1;
             t += 1;
-        } else if p < pat.len() && pat[p] == '*' {
+        } else if p < pat.len() && pat[p] == any {
             star = Some(p);
             mark = t;
             p += 1;
@@ -132,7 +165,7 @@ fn match_component(pat: &[char], text: &[char]) -> bool {
             return false;
         }
     }
-    pat[p..].iter().all(|c| *c == '*')
+    pat[p..].iter().all(|c| *c == any)
 }
 
 #[cfg(test)]

@@ -10,7 +10,7 @@ mod glob;
 mod overrides;
 mod rules;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -356,6 +356,15 @@ const BATCH: usize = 64;
 
 fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
+    // Unix paths from the walk are `/`-separated already (every file of a
+    // docs tree comes through here).
+    if std::path::MAIN_SEPARATOR == '/' {
+        if let Some(text) = rel.to_str() {
+            if !text.starts_with('/') && !text.contains("//") {
+                return text.to_string();
+            }
+        }
+    }
     rel.components()
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
@@ -363,10 +372,18 @@ fn relative(root: &Path, path: &Path) -> String {
 }
 
 /// Answers whether a reference target exists, each target once.
+/// Where a glob's walk starts and how deep it goes ([`Glob::walk_start`]).
+type WalkStart = (String, Option<usize>);
+
 struct Resolver<'a> {
     root: &'a Path,
     commands: BTreeSet<String>,
-    cache: Mutex<HashMap<Target, bool>>,
+    // Ordered maps: string comparisons are std's optimized memcmp, where
+    // SipHash would be compiled unoptimized in the dev profile.
+    cache: Mutex<BTreeMap<Target, bool>>,
+    /// The files under a walk start (to a depth), listed once: references
+    /// to many targets in one folder (`docs/adr/{1}-*.md`) walk it once.
+    listings: Mutex<BTreeMap<WalkStart, std::sync::Arc<Vec<String>>>>,
 }
 
 impl<'a> Resolver<'a> {
@@ -380,7 +397,8 @@ impl<'a> Resolver<'a> {
         Resolver {
             root,
             commands,
-            cache: Mutex::new(HashMap::new()),
+            cache: Mutex::new(BTreeMap::new()),
+            listings: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -403,11 +421,33 @@ impl<'a> Resolver<'a> {
         if glob.is_literal() {
             return self.root.join(glob.as_str()).is_file();
         }
-        let (start, depth) = glob.walk_start();
+        let key = glob.walk_start();
+        let listed = self
+            .listings
+            .lock()
+            .expect("no worker panicked")
+            .get(&key)
+            .cloned();
+        let files = match listed {
+            Some(files) => files,
+            None => {
+                let files = std::sync::Arc::new(self.list(&key.0, key.1));
+                self.listings
+                    .lock()
+                    .expect("no worker panicked")
+                    .insert(key, files.clone());
+                files
+            }
+        };
+        files.iter().any(|f| glob.matches(f))
+    }
+
+    /// The files (relative paths) under `start`, at most `depth` below it.
+    fn list(&self, start: &str, depth: Option<usize>) -> Vec<String> {
         let base = if start.is_empty() {
             self.root.to_path_buf()
         } else {
-            self.root.join(&start)
+            self.root.join(start)
         };
         let mut walk = walkdir::WalkDir::new(&base);
         if let Some(d) = depth {
@@ -416,7 +456,9 @@ impl<'a> Resolver<'a> {
         walk.into_iter()
             .filter_entry(|e| !(e.depth() > 0 && e.file_type().is_dir() && e.file_name() == ".git"))
             .filter_map(Result::ok)
-            .any(|e| e.file_type().is_file() && glob.matches(&relative(self.root, e.path())))
+            .filter(|e| e.file_type().is_file())
+            .map(|e| relative(self.root, e.path()))
+            .collect()
     }
 }
 

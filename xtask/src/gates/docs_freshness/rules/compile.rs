@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use regex_lite::Regex;
 
-use super::literal::{fill_template, required_literal, Finder};
+use super::literal::{fill_template, literal_starts_every_match, required_literal, Finder};
 use super::*;
 use crate::plumbing::policy::Docs;
 
@@ -213,6 +213,8 @@ impl Compiler<'_> {
             references.push(Reference {
                 meta,
                 literal: required_literal(&r.pattern).map(|l| Finder::new(&l)),
+                literal_starts: required_literal(&r.pattern)
+                    .is_some_and(|l| literal_starts_every_match(&r.pattern, &l)),
                 re: re.unwrap_or_else(|| self.never.clone()),
                 target: r.target,
                 template: r.template.clone(),

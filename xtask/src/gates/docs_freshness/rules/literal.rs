@@ -103,6 +103,23 @@ pub fn required_literal(pattern: &str) -> Option<String> {
     (!best.is_empty()).then_some(best)
 }
 
+/// Whether every match of `pattern` starts with `literal` (its
+/// [`required_literal`]): the pattern is that literal, written plainly,
+/// after nothing but `^` and `\b`. Then a line's matches can be searched
+/// from the literal's first occurrence instead of from the line's start.
+pub fn literal_starts_every_match(pattern: &str, literal: &str) -> bool {
+    let mut rest = pattern;
+    while let Some(r) = rest.strip_prefix("\\b").or_else(|| rest.strip_prefix('^')) {
+        rest = r;
+    }
+    !literal.is_empty()
+        && rest.starts_with(literal)
+        && !matches!(
+            rest[literal.len()..].chars().next(),
+            Some('*' | '?' | '+' | '{')
+        )
+}
+
 /// The index just after the group opening at `chars[i]` (`(`), nested
 /// groups and escapes included.
 fn after_group(chars: &[char], mut i: usize) -> usize {

@@ -112,6 +112,9 @@ pub struct Reference {
     pub meta: Meta,
     re: Regex,
     literal: Option<Finder>,
+    /// Every match starts with `literal`: a line is searched from the
+    /// literal's first occurrence.
+    literal_starts: bool,
     target: DocsTarget,
     template: Option<String>,
     pub scope: usize,

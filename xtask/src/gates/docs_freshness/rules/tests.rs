@@ -2,7 +2,7 @@
 
 use time::Date;
 
-use super::literal::required_literal;
+use super::literal::{literal_starts_every_match, required_literal};
 use super::named::{check_ledger, section};
 use super::*;
 use crate::plumbing::policy::Policy;
@@ -160,13 +160,16 @@ scope = ["docs/**/*.md"]
 references = [{ id = "adr", message = "missing ADR", pattern = "\\bADR-(\\d{3})\\b", template = "docs/adr/{1}-*.md" }]
 "#,
     );
-    let body = "see ADR-001 and ADR-002\nagain ADR-002, ADR-0003, xADR-004\nADR-005\n";
+    // The search starts at the literal's first occurrence on a line
+    // (`xADR-006` does not match, `ADR-007` after it does).
+    let body = "see ADR-001 and ADR-002\nagain ADR-002, ADR-0003, xADR-004\nADR-005\nxADR-006 then ADR-007\n";
     let existing = ["docs/adr/001-rust.md"];
     assert_eq!(
         text(&r, "docs/x.md", body, &existing),
         vec![
             ("adr".to_string(), "docs/x.md".to_string(), Some(1)),
-            ("adr".to_string(), "docs/x.md".to_string(), Some(3))
+            ("adr".to_string(), "docs/x.md".to_string(), Some(3)),
+            ("adr".to_string(), "docs/x.md".to_string(), Some(4))
         ]
     );
 }
@@ -317,6 +320,19 @@ fn required_literals_are_conservative() {
     check(r"ab*c", Some("a"));
     check(r"x\.y[abc]", Some("x.y"));
     check(r"\d+", None);
+    let starts = |p: &str| required_literal(p).is_some_and(|l| literal_starts_every_match(p, &l));
+    assert!(starts(r"\bADR-(\d{3})\b"));
+    assert!(starts(r"^\bcargo xtask ([a-z]+)"));
+    assert!(starts(r"colou?r"), "colo starts every match");
+    for not in [
+        r"x\.y[abc]",
+        r"\d{3}ADR-",
+        r"[a-z]ADR",
+        r"(ADR)-x",
+        r"\sADR-",
+    ] {
+        assert!(!starts(not), "{not}");
+    }
     for p in [r"\bADR-(\d{3})\b", r"colou?r", r"x\.y[abc]+z", r"fo{2}bar"] {
         let re = Regex::new(p).unwrap();
         if let Some(lit) = required_literal(p) {

@@ -8,7 +8,7 @@ use crate::plumbing::policy::DocsTarget;
 
 /// 1-based line of byte `offset`, counting from a known (offset, line).
 pub(super) struct LineCounter<'a> {
-    text: &'a [u8],
+    text: &'a str,
     at: usize,
     line: usize,
 }
@@ -16,20 +16,31 @@ pub(super) struct LineCounter<'a> {
 impl<'a> LineCounter<'a> {
     pub(super) fn new(text: &'a str) -> Self {
         LineCounter {
-            text: text.as_bytes(),
+            text,
             at: 0,
             line: 1,
         }
     }
-    /// Offsets must not decrease between calls.
+    /// Offsets (char boundaries) must not decrease between calls.
     pub(super) fn line_of(&mut self, offset: usize) -> usize {
-        self.line += self.text[self.at..offset]
-            .iter()
-            .filter(|b| **b == b'\n')
-            .count();
+        self.line += count_newlines(&self.text[self.at..offset]);
         self.at = offset;
         self.line
     }
+}
+
+/// The lines that end in `text`: one `memchr` jump per line through
+/// `str::find(char)`, which std compiles optimized even in the dev profile
+/// that `cargo xtask` runs; a byte-by-byte count there was ten times slower
+/// (docs/BENCHMARKS.md, docs-freshness).
+fn count_newlines(text: &str) -> usize {
+    let mut count = 0;
+    let mut rest = text;
+    while let Some(i) = rest.find('\n') {
+        count += 1;
+        rest = &rest[i + 1..];
+    }
+    count
 }
 
 /// The line (without its newline) around byte `offset`, and where it starts.
@@ -113,6 +124,33 @@ pub fn check_text(
     }
 }
 
+/// The matches of `r` in `line`, in order. The regex runs from where a
+/// match can start: the literal's first occurrence when it starts every
+/// match (regex-lite scans every byte it is given), else the line's start.
+/// The haystack stays the whole line, so `\b` and `^` see the same context.
+fn matches_in_line<'t>(r: &Reference, line: &'t str) -> Vec<regex_lite::Captures<'t>> {
+    let from = match (&r.literal, r.literal_starts) {
+        (Some(lit), true) => lit.find_from(line, 0),
+        _ => None,
+    };
+    match from {
+        // Every match starts with the (non-empty) literal, so each match
+        // ends past where its search began.
+        Some(from) => {
+            let mut pos = Some(from);
+            std::iter::from_fn(move || {
+                let at = pos?;
+                let caps = r.re.captures_at(line, at)?;
+                let end = caps.get(0).map_or(at, |m| m.end());
+                pos = (end > at).then_some(end);
+                Some(caps)
+            })
+            .collect()
+        }
+        None => r.re.captures_iter(line).collect(),
+    }
+}
+
 /// One reference rule on one file: each distinct target once, at its first line.
 fn check_reference(
     r: &Reference,
@@ -124,9 +162,15 @@ fn check_reference(
     {
         let mut counter = LineCounter::new(text);
         let mut seen: BTreeSet<Target> = BTreeSet::new();
+        // The same reference again (most are: `ADR-007` throughout a file)
+        // is skipped before its target is built.
+        let mut seen_text: BTreeSet<&str> = BTreeSet::new();
         candidate_lines(text, r.literal.as_ref(), |start, line| {
-            for caps in r.re.captures_iter(line) {
+            for caps in matches_in_line(r, line) {
                 let whole = caps.get(0).map_or("", |m| m.as_str());
+                if !seen_text.insert(whole) {
+                    continue;
+                }
                 let groups: Vec<String> = (1..caps.len())
                     .map(|i| {
                         caps.get(i)
@@ -150,7 +194,7 @@ fn check_reference(
                 if !seen.insert(target.clone()) {
                     continue;
                 }
-                let line_no = counter.line_of(start + caps.get(0).map_or(0, |m| m.start()));
+                let at = start + caps.get(0).map_or(0, |m| m.start());
                 let detail = match (&target, invalid) {
                     (_, Some(bad)) => Some(format!("{whole:?}: {bad:?} cannot be part of a path")),
                     (t, None) if resolves(t) => None,
@@ -162,7 +206,9 @@ fn check_reference(
                     )),
                 };
                 if let Some(detail) = detail {
-                    out.push(r.meta.finding(path, Some(line_no), detail));
+                    // Lines are counted only for findings (most references
+                    // resolve), in order, so the text is walked once at most.
+                    out.push(r.meta.finding(path, Some(counter.line_of(at)), detail));
                 }
             }
             true
