@@ -8,6 +8,9 @@
 #     two as `xtask docs-freshness` and `xtask db-migration-gate`. The
 #     difference is what release-gate adds: planning, two `git status`, the
 #     summary and the gate record (a git note).
+# Both are measured with the dev binary (target/debug/xtask: what `cargo
+# xtask` and the hooks run; the budget applies to it) and, beside it, with
+# the release binary.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -15,8 +18,10 @@ work=$root/target/bench/gate
 rm -rf "$work" && mkdir -p "$work/repo"
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 command -v uv >/dev/null || { echo "uv is required: scripts/setup.sh" >&2; exit 2; }
+cargo build --quiet -p xtask
 cargo build --quiet --release -p xtask
-xtask=$root/target/release/xtask
+dev=$root/target/debug/xtask
+rel=$root/target/release/xtask
 (cd examples/service && uv sync --frozen --quiet)
 
 cd "$work/repo"
@@ -51,14 +56,20 @@ export RELEASE_GATE_DATABASE_URL=sqlite:///$work/bench.db MIGRATION_GATE_DATABAS
 (cd service && DATABASE_URL=$RELEASE_GATE_DATABASE_URL uv run --no-sync alembic upgrade head 2>/dev/null)
 
 printf '#!/bin/sh\nset -e\ntrue\ntrue\ntrue\ntrue\n' > check.sh
-printf '#!/bin/sh\nset -e\ntrue\ntrue\ntrue\ntrue\ntrue\n%s docs-freshness 2>/dev/null\n%s db-migration-gate 2>/dev/null\n' "$xtask" "$xtask" > release.sh
-chmod +x check.sh release.sh
+for p in dev rel; do
+  bin=${!p}
+  printf '#!/bin/sh\nset -e\ntrue\ntrue\ntrue\ntrue\ntrue\n%s docs-freshness 2>/dev/null\n%s db-migration-gate 2>/dev/null\n' "$bin" "$bin" > "release-$p.sh"
+done
+chmod +x check.sh release-*.sh
 git add -A && git commit --quiet -m scripts
 
 hyperfine --warmup 5 --runs "${RUNS:-50}" -N --export-markdown "$work/check.md" \
   -n "shell script, 4 steps" "./check.sh" \
-  -n "xtask check, 4 steps" "$xtask check"
+  -n "xtask check, 4 steps (dev)" "$dev check" \
+  -n "xtask check, 4 steps (release)" "$rel check"
 hyperfine --warmup 2 --runs "${RELEASE_RUNS:-15}" --export-markdown "$work/release.md" \
-  -n "shell script, release-gate's steps" "./release.sh" \
-  -n "xtask release-gate" "$xtask release-gate 2>/dev/null"
+  -n "shell script, release-gate's steps (dev)" "./release-dev.sh" \
+  -n "xtask release-gate (dev)" "$dev release-gate 2>/dev/null" \
+  -n "shell script, release-gate's steps (release)" "./release-rel.sh" \
+  -n "xtask release-gate (release)" "$rel release-gate 2>/dev/null"
 cat "$work/check.md" "$work/release.md"

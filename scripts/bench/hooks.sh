@@ -29,6 +29,7 @@ fi
 
 say "building the xtask"
 cargo build --quiet -p xtask 2>/dev/null || cargo build -p xtask || die "cargo build -p xtask failed"
+cargo build --quiet --release -p xtask || die "cargo build --release -p xtask failed"
 bin=$root/target/debug/xtask
 
 # Outside any repository and with --ignore-scripts: lefthook's postinstall
@@ -107,7 +108,8 @@ hyperfine --style basic --warmup 5 --runs "$runs" --export-json "$work/commit.js
   -n xtask "git -C $work/xtask commit -q --allow-empty -m 'TASK-117: bench' 2>/dev/null" >&2
 hyperfine --style basic --warmup 3 --runs 20 --export-json "$work/guard.json" \
   -n "target/debug/xtask branch-guard" "$bin --root $work/xtask branch-guard 2>/dev/null" \
-  -n "cargo xtask branch-guard" "cargo xtask --root $work/xtask branch-guard 2>/dev/null" >&2
+  -n "cargo xtask branch-guard" "cargo xtask --root $work/xtask branch-guard 2>/dev/null" \
+  -n "target/release/xtask branch-guard" "$root/target/release/xtask --root $work/xtask branch-guard 2>/dev/null" >&2
 
 python3 - "$work/commit.json" "$work/guard.json" <<'EOF'
 import json, sys

@@ -3,7 +3,9 @@
 # (`alembic heads`, `alembic current`, `alembic check` with
 # `uv run --no-sync`, in examples/service), on a scratch SQLite database at
 # head, or on BENCH_DATABASE_URL when set. The gate's overhead is its time
-# beyond those processes. Budget: overhead under 5%.
+# beyond those processes. Budget: overhead under 5%, for the dev binary
+# (target/debug/xtask, what `cargo xtask` runs); the release binary is
+# measured beside it.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$PWD
@@ -14,7 +16,9 @@ command -v uv >/dev/null || { echo "uv is required: python3 -m pip install uv (s
 command -v hyperfine >/dev/null || { apt-get update -qq && apt-get install -y -qq hyperfine >/dev/null; }
 (cd examples/service && uv sync --frozen --quiet)
 cargo build --quiet -p xtask
+cargo build --quiet --release -p xtask
 xtask=$root/target/debug/xtask
+release=$root/target/release/xtask
 
 url=${BENCH_DATABASE_URL:-sqlite:///$work/bench.db}
 if [ -z "${BENCH_DATABASE_URL:-}" ]; then
@@ -26,7 +30,8 @@ direct='cd examples/service && uv run --no-sync alembic heads >/dev/null 2>&1 &&
 hyperfine --warmup 2 --runs "${RUNS:-15}" \
   --export-markdown "$work/result.md" --export-json "$work/result.json" \
   -n "alembic heads+current+check, direct" "$direct" \
-  -n "cargo xtask db-migration-gate" "$xtask db-migration-gate --root $root >/dev/null 2>&1"
+  -n "cargo xtask db-migration-gate" "$xtask db-migration-gate --root $root >/dev/null 2>&1" \
+  -n "db-migration-gate (release)" "$release db-migration-gate --root $root >/dev/null 2>&1"
 cat "$work/result.md"
 # hyperfine runs one command's series after the other's, so a machine whose
 # load changes meanwhile skews the comparison; the figures below pair the

@@ -158,6 +158,12 @@ fn append_note_within(
             Err(why) => why,
         };
         attempt += 1;
+        if let Some((lock, age)) = stale_lock(&why) {
+            return Err(exit::failed(format!(
+                "cannot write to {full} on {sha}: {lock} has been there for {:.0}s, and git holds a ref lock for milliseconds: a git process that crashed left it behind. If no git command is running in this repository, remove it (rm {lock}) and rerun; git said: {why}",
+                age.as_secs_f64()
+            )));
+        }
         if started.elapsed() >= patience {
             break why;
         }
@@ -167,6 +173,29 @@ fn append_note_within(
         "cannot write to {full} on {sha} ({attempt} attempts in {:.1}s): {last}",
         started.elapsed().as_secs_f64()
     )))
+}
+
+/// How old a ref lock is when no live git holds it any more: git takes a
+/// ref lock for the milliseconds of one update, so a lock this old was left
+/// by a git that crashed, and waiting out the patience would not help.
+const STALE_LOCK: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// The lock file git's refusal `why` names ("Unable to create
+/// '…/refs/notes/x.lock': File exists.") and its age, when it is stale.
+fn stale_lock(why: &str) -> Option<(String, std::time::Duration)> {
+    const SAID: &str = "Unable to create '";
+    let start = why.find(SAID)? + SAID.len();
+    let path = &why[start..start + why[start..].find('\'')?];
+    if !path.ends_with(".lock") {
+        return None;
+    }
+    let age = std::fs::metadata(path)
+        .ok()?
+        .modified()
+        .ok()?
+        .elapsed()
+        .ok()?;
+    (age >= STALE_LOCK).then(|| (path.to_string(), age))
 }
 
 /// The stand-in identity for machines that have none configured.
@@ -543,6 +572,21 @@ mod tests {
         );
         assert!(message.contains(".lock"), "{message}");
         assert_eq!(exit::code_of(&err), exit::FAILED);
+        // A lock an hour old was left by a crashed git: the append fails at
+        // once, long before its patience, saying what to remove.
+        let file = std::fs::File::options().write(true).open(&lock).unwrap();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        file.set_modified(hour_ago).unwrap();
+        let started = std::time::Instant::now();
+        let patience = std::time::Duration::from_secs(60);
+        let err = append_note_within(&sh, "evidence", &sha, "second", patience).unwrap_err();
+        assert!(started.elapsed() < std::time::Duration::from_secs(30));
+        let message = format!("{err:#}");
+        assert!(message.contains("has been there for 3600s"), "{message}");
+        assert!(
+            message.contains(&format!("rm {}", lock.display())),
+            "{message}"
+        );
         std::fs::remove_file(&lock).unwrap();
         assert_eq!(note(&sh, "evidence", &sha).unwrap().unwrap(), "first\n");
     }

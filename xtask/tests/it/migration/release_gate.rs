@@ -321,7 +321,12 @@ fn audit_eval_runs_last_only_when_asked() {
         "eval ran\n",
         "audit-eval did not run last"
     );
-    release_gate(&f, &["--include-eval"]).run().code(0);
+    // The flag is the variable's equal: the plan runs audit-eval (a third
+    // full gate run would only repeat the one above).
+    let plan = release_gate(&f, &["--include-eval", "--dry-run", "--format", "json"]).run();
+    let plan = plan.code(0).json();
+    assert_eq!(plan["steps"][4]["gate"], "audit-eval");
+    assert_eq!(plan["steps"][4]["status"], "planned", "{plan:#}");
 }
 
 #[test]
