@@ -129,25 +129,22 @@ pub fn check_text(
 /// match (regex-lite scans every byte it is given), else the line's start.
 /// The haystack stays the whole line, so `\b` and `^` see the same context.
 fn matches_in_line<'t>(r: &Reference, line: &'t str) -> Vec<regex_lite::Captures<'t>> {
-    let from = match (&r.literal, r.literal_starts) {
-        (Some(lit), true) => lit.find_from(line, 0),
-        _ => None,
-    };
-    match from {
-        // Every match starts with the (non-empty) literal, so each match
-        // ends past where its search began.
-        Some(from) => {
-            let mut pos = Some(from);
+    match (&r.literal, r.literal_starts) {
+        // Every match starts with the (non-empty) literal: each search
+        // starts at its next occurrence, and none runs on past the last one
+        // (a search that finds nothing reads the rest of the line).
+        (Some(lit), true) => {
+            let mut pos = lit.find_from(line, 0);
             std::iter::from_fn(move || {
                 let at = pos?;
                 let caps = r.re.captures_at(line, at)?;
                 let end = caps.get(0).map_or(at, |m| m.end());
-                pos = (end > at).then_some(end);
+                pos = if end > at { lit.find_from(line, end) } else { None };
                 Some(caps)
             })
             .collect()
         }
-        None => r.re.captures_iter(line).collect(),
+        _ => r.re.captures_iter(line).collect(),
     }
 }
 
