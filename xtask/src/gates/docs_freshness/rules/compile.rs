@@ -366,7 +366,7 @@ fn template_problem(
 ) -> Option<String> {
     match (target, template) {
         (DocsTarget::File, Some(t)) => {
-            let (filled, used) = fill_template(t, &vec!["x".to_string(); 10]);
+            let (filled, used) = fill_template(t, &["x"; 10]);
             if let Some(n) = used.iter().find(|n| **n == 0 || **n > groups) {
                 Some(format!("{key}.template {t:?} uses {{{n}}}, but the pattern has {groups} capture group(s)"))
             } else {

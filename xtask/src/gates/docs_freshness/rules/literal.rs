@@ -2,7 +2,7 @@
 //! contain, a fast substring finder for it, and reference templates.
 
 /// `{1}`, `{2}` … replaced by the captures (1-based); the numbers used.
-pub(super) fn fill_template(template: &str, caps: &[String]) -> (String, Vec<usize>) {
+pub(super) fn fill_template(template: &str, caps: &[&str]) -> (String, Vec<usize>) {
     let mut out = String::new();
     let mut used = Vec::new();
     let mut rest = template;
@@ -18,7 +18,8 @@ pub(super) fn fill_template(template: &str, caps: &[String]) -> (String, Vec<usi
                 out.push_str(
                     n.checked_sub(1)
                         .and_then(|i| caps.get(i))
-                        .map_or("", String::as_str),
+                        .copied()
+                        .unwrap_or(""),
                 );
                 rest = &after[close + 1..];
             }

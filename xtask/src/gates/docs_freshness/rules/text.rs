@@ -139,7 +139,11 @@ fn matches_in_line<'t>(r: &Reference, line: &'t str) -> Vec<regex_lite::Captures
                 let at = pos?;
                 let caps = r.re.captures_at(line, at)?;
                 let end = caps.get(0).map_or(at, |m| m.end());
-                pos = if end > at { lit.find_from(line, end) } else { None };
+                pos = if end > at {
+                    lit.find_from(line, end)
+                } else {
+                    None
+                };
                 Some(caps)
             })
             .collect()
@@ -168,27 +172,24 @@ fn check_reference(
                 if !seen_text.insert(whole) {
                     continue;
                 }
-                let groups: Vec<String> = (1..caps.len())
-                    .map(|i| {
-                        caps.get(i)
-                            .map_or(String::new(), |m| m.as_str().to_string())
-                    })
+                let groups: Vec<&str> = (1..caps.len())
+                    .map(|i| caps.get(i).map_or("", |m| m.as_str()))
                     .collect();
                 let (target, invalid) = match r.target {
-                    DocsTarget::XtaskCommand => (Target::XtaskCommand(groups[0].clone()), None),
+                    DocsTarget::XtaskCommand => (Target::XtaskCommand(groups[0].to_string()), None),
                     DocsTarget::File => {
                         let bad = groups.iter().find(|g| {
                             g.is_empty()
-                                || *g == "."
-                                || *g == ".."
+                                || **g == "."
+                                || **g == ".."
                                 || g.contains(['/', '\\', '*', '?', '[', ']', '{', '}'])
                         });
                         let (filled, _) =
                             fill_template(r.template.as_deref().unwrap_or(""), &groups);
-                        (Target::File(filled), bad.cloned())
+                        (Target::File(filled), bad.map(|b| b.to_string()))
                     }
                 };
-                if !seen.insert(target.clone()) {
+                if seen.contains(&target) {
                     continue;
                 }
                 let at = start + caps.get(0).map_or(0, |m| m.start());
@@ -207,6 +208,7 @@ fn check_reference(
                     // resolve), in order, so the text is walked once at most.
                     out.push(r.meta.finding(path, Some(counter.line_of(at)), detail));
                 }
+                seen.insert(target);
             }
             true
         });
