@@ -303,7 +303,9 @@ impl Invocation {
 /// (every command is a make target of the same name, and make passes
 /// arguments only as variables), otherwise the `cargo xtask` form, which the
 /// make shim runs too. Hints that name a make form themselves are built
-/// with [`Invocation::command`].
+/// with [`Invocation::command`]. An occurrence right after a `"` is a
+/// quotation (a line of a doc, a command line as written) and stays as it
+/// is.
 pub fn localize(text: &str) -> std::borrow::Cow<'_, str> {
     static HOW: std::sync::OnceLock<Invocation> = std::sync::OnceLock::new();
     HOW.get_or_init(invocation).localize(text)
@@ -327,6 +329,11 @@ impl Invocation {
         while let Some(at) = rest.find(HINT) {
             out.push_str(&rest[..at]);
             let after = &rest[at + HINT.len()..];
+            if rest[..at].ends_with('"') {
+                out.push_str(HINT);
+                rest = after;
+                continue;
+            }
             match self {
                 Invocation::Binary(name) => out.push_str(name),
                 _ => match bare_command(after) {
@@ -453,6 +460,10 @@ mod tests {
             Invocation::Make.localize(text),
             "fix: make hooks; then rerun make task-finish once merged, or `cargo xtask deploy staging --tag v1.0.0`. See make gate-status."
         );
+        // A quotation of a doc's line stays as written.
+        let quoted = "docs/x.md:3: \"cargo xtask nope\": this xtask has no command \"nope\"";
+        assert_eq!(Invocation::Binary("xt".into()).localize(quoted), quoted);
+        assert_eq!(Invocation::Make.localize(quoted), quoted);
         let args = "run cargo xtask release-gate --isolated, cargo xtask check --step x, cargo xtask task-start 117 x, cargo xtask";
         assert_eq!(Invocation::Make.localize(args), args);
         assert_eq!(
