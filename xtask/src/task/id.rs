@@ -221,7 +221,7 @@ pub fn judge_ledgers(
                 text: line.to_string(),
             };
             let is_task_line = line_re.captures(line).is_some_and(|c| {
-                c.get(1)
+                c.name("id")
                     .and_then(|m| normalize_id(task, m.as_str()).ok())
                     .is_some_and(|found| found == id)
             });
@@ -437,6 +437,24 @@ mod ledger_tests {
         assert!(matches!(j("TASK-001"), InLedger::Open(_)));
         assert!(matches!(j("TASK-002"), InLedger::Done(_)));
         assert!(matches!(j("TASK-003"), InLedger::Missing { .. }));
+        // Groups of the pattern's own do not move the id (Horadus's backlog
+        // blocks and completed lines).
+        let task = Task {
+            ledger_task_line: Some("^(### |- ){ID}:".into()),
+            ..Task::default()
+        };
+        let files = [(
+            "tasks/BACKLOG.md".to_string(),
+            "### TASK-363: open
+- TASK-208: closed ✅
+Next available task IDs start at `TASK-371`
+"
+            .to_string(),
+        )];
+        let j = |id| judge_ledgers(&task, id, &files).unwrap();
+        assert!(matches!(j("TASK-363"), InLedger::Open(_)));
+        assert!(matches!(j("TASK-208"), InLedger::Done(_)));
+        assert!(matches!(j("TASK-371"), InLedger::Missing { .. }));
     }
 
     #[test]

@@ -76,7 +76,9 @@ impl Task {
             .ledger_task_line
             .as_deref()
             .unwrap_or(DEFAULT_TASK_LINE);
-        regex_lite::Regex::new(&raw.replace("{ID}", &format!("({id_pattern})")))
+        // A named group: the pattern's own groups (`^(### |- ){ID}:`) do not
+        // move it.
+        regex_lite::Regex::new(&raw.replace("{ID}", &format!("(?P<id>{id_pattern})")))
             .map_err(|e| format!("task.ledger-task-line {raw:?} is not a regular expression: {e}"))
     }
 

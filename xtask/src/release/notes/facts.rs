@@ -162,15 +162,22 @@ pub fn task_titles(
     let Ok(line_re) = task_policy.task_line_regex(&task_policy.any_id_pattern()) else {
         return titles;
     };
+    // A done task's mark (`✅`) is no part of its title.
+    let done_re = task_policy.done_regex().ok();
     for (_, text) in files {
         for line in text.lines() {
-            let Some(m) = line_re.captures(line).and_then(|c| c.get(1)) else {
+            let Some(m) = line_re.captures(line).and_then(|c| c.name("id")) else {
                 continue;
             };
             let Ok(id) = task_id::normalize_id(task_policy, m.as_str()) else {
                 continue;
             };
-            let title = line[m.end()..]
+            let rest = &line[m.end()..];
+            let rest = match &done_re {
+                Some(re) => re.replace_all(rest, ""),
+                None => rest.into(),
+            };
+            let title = rest
                 .trim_start_matches([':', '-', '|', ' ', '\t', '—', '*', '`', '_', '~'])
                 .trim_end_matches(['|', ' ', '\t', '*', '`', '_', '~'])
                 .trim();
@@ -498,6 +505,34 @@ mod tests {
         assert_eq!(titles.get("TASK-371"), None, "a mention is not a task line");
         assert_eq!(titles.get("TASK-170"), None, "no title on the line");
         assert_eq!(titles.len(), 3, "{titles:?}");
+        // A task-line pattern with groups of its own (Horadus's two ledgers).
+        let horadus = Task {
+            ledger_task_line: Some("^(### |- ){ID}:".into()),
+            ..Task::default()
+        };
+        let files = vec![
+            (
+                "tasks/BACKLOG.md".to_string(),
+                "### TASK-363: Add eval suites
+"
+                .to_string(),
+            ),
+            (
+                "tasks/COMPLETED.md".to_string(),
+                "- TASK-208: Restrict API docs ✅
+"
+                .to_string(),
+            ),
+        ];
+        let titles = task_titles(&horadus, &files);
+        assert_eq!(
+            titles.get("TASK-363").map(String::as_str),
+            Some("Add eval suites")
+        );
+        assert_eq!(
+            titles.get("TASK-208").map(String::as_str),
+            Some("Restrict API docs")
+        );
     }
 
     #[test]
