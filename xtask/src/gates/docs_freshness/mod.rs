@@ -371,10 +371,10 @@ fn relative(root: &Path, path: &Path) -> String {
         .join("/")
 }
 
-/// Answers whether a reference target exists, each target once.
 /// Where a glob's walk starts and how deep it goes ([`Glob::walk_start`]).
 type WalkStart = (String, Option<usize>);
 
+/// Answers whether a reference target exists, each target once.
 struct Resolver<'a> {
     root: &'a Path,
     commands: BTreeSet<String>,
