@@ -438,6 +438,31 @@ fn alive(pid: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// A pre-release (`v1.1.0-rc.1`, as release-tag makes them) goes to
+/// staging and is verified there; production refuses it, naming why, even
+/// verified; the release tagged later on the same commit goes through.
+#[test]
+fn a_pre_release_goes_to_staging_and_production_takes_only_its_release() {
+    let s = setup("deploy-rc", &QUICK);
+    let sha = release(&s.repo, "v1.1.0-rc.1", None, true);
+    xt(&s.repo, &["deploy", "staging", "--tag", "v1.1.0-rc.1"])
+        .code(0)
+        .stderr_has("verified staging: v1.1.0-rc.1");
+    let done = xt(&s.repo, &["deploy", "prod", "--tag", "v1.1.0-rc.1"]);
+    done.code(1)
+        .stderr_has("v1.1.0-rc.1 is a pre-release: prod is production and takes only releases");
+    assert!(!s.prod.running(), "{}", done.dump());
+    // The same SHA by --sha carries its highest tag, still the pre-release.
+    xt(&s.repo, &["deploy", "prod", "--sha", &sha])
+        .code(1)
+        .stderr_has("v1.1.0-rc.1 is a pre-release");
+    // Released on the same commit: production takes it (staging verified the SHA).
+    s.repo.git(&["tag", "-a", "v1.1.0", "-m", "Release v1.1.0"]);
+    xt(&s.repo, &["deploy", "prod", "--sha", &sha])
+        .code(0)
+        .stderr_has("verified prod: v1.1.0");
+}
+
 #[test]
 fn production_refuses_a_sha_without_staging_verification_gate_record_or_tag() {
     let s = setup("deploy-refused", &QUICK);

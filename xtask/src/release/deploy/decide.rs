@@ -63,10 +63,15 @@ pub fn admission(
         )),
         Some(_) => {}
     }
-    if env.production && target.tag.is_none() {
-        problems.push(format!(
+    match target.tag.as_deref() {
+        _ if !env.production => {}
+        None => problems.push(format!(
             "{sha} is not the commit of a release tag: {env_name} is production and takes only releases (`cargo xtask release-tag`, then `cargo xtask deploy {env_name} --tag vX.Y.Z`)"
-        ));
+        )),
+        Some(tag) if crate::release::version::parse(tag).is_none() => problems.push(format!(
+            "{tag} is a pre-release: {env_name} is production and takes only releases (tag the release with `cargo xtask release-tag`, then `cargo xtask deploy {env_name} --tag vX.Y.Z`)"
+        )),
+        Some(_) => {}
     }
     if let Some(required) = &env.requires_verified_in {
         // The latest verification there decides: a later failure of the
@@ -151,6 +156,40 @@ pub(super) const VERIFICATION_FAILED: &str = "post-deploy verification failed";
 mod tests {
     use super::super::tests::{entry, env, passed_gate, target, SHA};
     use super::*;
+
+    #[test]
+    fn production_refuses_a_pre_release_that_staging_takes() {
+        let prod = env(true, Some("staging"));
+        let gate = passed_gate();
+        let rc = vec![entry(
+            SHA,
+            "staging",
+            Action::Verify,
+            true,
+            Some("v1.1.0-rc.1"),
+            "1",
+        )];
+        let p = admission(
+            "prod",
+            &prod,
+            &target(Some("v1.1.0-rc.1")),
+            Some(&gate),
+            &rc,
+        );
+        assert!(
+            p.len() == 1 && p[0].contains("v1.1.0-rc.1 is a pre-release"),
+            "{p:?}"
+        );
+        let staging = env(false, None);
+        assert!(admission(
+            "staging",
+            &staging,
+            &target(Some("v1.1.0-rc.1")),
+            Some(&gate),
+            &[]
+        )
+        .is_empty());
+    }
 
     #[test]
     fn production_needs_a_gate_record_a_tag_and_a_staging_verification() {

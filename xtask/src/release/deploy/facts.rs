@@ -55,12 +55,15 @@ pub(super) fn resolve_rev(sh: &Shell, rev: &str) -> anyhow::Result<Target> {
     Ok(Target { sha, tag })
 }
 
-/// The highest `vX.Y.Z` tag on `sha`, if any.
+/// The highest release tag on `sha`, if any: `vX.Y.Z` before any of its
+/// pre-releases (`v1.11.0` over `v1.11.0-rc.2` on the same commit).
 pub(super) fn release_tag_of(sh: &Shell, sha: &str) -> anyhow::Result<Option<String>> {
     let out = git::read(sh, &["tag", "--points-at", sha, "--list", "v*"])?;
     Ok(out
         .lines()
-        .filter_map(|t| crate::release::version::parse(t.trim()).map(|v| (v, t.trim().to_string())))
+        .filter_map(|t| {
+            crate::release::version::parse_tag(t.trim()).map(|v| (v, t.trim().to_string()))
+        })
         .max()
         .map(|(_, t)| t))
 }

@@ -208,13 +208,14 @@ pub(super) fn validate_url(url: &str) -> Result<(), String> {
     }
 }
 
-/// `vX.Y.Z`, nothing else.
+/// A release tag as release-tag makes them: `vX.Y.Z`, or a pre-release
+/// `vX.Y.Z-PRE` (which production refuses, see `decide::admission`).
 pub(super) fn validate_tag(tag: &str) -> anyhow::Result<()> {
-    if crate::release::version::parse(tag).is_some() {
+    if crate::release::version::parse_tag(tag).is_some() {
         Ok(())
     } else {
         Err(exit::usage(format!(
-            "{tag:?} is not a release tag: use vMAJOR.MINOR.PATCH, e.g. v1.4.0"
+            "{tag:?} is not a release tag: use vMAJOR.MINOR.PATCH, e.g. v1.4.0 (or a pre-release, e.g. v1.4.0-rc.1, outside production)"
         )))
     }
 }
@@ -286,10 +287,18 @@ mod tests {
 
     #[test]
     fn inputs_that_become_refs_or_urls_are_refused() {
-        for bad in ["1.2.3", "v1.2", "v1.2.3-rc.1", "v1.2.3;x", "--v1.2.3"] {
+        for bad in [
+            "1.2.3",
+            "v1.2",
+            "v1.2.3+b1",
+            "v1.2.3-",
+            "v1.2.3;x",
+            "--v1.2.3",
+        ] {
             assert!(validate_tag(bad).is_err(), "{bad}");
         }
         assert!(validate_tag("v10.0.1").is_ok());
+        assert!(validate_tag("v1.2.3-rc.1").is_ok());
         for bad in ["Staging", "-x", "a b", "../x", ""] {
             assert!(!valid_env_name(bad), "{bad}");
         }
