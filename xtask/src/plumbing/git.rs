@@ -296,13 +296,29 @@ fn backoff(attempt: u32) {
 
 /// Whether git has a committer identity (`user.name`/`user.email` or the
 /// `GIT_COMMITTER_*` variables).
+/// Asked once per repository directory in a run: a deploy appends several
+/// ledger entries, and each used to start its own `git var`.
 pub fn has_identity(sh: &Shell) -> anyhow::Result<bool> {
-    Ok(cmd!(sh, "git var GIT_COMMITTER_IDENT")
+    static KNOWN: std::sync::Mutex<Vec<(std::path::PathBuf, bool)>> =
+        std::sync::Mutex::new(Vec::new());
+    let dir = sh.current_dir();
+    let known = |list: &[(std::path::PathBuf, bool)]| {
+        list.iter().find(|(d, _)| *d == dir).map(|(_, yes)| *yes)
+    };
+    if let Some(yes) = known(&KNOWN.lock().unwrap_or_else(|e| e.into_inner())) {
+        return Ok(yes);
+    }
+    let yes = cmd!(sh, "git var GIT_COMMITTER_IDENT")
         .quiet()
         .ignore_status()
         .output()?
         .status
-        .success())
+        .success();
+    KNOWN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push((dir.clone(), yes));
+    Ok(yes)
 }
 
 /// What git answered: its exit status and its own words. For callers that
