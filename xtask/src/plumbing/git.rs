@@ -186,7 +186,10 @@ fn stale_lock(why: &str) -> Option<(String, std::time::Duration)> {
     const SAID: &str = "Unable to create '";
     let start = why.find(SAID)? + SAID.len();
     let path = &why[start..start + why[start..].find('\'')?];
-    if !path.ends_with(".lock") {
+    // A loose ref's lock only: `packed-refs.lock` is also held by a
+    // `git pack-refs` or `git gc`, which can take seconds on a large
+    // repository; that one is waited out.
+    if !path.ends_with(".lock") || path.ends_with("packed-refs.lock") {
         return None;
     }
     let age = std::fs::metadata(path)
@@ -295,9 +298,9 @@ fn backoff(attempt: u32) {
 }
 
 /// Whether git has a committer identity (`user.name`/`user.email` or the
-/// `GIT_COMMITTER_*` variables).
-/// Asked once per repository directory in a run: a deploy appends several
-/// ledger entries, and each used to start its own `git var`.
+/// `GIT_COMMITTER_*` variables). Asked once per repository directory in a
+/// run: a deploy appends several ledger entries, and each used to start its
+/// own `git var`.
 pub fn has_identity(sh: &Shell) -> anyhow::Result<bool> {
     static KNOWN: std::sync::Mutex<Vec<(std::path::PathBuf, bool)>> =
         std::sync::Mutex::new(Vec::new());
@@ -570,6 +573,29 @@ mod tests {
         // No scratch ref is left behind.
         let refs = read(&sh, &["for-each-ref", "refs/notes/"]).unwrap();
         assert!(!refs.contains("xtask-append"), "{refs}");
+    }
+
+    #[test]
+    fn only_an_old_loose_ref_lock_is_stale() {
+        let (dir, _sh) = repo();
+        let hour_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(3600);
+        let said = |path: &std::path::Path| {
+            format!("fatal: Unable to create '{}': File exists.", path.display())
+        };
+        let loose = dir.path().join("x.lock");
+        let packed = dir.path().join("packed-refs.lock");
+        for path in [&loose, &packed] {
+            let file = std::fs::File::create(path).unwrap();
+            file.set_modified(hour_ago).unwrap();
+        }
+        assert!(stale_lock(&said(&loose)).is_some());
+        // `git gc` may hold it for seconds: waited out, never called stale.
+        assert_eq!(stale_lock(&said(&packed)), None);
+        // A fresh lock is a live git's: retried.
+        let fresh = dir.path().join("y.lock");
+        std::fs::write(&fresh, "").unwrap();
+        assert_eq!(stale_lock(&said(&fresh)), None);
+        assert_eq!(stale_lock("error: something else"), None);
     }
 
     #[test]
