@@ -14,6 +14,13 @@ fn xtask(repo: &Repo, args: &[&str]) -> Run {
         .fold(repo.xtask(args), |run, var| run.env_remove(var))
 }
 
+/// Pushes the gate records to origin and drops them here: records that CI
+/// wrote in another clone.
+fn move_gate_records_to_origin(repo: &Repo) {
+    repo.git(&["push", "--quiet", "origin", "refs/notes/release-gate"]);
+    repo.git(&["update-ref", "-d", "refs/notes/release-gate"]);
+}
+
 /// Appends a gate record in the format `release_gate::GateRecord` serializes to.
 fn gate_record(repo: &Repo, sha: &str, status: &str, skip_autogen: bool) {
     let tree = repo.git(&["rev-parse", &format!("{sha}^{{tree}}")]);
@@ -268,8 +275,7 @@ fn release_tag_takes_the_remote_gate_record_first() {
     let head = repo.head();
     // The record exists only on origin (written by CI in another clone).
     gate_record(&repo, &head, "passed", false);
-    repo.git(&["push", "--quiet", "origin", "refs/notes/release-gate"]);
-    repo.git(&["update-ref", "-d", "refs/notes/release-gate"]);
+    move_gate_records_to_origin(&repo);
     // BUMP is how `make release-tag BUMP=patch` reaches the command; a bad value is refused.
     xtask(&repo, &["release-tag"])
         .env("BUMP", "huge")
@@ -761,8 +767,7 @@ fn a_gate_record_carried_as_the_release_workflow_does_is_accepted() {
     let head = repo.head();
     // An earlier, failed run on this SHA is already shared on origin.
     gate_record(&repo, &head, "failed", false);
-    repo.git(&["push", "--quiet", "origin", "refs/notes/release-gate"]);
-    repo.git(&["update-ref", "-d", "refs/notes/release-gate"]);
+    move_gate_records_to_origin(&repo);
     // The gate job's record, as `git notes show` printed it on the runner.
     let record = json!({
         "sha": head, "tree": repo.git(&["rev-parse", "HEAD^{tree}"]), "status": "passed",

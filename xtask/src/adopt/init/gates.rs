@@ -182,6 +182,31 @@ fn plan(
     plan
 }
 
+/// Whether to expand `target` now: not seen before, within the step
+/// budget, and not nested too deep (then it becomes one `make` step).
+fn visit(
+    file: &str,
+    mk: &Makefile,
+    target: &str,
+    depth: usize,
+    seen: &mut BTreeSet<String>,
+    steps: &mut Vec<Step>,
+) -> bool {
+    if steps.len() > MAX_STEPS || !seen.insert(target.to_string()) {
+        return false;
+    }
+    if depth > MAX_DEPTH {
+        steps.push(make_step(
+            file,
+            mk,
+            target,
+            "its prerequisites nest too deep",
+        ));
+        return false;
+    }
+    true
+}
+
 /// A gate's steps for `target`: its non-dependency prerequisites first
 /// (Make's order), then its own plain commands; `make <target>` when its
 /// recipe is not plain (make then runs the prerequisites itself).
@@ -194,16 +219,7 @@ fn gate_steps(
     steps: &mut Vec<Step>,
     prepare: &mut Vec<String>,
 ) {
-    if steps.len() > MAX_STEPS || !seen.insert(target.to_string()) {
-        return;
-    }
-    if depth > MAX_DEPTH {
-        steps.push(make_step(
-            file,
-            mk,
-            target,
-            "its prerequisites nest too deep",
-        ));
+    if !visit(file, mk, target, depth, seen, steps) {
         return;
     }
     if !matches!(mk.plain_steps(target), Some(Ok(_))) {
@@ -232,16 +248,7 @@ fn prepare_steps(
     seen: &mut BTreeSet<String>,
     steps: &mut Vec<Step>,
 ) {
-    if steps.len() > MAX_STEPS || !seen.insert(target.to_string()) {
-        return;
-    }
-    if depth > MAX_DEPTH {
-        steps.push(make_step(
-            file,
-            mk,
-            target,
-            "its prerequisites nest too deep",
-        ));
+    if !visit(file, mk, target, depth, seen, steps) {
         return;
     }
     if let Some(Ok(_)) = mk.plain_steps(target) {

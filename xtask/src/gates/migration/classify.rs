@@ -109,15 +109,7 @@ fn reason(stdout: &str, stderr: &str) -> String {
         .iter()
         .rposition(|l| l.starts_with("sqlalchemy.exc.") || l.contains("Error: "))
     {
-        let mut text = lines[i].trim().to_string();
-        for more in lines[i + 1..]
-            .iter()
-            .take_while(|l| l.starts_with([' ', '\t']))
-        {
-            text.push(' ');
-            text.push_str(more.trim());
-        }
-        return text;
+        return with_continuation(&lines, i);
     }
     for l in stdout.lines().chain(stderr.lines()) {
         if let Some(msg) = l.strip_prefix("FAILED: ") {
@@ -125,20 +117,25 @@ fn reason(stdout: &str, stderr: &str) -> String {
         }
     }
     if let Some(i) = lines.iter().position(|l| l.starts_with("error:")) {
-        let mut text = lines[i].trim().to_string();
-        for more in lines[i + 1..]
-            .iter()
-            .take_while(|l| l.starts_with([' ', '\t']))
-        {
-            text.push(' ');
-            text.push_str(more.trim());
-        }
-        return text;
+        return with_continuation(&lines, i);
     }
     tail(stderr, 1)
         .pop()
         .or_else(|| tail(stdout, 1).pop())
         .unwrap_or_default()
+}
+
+/// Line `i`, joined with the indented lines that continue it (hints).
+fn with_continuation(lines: &[&str], i: usize) -> String {
+    let mut text = lines[i].trim().to_string();
+    for more in lines[i + 1..]
+        .iter()
+        .take_while(|l| l.starts_with([' ', '\t']))
+    {
+        text.push(' ');
+        text.push_str(more.trim());
+    }
+    text
 }
 
 /// The revision in `Can't locate revision identified by '0099'`.
