@@ -837,7 +837,11 @@ fn hints_name_the_command_the_user_ran() {
     // An installed binary, run by its name outside cargo.
     let bin = repo.tmp.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy(env!("CARGO_BIN_EXE_xtask"), bin.join("xtask")).unwrap();
+    // A symlink, not a copy: a copy's write descriptor can be inherited by a
+    // child another test thread is forking, and exec then fails with
+    // ETXTBSY ("Text file busy") until that child execs. argv[0] is the
+    // link's name either way.
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_xtask"), bin.join("xtask")).unwrap();
     let installed = |command: &str| {
         let mut run = repo.xtask(&[command]);
         run.cmd = {
