@@ -1116,9 +1116,15 @@ fn a_verification_that_cannot_be_recorded_fails_and_says_why() {
     let s = setup("verify-unrecorded", &QUICK);
     let sha = release(&s.repo, "v1.0.0", None, true);
     xt(&s.repo, &["deploy", "staging", "--tag", "v1.0.0"]).code(0);
-    // A stale lock on the ledger's ref, as a crashed git would leave.
+    // A stale lock on the ledger's ref, as a crashed git would leave: a
+    // minute old, where git holds a live one for milliseconds.
     let lock = s.repo.path(".git/refs/notes/deployments.lock");
-    std::fs::write(&lock, "").unwrap();
+    let crashed = |lock: &std::path::Path| {
+        let file = std::fs::File::create(lock).unwrap();
+        let then = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        file.set_modified(then).unwrap();
+    };
+    crashed(&lock);
     let done = xt(&s.repo, &["verify-deploy", "staging", "--format", "json"]);
     done.code(1);
     let report = done.json();
@@ -1135,7 +1141,7 @@ fn a_verification_that_cannot_be_recorded_fails_and_says_why() {
     std::fs::remove_file(&lock).unwrap();
     assert_eq!(verifications(&s.repo, "deployments", &sha).len(), 1);
     // Human output says so too.
-    std::fs::write(&lock, "").unwrap();
+    crashed(&lock);
     xt(&s.repo, &["verify-deploy", "staging"])
         .code(1)
         .stderr_has("could not be recorded in refs/notes/deployments, so it does not count");
@@ -1145,7 +1151,7 @@ fn a_verification_that_cannot_be_recorded_fails_and_says_why() {
     // after the entry was written locally: exit 1, and the JSON says why.
     let origin_lock = s.repo.origin.join("refs/notes/deployments.lock");
     std::fs::create_dir_all(origin_lock.parent().unwrap()).unwrap();
-    std::fs::write(&origin_lock, "").unwrap();
+    crashed(&origin_lock);
     let done = xt(
         &s.repo,
         &["verify-deploy", "staging", "--push", "--format", "json"],

@@ -60,6 +60,45 @@ fn venv() -> &'static Path {
     })
 }
 
+/// PATH with the uv binary itself first. A uv that pip installed under
+/// pyenv is a shell shim that starts some forty processes to find the
+/// binary, on each of a gate's three alembic runs; that was a twentieth of
+/// the suite's CPU time (docs/BENCHMARKS.md, test suite). The gate under
+/// test still runs `uv` from PATH, and uv is the same program.
+fn path_with_uv_binary() -> &'static std::ffi::OsStr {
+    static PATH: OnceLock<std::ffi::OsString> = OnceLock::new();
+    PATH.get_or_init(|| {
+        let path = std::env::var_os("PATH").unwrap_or_default();
+        let uv = require_tool("uv", "python3 -m pip install uv");
+        let is_script = std::fs::read(&uv).is_ok_and(|b| b.starts_with(b"#!"));
+        if !is_script {
+            return path;
+        }
+        // `uv run` tells the commands it runs where its binary is, in UV.
+        let out = Command::new(&uv)
+            .args(["run", "--no-project", "--", "env"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("uv runs");
+        let binary = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("UV=").map(PathBuf::from))
+            .filter(|b| b.is_file());
+        let Some(binary) = binary else {
+            return path;
+        };
+        // One directory for every run: the link is made aside and renamed
+        // over the old one, which a concurrent run may still be using.
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("uv-binary");
+        std::fs::create_dir_all(&dir).unwrap();
+        let aside = dir.join(format!("uv.{}", std::process::id()));
+        let _ = std::fs::remove_file(&aside);
+        std::os::unix::fs::symlink(&binary, &aside).unwrap();
+        std::fs::rename(&aside, dir.join("uv")).unwrap();
+        std::env::join_paths(std::iter::once(dir).chain(std::env::split_paths(&path))).unwrap()
+    })
+}
+
 /// Runs the example's alembic directly (not through the gate) on `url`.
 fn alembic(url: &str, args: &[&str]) {
     let out = Command::new(venv().join("bin/alembic"))
@@ -179,6 +218,7 @@ impl Fixture {
         self.repo
             .xtask(&["db-migration-gate", "--format", "json"])
             .env("MIGRATION_GATE_DATABASE_URL", url)
+            .env("PATH", path_with_uv_binary())
             .env("UV_PROJECT_ENVIRONMENT", venv())
             .env("UV_PYTHON_DOWNLOADS", "never")
             .env("NO_COLOR", "1")

@@ -16,8 +16,7 @@ impl TempDir {
     pub fn new(label: &str) -> TempDir {
         static N: AtomicUsize = AtomicUsize::new(0);
         let n = N.fetch_add(1, Ordering::SeqCst);
-        let path =
-            std::env::temp_dir().join(format!("xtask-it-{label}-{}-{n}", std::process::id()));
+        let path = temp_base().join(format!("xtask-it-{label}-{}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir(path.canonicalize().unwrap())
@@ -31,6 +30,50 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// Where the tests' directories go: `XTASK_TEST_TMPDIR` when set, else
+/// `/dev/shm` when it is a tmpfs of at least 2 GiB, else the system's
+/// temporary directory. The tests create and delete many thousands of small
+/// files (git objects, refs, locks); on ext4 that is inode allocation and
+/// journal work the kernel charges to every git process, and a tmpfs cut the
+/// suite's CPU time by a tenth (docs/BENCHMARKS.md, test suite).
+pub fn temp_base() -> &'static Path {
+    static BASE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BASE.get_or_init(|| {
+        if let Some(dir) = std::env::var_os("XTASK_TEST_TMPDIR").filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir);
+        }
+        let shm = Path::new("/dev/shm");
+        if large_tmpfs(shm) && probe_writable(shm) {
+            return shm.to_path_buf();
+        }
+        std::env::temp_dir()
+    })
+}
+
+/// Whether `dir` is a tmpfs mount of at least 2 GiB (its `size=` in /proc/mounts).
+fn large_tmpfs(dir: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    mounts.lines().any(|line| {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        f.len() >= 4
+            && Path::new(f[1]) == dir
+            && f[2] == "tmpfs"
+            && f[3].split(',').any(|o| {
+                o.strip_prefix("size=")
+                    .and_then(|k| k.strip_suffix('k'))
+                    .and_then(|k| k.parse::<u64>().ok())
+                    .is_some_and(|kib| kib >= 2 * 1024 * 1024)
+            })
+    })
+}
+
+fn probe_writable(dir: &Path) -> bool {
+    let probe = dir.join(format!("xtask-it-probe-{}", std::process::id()));
+    let ok = std::fs::create_dir_all(&probe).is_ok();
+    let _ = std::fs::remove_dir_all(&probe);
+    ok
 }
 
 /// The environment that isolates git from the machine: no global or system
@@ -109,7 +152,11 @@ impl Repo {
         let home = tmp.path().join("home");
         std::fs::create_dir_all(&root).unwrap();
         std::fs::create_dir_all(&home).unwrap();
-        std::fs::write(home.join(".gitconfig"), "").unwrap();
+        // No automatic maintenance: git would start `git maintenance run
+        // --auto` after every commit and fetch (a twentieth of the suite's
+        // git processes), and a detached gc could outlive the test's
+        // directory.
+        std::fs::write(home.join(".gitconfig"), "[maintenance]\n\tauto = false\n").unwrap();
         let repo = Repo {
             tmp,
             root,
