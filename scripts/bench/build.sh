@@ -27,6 +27,7 @@ xshell = "=0.2.7"
 
 [profile.dev]
 debug = 0
+debug-assertions = false
 
 # Not a member of this repository's workspace.
 [workspace]

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, SystemTime};
 
-use crate::support::{git_env, Done, Repo, Run};
+use crate::support::{git_env, write_exec, Done, Repo, Run};
 
 /// Runs git in `dir` with the hooks able to find the xtask, `extra` env on top.
 fn git_in(repo: &Repo, dir: &Path, args: &[&str], extra: &[(&str, &str)]) -> Output {
@@ -100,12 +100,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
         );
     }
     files
-}
-
-fn write_exec(path: &Path, text: &str) {
-    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 /// Runs an xtask invocation with `input` on stdin.

@@ -6,7 +6,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Stdio;
 
-use crate::support::Repo;
+use crate::support::{write_exec, Repo};
 
 /// Every entry of a directory: bytes (of files) and mode.
 fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
@@ -25,11 +25,6 @@ fn snapshot(dir: &Path) -> BTreeMap<String, (Vec<u8>, u32)> {
         );
     }
     files
-}
-
-fn write_exec(path: &Path, text: &str) {
-    std::fs::write(path, text).unwrap();
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
 }
 
 const USER_HOOK: &str = "#!/bin/sh\n# the team's own pre-commit hook\nexit 0\n";

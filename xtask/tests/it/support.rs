@@ -368,6 +368,14 @@ pub fn require_tool(name: &str, install: &str) -> PathBuf {
     );
 }
 
+/// Writes an executable script (mode 755) at `path`, making its directory.
+pub fn write_exec(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::write(path, text).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
 /// Makes a FIFO at `path` (`mkfifo`), for inputs that must never hang.
 pub fn mkfifo(path: &Path) {
     let ok = Command::new("mkfifo").arg(path).status().unwrap().success();

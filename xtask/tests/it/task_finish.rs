@@ -5,7 +5,6 @@
 //! auto-merge some polls later) moves origin's main to a squash commit
 //! prepared by the test, as GitHub would.
 
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::{Arc, Mutex};
@@ -13,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use serde_json::{json, Value};
 
 use crate::fake_github::{FakeGithub, Reply, Request};
-use crate::support::{git_env, Repo, Run};
+use crate::support::{git_env, write_exec, Repo, Run};
 
 const TOKEN: &str = "ghp_finishtoken987654321";
 const BRANCH: &str = "task-117-add-x";
@@ -21,13 +20,10 @@ const BRANCH: &str = "task-117-add-x";
 fn install_hooks(repo: &Repo) {
     let dir = repo.root.join(".git/hooks");
     for name in ["pre-commit", "pre-push", "commit-msg"] {
-        let path = dir.join(name);
-        std::fs::write(
-            &path,
+        write_exec(
+            &dir.join(name),
             "#!/bin/sh\n# installed by cargo xtask hooks\nexit 0\n",
-        )
-        .unwrap();
-        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        );
     }
 }
 
