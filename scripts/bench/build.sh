@@ -8,30 +8,7 @@ cd "$(dirname "$0")/../.."
 root=$PWD
 work=$root/target/bench/build
 rm -rf "$work" && mkdir -p "$work/baseline/src"
-cat > "$work/baseline/Cargo.toml" <<'TOML'
-[package]
-name = "baseline"
-version = "0.0.0"
-edition = "2021"
-publish = false
-
-[dependencies]
-anyhow = "1"
-clap = { version = "4", default-features = false, features = ["std", "help", "usage", "error-context", "suggestions", "derive"] }
-serde = { version = "1", features = ["derive"] }
-toml = "1"
-semver = "1"
-walkdir = "2"
-time = { version = "0.3", features = ["formatting", "parsing", "macros"] }
-xshell = "=0.2.7"
-
-[profile.dev]
-debug = 0
-debug-assertions = false
-
-# Not a member of this repository's workspace.
-[workspace]
-TOML
+cp scripts/bench/baseline.Cargo.toml "$work/baseline/Cargo.toml"
 echo 'fn main() {}' > "$work/baseline/src/main.rs"
 cp Cargo.lock "$work/baseline/Cargo.lock"
 (cd "$work/baseline" && cargo fetch --quiet)
