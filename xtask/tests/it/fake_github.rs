@@ -264,7 +264,13 @@ fn checked_reply(
         if let Err(why) = spec.check_graphql(&request.body) {
             return refuse(why);
         }
-        return handler(request, url);
+        let reply = handler(request, url);
+        if reply.status == 200 {
+            if let Err(why) = spec.check_graphql_answer(&request.body, &reply.body) {
+                violations.lock().unwrap().push(why);
+            }
+        }
+        return reply;
     }
     let op = match spec.check_request(
         &request.method,

@@ -10,13 +10,17 @@
 //! every required input field given. Every answer of the fake is completed
 //! into GitHub's documented shape for its status (the test's values win,
 //! the rest is filled from the schema) and then validated against it, so a
-//! test cannot answer in a shape GitHub never would.
+//! test cannot answer in a shape GitHub never would. A GraphQL answer is
+//! checked against the schema and the query's selection set
+//! (`graphql_answer.rs`).
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use serde_json::{json, Map, Value};
+
+mod graphql_answer;
 
 /// The two descriptions, read once per test process.
 pub struct Spec {
