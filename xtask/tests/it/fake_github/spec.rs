@@ -539,19 +539,8 @@ impl Spec {
         let query = request["query"].as_str().ok_or("GraphQL: no query")?;
         let variables = request.get("variables").cloned().unwrap_or(json!({}));
         let doc = parse_operation(query)?;
-        let schema = &self.graphql["__schema"];
-        let root_name = match doc.kind.as_str() {
-            "mutation" => schema["mutationType"]["name"].as_str(),
-            _ => schema["queryType"]["name"].as_str(),
-        }
-        .ok_or("GraphQL: no root type")?;
-        let root = self.graphql_type(root_name)?;
-        let field = root["fields"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|f| f["name"] == doc.field.as_str())
-            .ok_or_else(|| format!("GraphQL: {root_name} has no field {}", doc.field))?;
+        let root_name = self.graphql_root(&doc.kind)?;
+        let field = self.graphql_field(root_name, &doc.field)?;
         for (declared, ty) in &doc.variables {
             if variables.get(declared).is_none_or(Value::is_null) && ty.ends_with('!') {
                 return Err(format!("GraphQL: variable ${declared} ({ty}) is not given"));
@@ -621,6 +610,26 @@ impl Spec {
             }
         }
         Ok(())
+    }
+
+    /// The root type of a `query` or `mutation`.
+    fn graphql_root(&self, kind: &str) -> Result<&str, String> {
+        let schema = &self.graphql["__schema"];
+        match kind {
+            "mutation" => schema["mutationType"]["name"].as_str(),
+            _ => schema["queryType"]["name"].as_str(),
+        }
+        .ok_or_else(|| "GraphQL: no root type".to_string())
+    }
+
+    /// The field `name` of the object or interface type `type_name`.
+    fn graphql_field(&self, type_name: &str, name: &str) -> Result<&Value, String> {
+        self.graphql_type(type_name)?["fields"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|f| f["name"] == name)
+            .ok_or_else(|| format!("GraphQL: {type_name} has no field {name}"))
     }
 
     fn graphql_type(&self, name: &str) -> Result<&Value, String> {

@@ -52,12 +52,7 @@ impl Spec {
             Some(data) => data,
         };
         let (kind, selection) = parse_query(query)?;
-        let schema = &self.graphql["__schema"];
-        let root = match kind {
-            "mutation" => schema["mutationType"]["name"].as_str(),
-            _ => schema["queryType"]["name"].as_str(),
-        }
-        .ok_or("GraphQL: no root type")?;
+        let root = self.graphql_root(kind)?;
         // A field that failed (it is named in `errors`) may be null even
         // where its type is non-null; its parent then is, by GraphQL's rules.
         self.check_object(root, &selection, data, "data", errors.is_some())
@@ -82,7 +77,6 @@ impl Spec {
                 "GraphQL answer: {path}.{key} is not in the query's selection"
             ));
         }
-        let t = self.graphql_type(type_name)?;
         for s in selection {
             let at = format!("{path}.{}", s.key);
             let value = object.get(&s.key).ok_or_else(|| {
@@ -94,12 +88,7 @@ impl Spec {
                 }
                 continue;
             }
-            let field = t["fields"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|f| f["name"] == s.field.as_str())
-                .ok_or_else(|| format!("GraphQL: {type_name} has no field {}", s.field))?;
+            let field = self.graphql_field(type_name, &s.field)?;
             self.check_value(&field["type"], s, value, &at, partial)?;
         }
         Ok(())
