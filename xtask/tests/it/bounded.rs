@@ -4,21 +4,7 @@
 //! repository are refused at once (exit 2), naming what is wrong; nothing
 //! hangs and nothing runs.
 
-use std::sync::mpsc;
-use std::time::Duration;
-
-use crate::support::{mkfifo, Done, Repo, Run};
-
-/// Runs `run` and fails the test if it does not end within a minute (a
-/// FIFO read would block forever).
-fn within_a_minute(run: Run) -> Done {
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(run.run());
-    });
-    rx.recv_timeout(Duration::from_secs(60))
-        .expect("the xtask hung on the input (it must refuse it at once)")
-}
+use crate::support::{mkfifo, run_bounded, Repo};
 
 fn gated_repo(label: &str) -> Repo {
     let repo = Repo::new(label);
@@ -55,7 +41,7 @@ fn a_secret_file_that_is_not_a_small_regular_file_is_refused_at_once() {
             "GH_TOKEN_FILE",
             "SENTRY_DSN_FILE",
         ] {
-            let done = within_a_minute(
+            let done = run_bounded(
                 repo.xtask(&["release-gate"])
                     .env("RELEASE_GATE_DATABASE_URL", "sqlite:///target/x.db")
                     .env(var, path),
@@ -73,7 +59,7 @@ fn a_secret_file_that_is_not_a_small_regular_file_is_refused_at_once() {
     // The file is fine at the limit.
     let at_limit = repo.tmp.path().join("at-limit");
     std::fs::write(&at_limit, "x".repeat(64 * 1024)).unwrap();
-    within_a_minute(
+    run_bounded(
         repo.xtask(&["check", "--dry-run"])
             .env("SENTRY_DSN_FILE", &at_limit),
     )
@@ -86,7 +72,7 @@ fn a_policy_that_is_a_fifo_or_too_large_is_refused_with_what_it_is() {
     let fifo = repo.tmp.path().join("policy.fifo");
     mkfifo(&fifo);
     let fifo_arg = fifo.to_string_lossy().into_owned();
-    let done = within_a_minute(repo.xtask(&["check", "--dry-run", "--policy", &fifo_arg]));
+    let done = run_bounded(repo.xtask(&["check", "--dry-run", "--policy", &fifo_arg]));
     done.code(2)
         .stderr_has("is a FIFO (named pipe), not a regular file");
     assert!(!done.stderr.contains("no such file"), "{}", done.dump());
@@ -96,13 +82,13 @@ fn a_policy_that_is_a_fifo_or_too_large_is_refused_with_what_it_is() {
     text.push_str(&"# padding\n".repeat(110_000));
     std::fs::write(&big, text).unwrap();
     let big_arg = big.to_string_lossy().into_owned();
-    within_a_minute(repo.xtask(&["check", "--dry-run", "--policy", &big_arg]))
+    run_bounded(repo.xtask(&["check", "--dry-run", "--policy", &big_arg]))
         .code(2)
         .stderr_has("is too large (over the 1 MiB limit)");
 
     let missing = repo.tmp.path().join("missing.toml");
     let missing_arg = missing.to_string_lossy().into_owned();
-    within_a_minute(repo.xtask(&["check", "--dry-run", "--policy", &missing_arg]))
+    run_bounded(repo.xtask(&["check", "--dry-run", "--policy", &missing_arg]))
         .code(2)
         .stderr_has("no such file");
 }
