@@ -251,16 +251,21 @@ fn ctrl_c_stops_the_step_and_its_process_group_and_exits_130() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
+    // Both pid files written out (a whole line each): the shell has started
+    // its background child and is waiting.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while !(repo.path("child.pid").exists() && repo.path("grandchild.pid").exists()) {
+    let written = |f: &str| {
+        std::fs::read_to_string(repo.path(f))
+            .ok()
+            .filter(|pid| pid.ends_with('\n'))
+    };
+    let pids: Vec<String> = loop {
+        if let (Some(child), Some(grandchild)) = (written("child.pid"), written("grandchild.pid")) {
+            break vec![child.trim().to_string(), grandchild.trim().to_string()];
+        }
         assert!(Instant::now() < deadline, "the step never started");
         std::thread::sleep(Duration::from_millis(20));
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    let pids: Vec<String> = ["child.pid", "grandchild.pid"]
-        .iter()
-        .map(|f| repo.read(f).trim().to_string())
-        .collect();
+    };
     let status = std::process::Command::new("kill")
         .args(["-INT", &child.id().to_string()])
         .status()
