@@ -677,12 +677,13 @@ fn the_url_reaches_alembic_only_through_its_environment() {
     done.code(0)
         .nowhere("S3cret-In-Env")
         .stderr_has("app:***@127.0.0.1");
-    assert_eq!(
-        repo.read("argv.log"),
-        "heads|\ncurrent|\ncheck|\n",
-        "{}",
-        done.dump()
-    );
+    // `heads` and `current` run side by side, in either order; `check`
+    // only after both.
+    let argv = repo.read("argv.log");
+    let mut calls: Vec<&str> = argv.lines().collect();
+    assert_eq!(calls.pop(), Some("check|"), "{argv}{}", done.dump());
+    calls.sort_unstable();
+    assert_eq!(calls, ["current|", "heads|"], "{argv}{}", done.dump());
     assert_eq!(
         repo.read("env.log"),
         format!("{url}\n[]\n"),
@@ -691,8 +692,9 @@ fn the_url_reaches_alembic_only_through_its_environment() {
     );
 }
 
-/// Ctrl-C stops the running alembic with its process group, and the gate
-/// ends with 130 and an `interrupted` report.
+/// Ctrl-C stops the running alembic processes (`heads` and `current` run
+/// side by side) with their process groups, and the gate ends with 130 and
+/// an `interrupted` report.
 #[test]
 fn ctrl_c_stops_alembic_and_exits_130() {
     extern "C" {
@@ -701,8 +703,10 @@ fn ctrl_c_stops_alembic_and_exits_130() {
     let repo = Repo::new("mg-int");
     repo.write(
         "xtask.toml",
-        "[migration]\nalembic = [\"sh\", \"-c\", \"echo $$ > alembic.pid; sleep 30\"]\n",
+        "[migration]\nalembic = [\"sh\", \"-c\", \"echo $$ > alembic-$0.pid; sleep 30\"]\n",
     );
+    // The database file exists, so `alembic current` runs too.
+    repo.write("app.db", "");
     let mut run = repo
         .xtask(&["db-migration-gate", "--format", "json"])
         .env("MIGRATION_GATE_DATABASE_URL", "sqlite:///app.db");
@@ -712,22 +716,36 @@ fn ctrl_c_stops_alembic_and_exits_130() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid_file = repo.path("alembic.pid");
+    // Both stand-ins started and wrote their pid (a whole line).
+    let pid = |check: &str| {
+        std::fs::read_to_string(repo.path(&format!("alembic-{check}.pid")))
+            .ok()
+            .filter(|pid| pid.ends_with('\n'))
+            .map(|pid| pid.trim().to_string())
+    };
     let started = std::time::Instant::now();
-    while !pid_file.exists() && started.elapsed() < std::time::Duration::from_secs(20) {
+    let pids = loop {
+        if let (Some(heads), Some(current)) = (pid("heads"), pid("current")) {
+            break [heads, current];
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "alembic heads and current did not both start"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+    };
     // SAFETY: a plain syscall on the child we started.
     unsafe { kill(child.id() as i32, 2) };
     let out = child.wait_with_output().unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(out.status.code(), Some(130), "{report:#}");
     assert_eq!(failure_class(&report), "interrupted", "{report:#}");
-    let alembic_pid = repo.read("alembic.pid").trim().to_string();
-    assert!(
-        !Path::new(&format!("/proc/{alembic_pid}")).exists(),
-        "the stand-in alembic survived the gate"
-    );
+    for alembic_pid in pids {
+        assert!(
+            !Path::new(&format!("/proc/{alembic_pid}")).exists(),
+            "a stand-in alembic survived the gate"
+        );
+    }
 }
 
 /// `alembic heads` that shows no revision: fail (`no_head`), with its output

@@ -1,9 +1,10 @@
 //! `db-migration-gate`: proves that the target database is exactly at the
 //! code's single alembic head, and that the models match the migrations.
 //!
-//! Three checks, in order, each reported on its own line: single head
-//! (`alembic heads`), at head (`alembic current`), model parity (`alembic
-//! check`, bypassed only by `MIGRATION_GATE_VALIDATE_AUTOGEN=false`). Alembic
+//! Three checks, judged in order, each reported on its own line: single
+//! head (`alembic heads`), at head (`alembic current`), model parity
+//! (`alembic check`, bypassed only by `MIGRATION_GATE_VALIDATE_AUTOGEN=false`).
+//! The first two commands run side by side; `check` after both. Alembic
 //! runs from the policy's argv in the policy's directory, with a timeout; the
 //! database URL reaches it only as `DATABASE_URL` in its environment, and is
 //! only ever shown redacted. Reading alembic's output and telling failures
@@ -293,11 +294,26 @@ impl Gate {
         target: &Target,
         skip_autogen: bool,
     ) -> Result<(), Failure> {
-        let head = self.check(alembic, SINGLE_HEAD, |f| single_head(alembic, f))?;
+        // `alembic current` needs nothing from `alembic heads`, so the two
+        // run side by side (one alembic start-up less of waiting, about a
+        // third of the gate); their answers are judged in order, and a
+        // failed single-head check still reports at head as not run. A
+        // SQLite file that does not exist is never opened: alembic would
+        // create it.
+        let (heads, current) = std::thread::scope(|s| {
+            let current = match target.sqlite.as_ref().filter(|file| !file.exists) {
+                Some(missing) => Err(missing),
+                None => Ok(s.spawn(|| alembic.run(AT_HEAD.2))),
+            };
+            let heads = alembic.run(SINGLE_HEAD.2);
+            let current = current.map(|c| c.join().expect("alembic current ran"));
+            (heads, current)
+        });
+        let head = self.judged(alembic, SINGLE_HEAD, heads, |f| single_head(alembic, f))?;
         self.head = Some(head.clone());
 
-        let at_head = match &target.sqlite {
-            Some(file) if !file.exists => {
+        let at_head = match current {
+            Err(file) => {
                 let started = Instant::now();
                 let failure = match process::interrupted() {
                     Some(_) => Failure {
@@ -311,7 +327,7 @@ impl Gate {
                 let result: Result<(String, Vec<String>), Failure> = Err(failure);
                 self.record(alembic, AT_HEAD, started.elapsed(), result)
             }
-            _ => self.check(alembic, AT_HEAD, |f| {
+            Ok(finished) => self.judged(alembic, AT_HEAD, finished, |f| {
                 let current: Vec<String> = revisions(&f.stdout).into_iter().map(|r| r.id).collect();
                 (at_head(alembic, &head, &current), current)
             }),
@@ -341,16 +357,27 @@ impl Gate {
         Ok(())
     }
 
-    /// Runs one check's alembic command. A failed process is classified
-    /// here; a process that succeeded goes to `judge`, which returns the
-    /// check's result and the value the gate keeps.
+    /// Runs one check's alembic command and judges it ([`Gate::judged`]).
     fn check<T>(
         &mut self,
         alembic: &Alembic<'_>,
-        (name, title, args): (&'static str, &'static str, &[&str]),
+        check: (&'static str, &'static str, &[&str]),
         judge: impl FnOnce(&process::Finished) -> (Result<String, Failure>, T),
     ) -> Result<T, Failure> {
-        let finished = alembic.run(args);
+        let finished = alembic.run(check.2);
+        self.judged(alembic, check, finished, judge)
+    }
+
+    /// Judges one check's finished alembic command. A failed process is
+    /// classified here; a process that succeeded goes to `judge`, which
+    /// returns the check's result and the value the gate keeps.
+    fn judged<T>(
+        &mut self,
+        alembic: &Alembic<'_>,
+        (name, title, args): (&'static str, &'static str, &[&str]),
+        finished: process::Finished,
+        judge: impl FnOnce(&process::Finished) -> (Result<String, Failure>, T),
+    ) -> Result<T, Failure> {
         let (result, value) = if finished.outcome == Outcome::Passed {
             let (result, value) = judge(&finished);
             (result, Some(value))
