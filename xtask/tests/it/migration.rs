@@ -70,7 +70,11 @@ fn path_with_uv_binary() -> &'static std::ffi::OsStr {
     PATH.get_or_init(|| {
         let path = std::env::var_os("PATH").unwrap_or_default();
         let uv = require_tool("uv", "python3 -m pip install uv");
-        let is_script = std::fs::read(&uv).is_ok_and(|b| b.starts_with(b"#!"));
+        let mut magic = [0u8; 2];
+        let is_script = std::fs::File::open(&uv)
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+            .is_ok()
+            && &magic == b"#!";
         if !is_script {
             return path;
         }

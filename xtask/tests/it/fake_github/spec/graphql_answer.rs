@@ -53,9 +53,10 @@ impl Spec {
         };
         let (kind, selection) = parse_query(query)?;
         let root = self.graphql_root(kind)?;
-        // A field that failed (it is named in `errors`) may be null even
-        // where its type is non-null; its parent then is, by GraphQL's rules.
-        self.check_object(root, &selection, data, "data", errors.is_some())
+        // A field that failed is null; where its type is non-null, the null
+        // moves up to the nearest nullable parent (GraphQL's rules), so a
+        // null is never where the type says non-null, errors or not.
+        self.check_object(root, &selection, data, "data")
     }
 
     fn check_object(
@@ -64,7 +65,6 @@ impl Spec {
         selection: &[Selected],
         value: &Value,
         path: &str,
-        partial: bool,
     ) -> Result<(), String> {
         let object = value.as_object().ok_or_else(|| {
             format!("GraphQL answer: {path} is {value}, not a {type_name} object")
@@ -89,19 +89,12 @@ impl Spec {
                 continue;
             }
             let field = self.graphql_field(type_name, &s.field)?;
-            self.check_value(&field["type"], s, value, &at, partial)?;
+            self.check_value(&field["type"], s, value, &at)?;
         }
         Ok(())
     }
 
-    fn check_value(
-        &self,
-        ty: &Value,
-        s: &Selected,
-        value: &Value,
-        at: &str,
-        partial: bool,
-    ) -> Result<(), String> {
+    fn check_value(&self, ty: &Value, s: &Selected, value: &Value, at: &str) -> Result<(), String> {
         let wrong = |what: &str| {
             Err(format!(
                 "GraphQL answer: {at} is {value}, but {} is {what}",
@@ -109,12 +102,12 @@ impl Spec {
             ))
         };
         match ty["kind"].as_str() {
-            Some("NON_NULL") if value.is_null() && !partial => wrong("never null"),
-            Some("NON_NULL") => self.check_value(&ty["ofType"], s, value, at, partial),
+            Some("NON_NULL") if value.is_null() => wrong("never null"),
+            Some("NON_NULL") => self.check_value(&ty["ofType"], s, value, at),
             _ if value.is_null() => Ok(()),
             Some("LIST") => match value.as_array() {
                 Some(items) => items.iter().enumerate().try_for_each(|(i, item)| {
-                    self.check_value(&ty["ofType"], s, item, &format!("{at}[{i}]"), partial)
+                    self.check_value(&ty["ofType"], s, item, &format!("{at}[{i}]"))
                 }),
                 None => wrong("a list"),
             },
@@ -123,7 +116,7 @@ impl Spec {
                 named_type(ty)
             )),
             Some("OBJECT" | "INTERFACE") => {
-                self.check_object(named_type(ty), &s.selection, value, at, partial)
+                self.check_object(named_type(ty), &s.selection, value, at)
             }
             Some("ENUM") => {
                 let t = self.graphql_type(named_type(ty))?;
@@ -374,6 +367,12 @@ mod tests {
             "pullRequest.state is not in the query's selection",
         );
         bad(json!({ "data": null }), "not a Mutation object");
+        bad(
+            json!({ "data": { "enablePullRequestAutoMerge": { "pullRequest": {
+                        "number": null, "autoMergeRequest": null } } },
+                    "errors": [{ "message": "Something went wrong" }] }),
+            "but Int! is never null",
+        );
         bad(json!({}), "neither data nor errors");
         bad(json!({ "errors": [] }), "non-empty list");
         bad(
