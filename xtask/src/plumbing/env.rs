@@ -248,28 +248,37 @@ pub enum Invocation {
 
 /// The invocation of this process: `MAKELEVEL` in the environment means
 /// make; cargo's runtime variables (`CARGO`, `CARGO_MANIFEST_DIR`) or a
-/// binary under a `target/debug` or `target/release` directory mean cargo;
-/// anything else is an installed binary.
+/// binary that cargo built, run from its `debug` or `release` directory,
+/// mean cargo; anything else is an installed binary.
 pub fn invocation() -> Invocation {
     let argv0 = std::env::args_os()
         .next()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // A target directory of another name (CARGO_TARGET_DIR) is known by
+    // cargo's own bookkeeping beside the binary; asked only for a path.
+    let beside_fingerprints = argv0.contains('/')
+        && std::path::Path::new(&argv0)
+            .parent()
+            .is_some_and(|dir| dir.join(".fingerprint").is_dir());
     detect(
         var("MAKELEVEL").is_some(),
         var("CARGO").is_some() || var("CARGO_MANIFEST_DIR").is_some(),
         &argv0,
+        beside_fingerprints,
     )
 }
 
-/// [`invocation`] from its facts (pure).
-pub fn detect(make: bool, cargo: bool, argv0: &str) -> Invocation {
+/// [`invocation`] from its facts (pure). `beside_fingerprints`: the
+/// binary's directory holds cargo's `.fingerprint` directory.
+pub fn detect(make: bool, cargo: bool, argv0: &str, beside_fingerprints: bool) -> Invocation {
     let path = std::path::Path::new(argv0);
     let built = path
         .parent()
         .and_then(|d| Some((d.file_name()?.to_str()?, d.parent()?.file_name()?.to_str()?)))
         .is_some_and(|(profile, target)| {
-            target == "target" && (profile == "debug" || profile == "release")
+            (target == "target" || beside_fingerprints)
+                && (profile == "debug" || profile == "release")
         });
     let name = path
         .file_name()
@@ -412,23 +421,32 @@ mod tests {
     #[test]
     fn the_invocation_is_what_the_user_typed() {
         assert_eq!(
-            detect(true, true, "/r/target/debug/xtask"),
+            detect(true, true, "/r/target/debug/xtask", false),
             Invocation::Make
         );
-        assert_eq!(detect(false, true, "xtask"), Invocation::Cargo);
+        assert_eq!(detect(false, true, "xtask", false), Invocation::Cargo);
         assert_eq!(
-            detect(false, false, "/r/target/debug/xtask"),
+            detect(false, false, "/r/target/debug/xtask", false),
             Invocation::Cargo
         );
         assert_eq!(
-            detect(false, false, "target/release/xtask"),
+            detect(false, false, "target/release/xtask", false),
+            Invocation::Cargo
+        );
+        // CARGO_TARGET_DIR of another name: cargo's layout tells.
+        assert_eq!(
+            detect(false, false, "/cache/tgt/debug/xtask", true),
             Invocation::Cargo
         );
         assert_eq!(
-            detect(false, false, "/usr/local/bin/xtask"),
+            detect(false, false, "/cache/tgt/debug/xtask", false),
             Invocation::Binary("xtask".into())
         );
-        assert_eq!(detect(false, false, ""), Invocation::Cargo);
+        assert_eq!(
+            detect(false, false, "/usr/local/bin/xtask", false),
+            Invocation::Binary("xtask".into())
+        );
+        assert_eq!(detect(false, false, "", false), Invocation::Cargo);
         let start = ("task-start 117 x", Some("task-start TASK=117 NAME=x"));
         assert_eq!(
             Invocation::Make.command(start.0, start.1),
