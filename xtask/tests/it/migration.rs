@@ -223,6 +223,9 @@ impl Fixture {
             .xtask(&["db-migration-gate", "--format", "json"])
             .env("MIGRATION_GATE_DATABASE_URL", url)
             .env("PATH", path_with_uv_binary())
+            // uv leaves a lock file per project in the temporary directory:
+            // the test's own, removed with it.
+            .env("TMPDIR", self.repo.tmp.path())
             .env("UV_PROJECT_ENVIRONMENT", venv())
             .env("UV_PYTHON_DOWNLOADS", "never")
             .env("NO_COLOR", "1")

@@ -46,6 +46,7 @@ fn release_gate(f: &Fixture, args: &[&str]) -> crate::support::Run {
         .xtask(&all)
         .env("RELEASE_GATE_DATABASE_URL", &f.url)
         .env("PATH", super::path_with_uv_binary())
+        .env("TMPDIR", f.repo.tmp.path())
         .env("UV_PROJECT_ENVIRONMENT", super::venv())
         .env("UV_PYTHON_DOWNLOADS", "never")
         .env("CANARY", f.secret.as_deref().unwrap_or("no-password"))
