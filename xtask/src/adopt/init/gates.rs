@@ -49,12 +49,12 @@ pub fn from_makefile(
     let mut gates = Vec::new();
     let mut prepare_names: Vec<String> = Vec::new();
     for (name, targets, why) in plan {
-        let mut steps = Vec::new();
+        let mut walk = Walk::new(file, mk);
         let mut prepare = Vec::new();
-        let mut seen = BTreeSet::new();
         for t in &targets {
-            gate_steps(file, mk, t, 0, &mut seen, &mut steps, &mut prepare);
+            walk.gate(t, 0, &mut prepare);
         }
+        let mut steps = walk.steps;
         if steps.len() > MAX_STEPS {
             // Too big to review as steps: make runs the targets as before.
             prepare.clear();
@@ -101,8 +101,9 @@ pub fn from_makefile(
 
 /// The `[prepare]` list of the dependency target `name`.
 pub fn prepare_list(file: &str, mk: &Makefile, name: String) -> Prepare {
-    let mut steps = Vec::new();
-    prepare_steps(file, mk, &name, 0, &mut BTreeSet::new(), &mut steps);
+    let mut walk = Walk::new(file, mk);
+    walk.prepare(&name, 0);
+    let mut steps = walk.steps;
     if steps.len() > MAX_STEPS {
         steps = vec![make_step(
             file,
@@ -182,113 +183,114 @@ fn plan(
     plan
 }
 
-/// Whether to expand `target` now: not seen before, within the step
-/// budget, and not nested too deep (then it becomes one `make` step).
-fn visit(
-    file: &str,
-    mk: &Makefile,
-    target: &str,
-    depth: usize,
-    seen: &mut BTreeSet<String>,
-    steps: &mut Vec<Step>,
-) -> bool {
-    if steps.len() > MAX_STEPS || !seen.insert(target.to_string()) {
-        return false;
-    }
-    if depth > MAX_DEPTH {
-        steps.push(make_step(
+/// A walk of a Makefile's targets into steps, each target expanded once.
+struct Walk<'a> {
+    file: &'a str,
+    mk: &'a Makefile,
+    seen: BTreeSet<String>,
+    steps: Vec<Step>,
+}
+
+impl<'a> Walk<'a> {
+    fn new(file: &'a str, mk: &'a Makefile) -> Walk<'a> {
+        Walk {
             file,
             mk,
-            target,
-            "its prerequisites nest too deep",
-        ));
-        return false;
-    }
-    true
-}
-
-/// A gate's steps for `target`: its non-dependency prerequisites first
-/// (Make's order), then its own plain commands; `make <target>` when its
-/// recipe is not plain (make then runs the prerequisites itself).
-fn gate_steps(
-    file: &str,
-    mk: &Makefile,
-    target: &str,
-    depth: usize,
-    seen: &mut BTreeSet<String>,
-    steps: &mut Vec<Step>,
-    prepare: &mut Vec<String>,
-) {
-    if !visit(file, mk, target, depth, seen, steps) {
-        return;
-    }
-    if !matches!(mk.plain_steps(target), Some(Ok(_))) {
-        push_target(file, mk, target, steps);
-        return;
-    }
-    let rule = mk.rule(target).expect("plain_steps found the rule");
-    for p in &rule.prereqs {
-        if deps_like(p) {
-            if mk.rule(p).is_some() && !prepare.contains(p) {
-                prepare.push(p.clone());
-            }
-        } else if mk.rule(p).is_some() {
-            gate_steps(file, mk, p, depth + 1, seen, steps, prepare);
+            seen: BTreeSet::new(),
+            steps: Vec::new(),
         }
     }
-    push_target(file, mk, target, steps);
-}
 
-/// A prepare list's steps for `target`: every prerequisite, then its own.
-fn prepare_steps(
-    file: &str,
-    mk: &Makefile,
-    target: &str,
-    depth: usize,
-    seen: &mut BTreeSet<String>,
-    steps: &mut Vec<Step>,
-) {
-    if !visit(file, mk, target, depth, seen, steps) {
-        return;
+    /// Whether to expand `target` now: not seen before, within the step
+    /// budget, and not nested too deep (then it becomes one `make` step).
+    fn visit(&mut self, target: &str, depth: usize) -> bool {
+        if self.steps.len() > MAX_STEPS || !self.seen.insert(target.to_string()) {
+            return false;
+        }
+        if depth > MAX_DEPTH {
+            let step = make_step(
+                self.file,
+                self.mk,
+                target,
+                "its prerequisites nest too deep",
+            );
+            self.steps.push(step);
+            return false;
+        }
+        true
     }
-    if let Some(Ok(_)) = mk.plain_steps(target) {
+
+    /// A gate's steps for `target`: its non-dependency prerequisites first
+    /// (Make's order), then its own plain commands; `make <target>` when its
+    /// recipe is not plain (make then runs the prerequisites itself).
+    fn gate(&mut self, target: &str, depth: usize, prepare: &mut Vec<String>) {
+        if !self.visit(target, depth) {
+            return;
+        }
+        let mk = self.mk;
+        if !matches!(mk.plain_steps(target), Some(Ok(_))) {
+            self.push_target(target);
+            return;
+        }
         let rule = mk.rule(target).expect("plain_steps found the rule");
         for p in &rule.prereqs {
-            if mk.rule(p).is_some() {
-                prepare_steps(file, mk, p, depth + 1, seen, steps);
+            if deps_like(p) {
+                if mk.rule(p).is_some() && !prepare.contains(p) {
+                    prepare.push(p.clone());
+                }
+            } else if mk.rule(p).is_some() {
+                self.gate(p, depth + 1, prepare);
             }
         }
+        self.push_target(target);
     }
-    push_target(file, mk, target, steps);
-}
 
-/// `target`'s own commands as steps when plain, else `make <target>`.
-fn push_target(file: &str, mk: &Makefile, target: &str, steps: &mut Vec<Step>) {
-    let line = mk.rule(target).map_or(0, |r| r.line);
-    match mk.plain_steps(target) {
-        Some(Ok(own)) => {
-            let n = own.len();
-            for (i, argv) in own.into_iter().enumerate() {
-                let name = if n == 1 {
-                    target.to_string()
-                } else {
-                    format!("{target}-{}", i + 1)
-                };
-                let warn = rewrites_files(target, &argv);
-                steps.push(Step {
-                    name: unique(steps, name),
-                    argv,
-                    why: format!("{file}:{line} target `{target}` (its own command)"),
-                    warn,
-                });
+    /// A prepare list's steps for `target`: every prerequisite, then its own.
+    fn prepare(&mut self, target: &str, depth: usize) {
+        if !self.visit(target, depth) {
+            return;
+        }
+        let mk = self.mk;
+        if let Some(Ok(_)) = mk.plain_steps(target) {
+            let rule = mk.rule(target).expect("plain_steps found the rule");
+            for p in &rule.prereqs {
+                if mk.rule(p).is_some() {
+                    self.prepare(p, depth + 1);
+                }
             }
         }
-        Some(Err(why)) => {
-            let mut step = make_step(file, mk, target, &why);
-            step.name = unique(steps, step.name);
-            steps.push(step);
+        self.push_target(target);
+    }
+
+    /// `target`'s own commands as steps when plain, else `make <target>`.
+    fn push_target(&mut self, target: &str) {
+        let (file, mk) = (self.file, self.mk);
+        let line = mk.rule(target).map_or(0, |r| r.line);
+        match mk.plain_steps(target) {
+            Some(Ok(own)) => {
+                let n = own.len();
+                for (i, argv) in own.into_iter().enumerate() {
+                    let name = if n == 1 {
+                        target.to_string()
+                    } else {
+                        format!("{target}-{}", i + 1)
+                    };
+                    let warn = rewrites_files(target, &argv);
+                    self.steps.push(Step {
+                        name: unique(&self.steps, name),
+                        argv,
+                        why: format!("{file}:{line} target `{target}` (its own command)"),
+                        warn,
+                    });
+                }
+            }
+            Some(Err(why)) => {
+                let mut step = make_step(file, mk, target, &why);
+                step.name = unique(&self.steps, step.name);
+                self.steps.push(step);
+            }
+            None => {}
         }
-        None => {}
     }
 }
 
