@@ -479,59 +479,53 @@ mod tests {
     #[test]
     fn task_titles_come_from_task_lines_of_the_ledger() {
         let t = Task::default();
-        let files = vec![
+        let files = [
             (
-                "tasks/BACKLOG.md".to_string(),
-                "# Backlog\n\nNext available task IDs start at `TASK-371`\n- [ ] TASK-163: Parse feeds faster\n### TASK-164 — Ledger titles\n- [x] TASK-165: Done already\n".to_string(),
+                "tasks/BACKLOG.md",
+                "# Backlog\n\nNext available task IDs start at `TASK-371`\n- [ ] TASK-163: Parse feeds faster\n### TASK-164 — Ledger titles\n- [x] TASK-165: Done already\n",
             ),
-            (
-                "tasks/DONE.md".to_string(),
-                "- TASK-163: a later duplicate\n- TASK-170\n".to_string(),
-            ),
+            ("tasks/DONE.md", "- TASK-163: a later duplicate\n- TASK-170\n"),
         ];
-        let titles = task_titles(&t, &files);
+        let titles = |t: &Task, files: &[(&str, &str)]| {
+            let files: Vec<(String, String)> = files
+                .iter()
+                .map(|(f, text)| (f.to_string(), text.to_string()))
+                .collect();
+            task_titles(t, &files)
+        };
+        let expect = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+            pairs
+                .iter()
+                .map(|(id, title)| (id.to_string(), title.to_string()))
+                .collect()
+        };
+        // Neither a mention (TASK-371) nor a task line without a title
+        // (TASK-170) gives a title; the first task line of an id wins.
         assert_eq!(
-            titles.get("TASK-163").map(String::as_str),
-            Some("Parse feeds faster")
+            titles(&t, &files),
+            expect(&[
+                ("TASK-163", "Parse feeds faster"),
+                ("TASK-164", "Ledger titles"),
+                ("TASK-165", "Done already"),
+            ])
         );
-        assert_eq!(
-            titles.get("TASK-164").map(String::as_str),
-            Some("Ledger titles")
-        );
-        assert_eq!(
-            titles.get("TASK-165").map(String::as_str),
-            Some("Done already")
-        );
-        assert_eq!(titles.get("TASK-371"), None, "a mention is not a task line");
-        assert_eq!(titles.get("TASK-170"), None, "no title on the line");
-        assert_eq!(titles.len(), 3, "{titles:?}");
         // A task-line pattern with groups of its own (Horadus's two ledgers).
         let horadus = Task {
             ledger_task_line: Some("^(### |- ){ID}:".into()),
             ..Task::default()
         };
-        let files = vec![
-            (
-                "tasks/BACKLOG.md".to_string(),
-                "### TASK-363: Add eval suites
-"
-                .to_string(),
-            ),
-            (
-                "tasks/COMPLETED.md".to_string(),
-                "- TASK-208: Restrict API docs ✅
-"
-                .to_string(),
-            ),
-        ];
-        let titles = task_titles(&horadus, &files);
         assert_eq!(
-            titles.get("TASK-363").map(String::as_str),
-            Some("Add eval suites")
-        );
-        assert_eq!(
-            titles.get("TASK-208").map(String::as_str),
-            Some("Restrict API docs")
+            titles(
+                &horadus,
+                &[
+                    ("tasks/BACKLOG.md", "### TASK-363: Add eval suites\n"),
+                    ("tasks/COMPLETED.md", "- TASK-208: Restrict API docs ✅\n"),
+                ]
+            ),
+            expect(&[
+                ("TASK-208", "Restrict API docs"),
+                ("TASK-363", "Add eval suites"),
+            ])
         );
     }
 
