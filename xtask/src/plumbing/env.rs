@@ -249,8 +249,14 @@ pub enum Invocation {
 /// The invocation of this process: `MAKELEVEL` in the environment means
 /// make; cargo's runtime variables (`CARGO`, `CARGO_MANIFEST_DIR`) or a
 /// binary that cargo built, run from its `debug` or `release` directory,
-/// mean cargo; anything else is an installed binary.
-pub fn invocation() -> Invocation {
+/// mean cargo; anything else is an installed binary. Found once per
+/// process.
+pub fn invocation() -> &'static Invocation {
+    static HOW: std::sync::OnceLock<Invocation> = std::sync::OnceLock::new();
+    HOW.get_or_init(find_invocation)
+}
+
+fn find_invocation() -> Invocation {
     let argv0 = std::env::args_os()
         .next()
         .map(|a| a.to_string_lossy().into_owned())
@@ -316,8 +322,7 @@ impl Invocation {
 /// quotation (a line of a doc, a command line as written) and stays as it
 /// is.
 pub fn localize(text: &str) -> std::borrow::Cow<'_, str> {
-    static HOW: std::sync::OnceLock<Invocation> = std::sync::OnceLock::new();
-    HOW.get_or_init(invocation).localize(text)
+    invocation().localize(text)
 }
 
 /// Words that follow a command in prose, not as its arguments.
